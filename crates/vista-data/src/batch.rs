@@ -1,0 +1,100 @@
+//! Batches: normalized NCHW image data with labels, and their conversion to burn tensors.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::mixup::Mix;
+
+/// Per-channel mean and standard deviation, applied as `(x - mean) / std` to [0, 1] pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Normalize {
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl Normalize {
+    /// The ImageNet statistics torchvision's pretrained models expect.
+    pub const IMAGENET: Normalize = Normalize { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+
+    /// Leaves pixels in [0, 1].
+    pub const IDENTITY: Normalize = Normalize { mean: [0.0; 3], std: [1.0; 3] };
+
+    /// Per-channel statistics of a set of images (every pixel of every image counts once).
+    pub fn from_images<'a>(images: impl IntoIterator<Item = &'a image::RgbImage>) -> Normalize {
+        let mut sum = [0f64; 3];
+        let mut sq = [0f64; 3];
+        let mut count = 0f64;
+        for img in images {
+            for px in img.pixels() {
+                for c in 0..3 {
+                    let v = f64::from(px.0[c]) / 255.0;
+                    sum[c] += v;
+                    sq[c] += v * v;
+                }
+            }
+            count += f64::from(img.width()) * f64::from(img.height());
+        }
+        let mut out = Normalize::IDENTITY;
+        if count > 0.0 {
+            for c in 0..3 {
+                let mean = sum[c] / count;
+                let var = (sq[c] / count - mean * mean).max(0.0);
+                out.mean[c] = mean as f32;
+                out.std[c] = (var.sqrt() as f32).max(1e-3);
+            }
+        }
+        out
+    }
+
+    /// Normalizes `n` CHW images of side `size` in place.
+    pub fn apply(&self, data: &mut [f32], size: usize) {
+        let plane = size * size;
+        for (i, chunk) in data.chunks_exact_mut(plane).enumerate() {
+            let c = i % 3;
+            let (m, s) = (self.mean[c], self.std[c]);
+            for v in chunk {
+                *v = (*v - m) / s;
+            }
+        }
+    }
+}
+
+/// A batch on the CPU: `images` is `[len, 3, size, size]` row-major, already normalized.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub images: Vec<f32>,
+    pub labels: Vec<u32>,
+    /// Set when the batch was mixed (see [`crate::mixup`]).
+    pub mix: Option<Mix>,
+    pub size: usize,
+    /// Positions of these samples in the loader's item list (to match predictions to files).
+    pub indices: Vec<usize>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The images as a `[batch, 3, size, size]` float tensor.
+    pub fn images_tensor<B: Backend>(&self, device: &B::Device) -> Tensor<B, 4> {
+        let shape = [self.len(), 3, self.size, self.size];
+        Tensor::from_data(TensorData::new(self.images.clone(), shape), device)
+    }
+
+    /// The labels as a `[batch]` integer tensor.
+    pub fn labels_tensor<B: Backend>(&self, device: &B::Device) -> Tensor<B, 1, Int> {
+        labels_tensor(&self.labels, device)
+    }
+}
+
+/// Class ids as a `[n]` integer tensor.
+pub fn labels_tensor<B: Backend>(labels: &[u32], device: &B::Device) -> Tensor<B, 1, Int> {
+    let data: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
+    Tensor::from_data(TensorData::new(data, [labels.len()]), device)
+}

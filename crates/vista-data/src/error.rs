@@ -1,0 +1,71 @@
+//! Errors of the data layer: each variant names the file or folder the user has to look at.
+
+use std::path::PathBuf;
+
+use crate::problem::ProblemReport;
+
+/// Everything that can go wrong while opening, checking or loading a dataset.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or folder could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A CSV file could not be parsed at all (bad rows are problems, not errors).
+    #[error("{path}: {source}")]
+    Csv {
+        path: PathBuf,
+        #[source]
+        source: csv::Error,
+    },
+    /// A CSV file lacks a column the layout needs.
+    #[error("{path}: missing column `{column}` (header is: {header})")]
+    MissingColumn {
+        path: PathBuf,
+        column: &'static str,
+        header: String,
+    },
+    /// A JSON file (class map, manifest) could not be read or written.
+    #[error("{path}: {source}")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The path matches none of the layouts vista reads.
+    #[error(
+        "{path}: no known dataset layout found (looked for: a CSV file of `path,label`; \
+         `seg_train/` (Kaggle Intel); `train.csv` (Analytics Vidhya); class folders holding images)"
+    )]
+    UnknownLayout { path: PathBuf },
+    /// The dataset holds no usable labelled image.
+    #[error("{path}: no labelled image found")]
+    Empty { path: PathBuf },
+    /// Problems were found and the policy is `error`; the report lists every one.
+    #[error("{} problem(s) found in the dataset (policy `--on-bad-image error`):\n{report}", report.problems.len())]
+    BadImages { report: ProblemReport },
+    /// An embedded-data file is malformed.
+    #[error("{path}: not an IDX file ({reason})")]
+    Idx { path: PathBuf, reason: String },
+    /// An image could not be encoded (grids, materialized datasets).
+    #[error("{path}: {source}")]
+    Image {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
+    /// A setting is out of its valid range.
+    #[error("invalid setting: {0}")]
+    Config(String),
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.into();
+    move |source| Error::Io { path, source }
+}

@@ -1,0 +1,43 @@
+//! vista-data: image datasets for training classifiers.
+//!
+//! - [`open`] detects a dataset's layout (image folders, Kaggle Intel, Analytics Vidhya,
+//!   a `path,label` CSV) and lists its samples; [`load`] decodes every image once into an
+//!   in-memory cache, naming every bad file in a [`ProblemReport`].
+//! - [`augment`] and [`AugmentConfig`] are fastai's `aug_transforms` on the CPU;
+//!   [`mixup`] blends images and labels.
+//! - [`Loader`] builds normalized, seeded batches on worker threads, at any image size.
+//! - [`fashion_mnist`] turns the embedded Fashion-MNIST files into a competition folder.
+
+mod augment;
+mod batch;
+mod cache;
+mod classes;
+mod decode;
+mod error;
+pub mod fashion_mnist;
+mod fsutil;
+mod grid;
+mod loader;
+mod mixup;
+mod problem;
+mod seed;
+mod source;
+mod split;
+
+pub use augment::{
+    AugmentConfig, AugmentParams, CoordMap, CropRect, apply, augment, centre_crop, draw_params, hflip, hflip_chw,
+    random_resized_crop, resize_plain,
+};
+pub use batch::{Batch, Normalize, labels_tensor};
+pub use cache::{LoadOptions, Loaded, bound_side, load};
+pub use classes::{ClassMap, INTEL_CLASSES};
+pub use decode::{DEFAULT_MAX_PIXELS, Header, decode_rgb, decode_rgb_bytes, probe};
+pub use error::{Error, Result};
+pub use fsutil::write_atomic;
+pub use grid::grid;
+pub use loader::{Epoch, Loader, LoaderConfig};
+pub use mixup::{Mix, draw_lambdas, mixup, soft_targets};
+pub use problem::{OnBadImage, Problem, ProblemKind, ProblemReport};
+pub use seed::derive_seed;
+pub use source::{Dataset, IMAGE_EXTENSIONS, Layout, Sample, detect_layout, open};
+pub use split::stratified_split;
