@@ -1,10 +1,10 @@
 //! Decoding image files into RGB, with the checks that turn bad files into named problems.
 //!
-//! Colour handling, the same for every input (it matches PIL's `convert("RGB")`, so
-//! models trained in PyTorch see the same pixels):
+//! Colour handling, the same for every input (as PIL's `convert("RGB")` except for 16-bit
+//! input, so models trained in PyTorch see the same pixels):
 //! - grayscale is replicated into three channels;
 //! - an alpha channel is dropped (not composited);
-//! - 16-bit samples are scaled to 8 bits (`v * 255 / 65535`, rounded);
+//! - 16-bit samples are scaled to 8 bits (`v * 255 / 65535`, rounded; PIL clips instead);
 //! - CMYK JPEGs (including Adobe's inverted CMYK) are converted to RGB by the JPEG decoder.
 
 use std::io::Cursor;

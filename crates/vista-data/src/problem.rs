@@ -32,6 +32,19 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
+    /// True for problems inside a file (which make every entry naming it unusable), false
+    /// for problems of a listing (a CSV row, a folder), which concern only that entry.
+    pub fn is_in_file(&self) -> bool {
+        matches!(
+            self,
+            ProblemKind::EmptyFile
+                | ProblemKind::NotAnImage
+                | ProblemKind::Corrupt { .. }
+                | ProblemKind::TooLarge { .. }
+                | ProblemKind::Unreadable { .. }
+        )
+    }
+
     /// Short machine-readable name, used in CSV reports.
     pub fn code(&self) -> &'static str {
         match self {

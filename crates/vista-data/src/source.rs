@@ -66,9 +66,11 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Drops every sample whose file is named in `report`.
+    /// Drops every sample whose file has a problem in `report`. (Entries with listing
+    /// problems, such as a duplicate CSV row, were never added.)
     pub fn without(mut self, report: &ProblemReport) -> Self {
-        let bad: std::collections::HashSet<&Path> = report.problems.iter().map(|p| p.path.as_path()).collect();
+        let bad: std::collections::HashSet<&Path> =
+            report.problems.iter().filter(|p| p.kind.is_in_file()).map(|p| p.path.as_path()).collect();
         self.train.retain(|s| !bad.contains(s.path.as_path()));
         self.test.retain(|s| !bad.contains(s.path.as_path()));
         self.unlabelled.retain(|p| !bad.contains(p.as_path()));
