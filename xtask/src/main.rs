@@ -1,1 +1,42 @@
-fn main() {}
+//! `cargo xtask`: the one entry point for automation (CI, the reproduction run, benchmarks).
+//! It runs cargo and the `vista` binary as processes and links none of vista's crates.
+
+mod bench;
+mod ci;
+mod reproduce;
+mod util;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  ci                       formatting, lints, the CUDA build check and the test suite
+  reproduce [options]      the competition run, end to end (see `cargo xtask reproduce --help`)
+  bench data               the loader benchmark (criterion)
+";
+
+fn main() {
+    if let Err(err) = run() {
+        eprintln!("xtask: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = args
+        .split_first()
+        .map_or(("", &[][..]), |(c, r)| (c.as_str(), r));
+    match cmd {
+        "ci" => ci::run(rest),
+        "reproduce" => reproduce::run(rest),
+        "bench" => bench::run(rest),
+        "" | "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n{USAGE}"),
+    }
+}

@@ -1,1 +1,39 @@
-fn main() {}
+//! The `vista` command line: the one binary users run; it names the concrete backends.
+
+mod backend;
+mod data;
+mod paths;
+
+use clap::{Parser, Subcommand};
+
+/// vista: competition tricks for image classifiers, in Rust.
+#[derive(Debug, Parser)]
+#[command(name = "vista", version, about)]
+struct Cli {
+    /// Hide progress bars.
+    #[arg(long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect, check and prepare datasets.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Show the compiled-in backends and run a small computation on a device.
+    Device(backend::DeviceArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Data(cmd) => data::run(cmd, !cli.quiet),
+        Command::Device(args) => backend::run(&args),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}

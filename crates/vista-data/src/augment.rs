@@ -60,28 +60,46 @@ impl Default for AugmentConfig {
 impl AugmentConfig {
     /// No augmentation at all: every probability is zero.
     pub fn none() -> Self {
-        Self { flip_p: 0.0, p_affine: 0.0, p_lighting: 0.0, ..Self::default() }
+        Self {
+            flip_p: 0.0,
+            p_affine: 0.0,
+            p_lighting: 0.0,
+            ..Self::default()
+        }
     }
 
     /// Checks ranges, so a typo in a config fails early and says which field is wrong.
     pub fn validate(&self) -> Result<(), String> {
         let prob = |name: &str, p: f32| {
-            if (0.0..=1.0).contains(&p) { Ok(()) } else { Err(format!("{name} = {p} is not a probability")) }
+            if (0.0..=1.0).contains(&p) {
+                Ok(())
+            } else {
+                Err(format!("{name} = {p} is not a probability"))
+            }
         };
         prob("flip_p", self.flip_p)?;
         prob("p_affine", self.p_affine)?;
         prob("p_lighting", self.p_lighting)?;
         if !(self.min_zoom > 0.0 && self.min_zoom <= self.max_zoom) {
-            return Err(format!("zoom range {}..{} is empty or not positive", self.min_zoom, self.max_zoom));
+            return Err(format!(
+                "zoom range {}..{} is empty or not positive",
+                self.min_zoom, self.max_zoom
+            ));
         }
         if !(0.0..1.0).contains(&self.max_lighting) {
-            return Err(format!("max_lighting = {} must be in [0, 1)", self.max_lighting));
+            return Err(format!(
+                "max_lighting = {} must be in [0, 1)",
+                self.max_lighting
+            ));
         }
         if !(self.min_scale > 0.0 && self.min_scale <= 1.0) {
             return Err(format!("min_scale = {} must be in (0, 1]", self.min_scale));
         }
         if !(self.ratio.0 > 0.0 && self.ratio.0 <= self.ratio.1) {
-            return Err(format!("ratio range {:?} is empty or not positive", self.ratio));
+            return Err(format!(
+                "ratio range {:?} is empty or not positive",
+                self.ratio
+            ));
         }
         if !(0.0..1.0).contains(&self.max_warp) {
             return Err(format!("max_warp = {} must be in [0, 1)", self.max_warp));
@@ -157,7 +175,12 @@ pub fn centre_crop(width: u32, height: u32, ratio: (f32, f32)) -> CropRect {
     } else {
         (w, h)
     };
-    CropRect { x: (w - cw) / 2.0, y: (h - ch) / 2.0, w: cw, h: ch }
+    CropRect {
+        x: (w - cw) / 2.0,
+        y: (h - ch) / 2.0,
+        w: cw,
+        h: ch,
+    }
 }
 
 /// torchvision's `RandomResizedCrop.get_params`: ten tries at a random area and aspect
@@ -175,12 +198,24 @@ pub fn random_resized_crop<R: Rng + ?Sized>(
         let (lo, hi) = (ratio.0.ln(), ratio.1.ln());
         for _ in 0..10 {
             let target = area * rng.random_range(min_scale..=1.0);
-            let aspect = if hi > lo { rng.random_range(lo..hi).exp() } else { ratio.0 };
+            let aspect = if hi > lo {
+                rng.random_range(lo..hi).exp()
+            } else {
+                ratio.0
+            };
             let cw = (target * aspect).sqrt().round();
             let ch = (target / aspect).sqrt().round();
             if cw >= 1.0 && ch >= 1.0 && cw <= w && ch <= h {
-                let x = if w > cw { rng.random_range(0.0..=(w - cw)).floor() } else { 0.0 };
-                let y = if h > ch { rng.random_range(0.0..=(h - ch)).floor() } else { 0.0 };
+                let x = if w > cw {
+                    rng.random_range(0.0..=(w - cw)).floor()
+                } else {
+                    0.0
+                };
+                let y = if h > ch {
+                    rng.random_range(0.0..=(h - ch)).floor()
+                } else {
+                    0.0
+                };
                 return CropRect { x, y, w: cw, h: ch };
             }
         }
@@ -189,7 +224,12 @@ pub fn random_resized_crop<R: Rng + ?Sized>(
 }
 
 /// Draws one set of parameters for a `width` x `height` source image.
-pub fn draw_params<R: Rng + ?Sized>(cfg: &AugmentConfig, width: u32, height: u32, rng: &mut R) -> AugmentParams {
+pub fn draw_params<R: Rng + ?Sized>(
+    cfg: &AugmentConfig,
+    width: u32,
+    height: u32,
+    rng: &mut R,
+) -> AugmentParams {
     // The draw order is fixed (and every draw is made even when its transform is not
     // applied), so changing one probability does not shift the other random choices.
     let crop = random_resized_crop(width, height, cfg.min_scale, cfg.ratio, rng);
@@ -205,10 +245,15 @@ pub fn draw_params<R: Rng + ?Sized>(cfg: &AugmentConfig, width: u32, height: u32
         rng.random_range(-1.0f32..=1.0) * cfg.max_warp,
     );
     let bright_on = rng.random::<f32>() < cfg.p_lighting;
-    let brightness = rng.random_range(0.5 * (1.0 - cfg.max_lighting)..=0.5 * (1.0 + cfg.max_lighting));
+    let brightness =
+        rng.random_range(0.5 * (1.0 - cfg.max_lighting)..=0.5 * (1.0 + cfg.max_lighting));
     let contrast_on = rng.random::<f32>() < cfg.p_lighting;
     let log_c = -(1.0 - cfg.max_lighting).ln();
-    let contrast = if log_c > 0.0 { rng.random_range(-log_c..=log_c).exp() } else { 1.0 };
+    let contrast = if log_c > 0.0 {
+        rng.random_range(-log_c..=log_c).exp()
+    } else {
+        1.0
+    };
     AugmentParams {
         crop,
         flip,
@@ -223,14 +268,25 @@ pub fn draw_params<R: Rng + ?Sized>(cfg: &AugmentConfig, width: u32, height: u32
 
 /// Draws parameters and applies them: `out` receives `3 * size * size` values in
 /// `[0, 1]`, channel-major (CHW).
-pub fn augment<R: Rng + ?Sized>(src: &RgbImage, size: u32, cfg: &AugmentConfig, rng: &mut R, out: &mut [f32]) {
+pub fn augment<R: Rng + ?Sized>(
+    src: &RgbImage,
+    size: u32,
+    cfg: &AugmentConfig,
+    rng: &mut R,
+    out: &mut [f32],
+) {
     let params = draw_params(cfg, src.width(), src.height(), rng);
     apply(src, &params, size, out);
 }
 
 /// The validation transform: the centred region of allowed aspect ratio, resized.
 pub fn resize_plain(src: &RgbImage, size: u32, ratio: (f32, f32), out: &mut [f32]) {
-    apply(src, &AugmentParams::identity(src.width(), src.height(), ratio), size, out);
+    apply(
+        src,
+        &AugmentParams::identity(src.width(), src.height(), ratio),
+        size,
+        out,
+    );
 }
 
 /// A 3x3 projective map acting on column vectors `[x, y, 1]`.
@@ -278,7 +334,7 @@ fn warp_matrix(warp: (f32, f32)) -> Option<Mat3> {
     ];
     let mut a = [[0.0f64; 9]; 8];
     for i in 0..4 {
-        let (x, y) = (f64::from(orig[i][0]), f64::from(orig[i][1]));
+        let (x, y): (f64, f64) = (orig[i][0], orig[i][1]);
         let (u, v) = (f64::from(targ[i][0]), f64::from(targ[i][1]));
         a[2 * i] = [x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y, u];
         a[2 * i + 1] = [0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y, v];
@@ -301,9 +357,10 @@ fn solve8(mut a: [[f64; 9]; 8]) -> Option<[f64; 8]> {
         a.swap(col, pivot);
         for row in 0..8 {
             if row != col {
-                let f = a[row][col] / a[col][col];
-                for k in col..9 {
-                    a[row][k] -= f * a[col][k];
+                let pivot_row = a[col];
+                let f = a[row][col] / pivot_row[col];
+                for (v, p) in a[row].iter_mut().zip(pivot_row).skip(col) {
+                    *v -= f * p;
                 }
             }
         }
@@ -346,25 +403,41 @@ pub struct CoordMap {
 
 impl CoordMap {
     pub fn new(params: &AugmentParams, crop: CropRect) -> Self {
-        Self { aff: affine_matrix(params), warp: warp_matrix(params.warp), crop }
+        Self {
+            aff: affine_matrix(params),
+            warp: warp_matrix(params.warp),
+            crop,
+        }
     }
 
     /// Source position (pixel-centre coordinates) sampled for output pixel `(ox, oy)` of
     /// an `n` x `n` output. Reflection padding keeps it inside the crop.
     pub fn source(&self, ox: usize, oy: usize, n: usize) -> (f32, f32) {
-        let norm = |i: usize| if n > 1 { i as f32 * 2.0 / (n - 1) as f32 - 1.0 } else { 0.0 };
+        let norm = |i: usize| {
+            if n > 1 {
+                i as f32 * 2.0 / (n - 1) as f32 - 1.0
+            } else {
+                0.0
+            }
+        };
         let (u, v) = (norm(ox), norm(oy));
         let a = &self.aff;
         let mut x = a[0][0] * u + a[0][1] * v + a[0][2];
         let mut y = a[1][0] * u + a[1][1] * v + a[1][2];
         if let Some(m) = &self.warp {
             let d = m[2][0] * x + m[2][1] * y + m[2][2];
-            let (nx, ny) = (m[0][0] * x + m[0][1] * y + m[0][2], m[1][0] * x + m[1][1] * y + m[1][2]);
+            let (nx, ny) = (
+                m[0][0] * x + m[0][1] * y + m[0][2],
+                m[1][0] * x + m[1][1] * y + m[1][2],
+            );
             (x, y) = (nx / d, ny / d);
         }
         let (x, y) = (reflect(x), reflect(y));
         let c = &self.crop;
-        (c.x + (x + 1.0) * 0.5 * (c.w - 1.0), c.y + (y + 1.0) * 0.5 * (c.h - 1.0))
+        (
+            c.x + (x + 1.0) * 0.5 * (c.w - 1.0),
+            c.y + (y + 1.0) * 0.5 * (c.h - 1.0),
+        )
     }
 }
 
@@ -374,18 +447,32 @@ impl CoordMap {
 /// When `out` does not hold exactly `3 * size * size` values.
 pub fn apply(src: &RgbImage, params: &AugmentParams, size: u32, out: &mut [f32]) {
     let n = size as usize;
-    assert_eq!(out.len(), 3 * n * n, "output buffer must hold 3 x {size} x {size} values");
-    // Bilinear sampling aliases when it shrinks by more than 2x; shrink the source
-    // first with a proper filter so small training sizes still see clean images.
+    assert_eq!(
+        out.len(),
+        3 * n * n,
+        "output buffer must hold 3 x {size} x {size} values"
+    );
+    // Bilinear sampling aliases when it shrinks a lot; past 3x, shrink the source to
+    // twice the output size with a proper filter first. (Up to 3x, bilinear is what
+    // fastai's GPU path does too, and re-filtering every image every epoch costs more
+    // than the augmentation itself.)
     let mut crop = params.crop;
     let shrink = (crop.w.min(crop.h) / size as f32) / 2.0;
     let resized;
-    let img = if shrink > 1.0 {
+    let img = if shrink > 1.5 {
         let nw = ((src.width() as f32 / shrink).round() as u32).max(1);
         let nh = ((src.height() as f32 / shrink).round() as u32).max(1);
         resized = image::imageops::resize(src, nw, nh, image::imageops::FilterType::Triangle);
-        let (sx, sy) = (nw as f32 / src.width() as f32, nh as f32 / src.height() as f32);
-        crop = CropRect { x: crop.x * sx, y: crop.y * sy, w: (crop.w * sx).max(1.0), h: (crop.h * sy).max(1.0) };
+        let (sx, sy) = (
+            nw as f32 / src.width() as f32,
+            nh as f32 / src.height() as f32,
+        );
+        crop = CropRect {
+            x: crop.x * sx,
+            y: crop.y * sy,
+            w: (crop.w * sx).max(1.0),
+            h: (crop.h * sy).max(1.0),
+        };
         &resized
     } else {
         src
@@ -393,9 +480,10 @@ pub fn apply(src: &RgbImage, params: &AugmentParams, size: u32, out: &mut [f32])
     let (w, h) = (img.width() as usize, img.height() as usize);
     let raw = img.as_raw();
     let map = CoordMap::new(params, crop);
-    let lighting = params.brightness.is_some() || params.contrast.is_some();
-    let b_shift = params.brightness.map_or(0.0, logit);
-    let c_mul = params.contrast.unwrap_or(1.0);
+    // Lighting is a function of each value alone, so it is tabulated once over the 256
+    // source levels and interpolated with them (fastai applies it after interpolation;
+    // the two differ by far less than one level).
+    let lut = lighting_table(params);
     let plane = n * n;
     let (max_x, max_y) = ((w - 1) as f32, (h - 1) as f32);
     for oy in 0..n {
@@ -406,19 +494,39 @@ pub fn apply(src: &RgbImage, params: &AugmentParams, size: u32, out: &mut [f32])
             let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
             let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
             let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
-            let (i00, i01, i10, i11) = (3 * (y0 * w + x0), 3 * (y0 * w + x1), 3 * (y1 * w + x0), 3 * (y1 * w + x1));
+            let (i00, i01, i10, i11) = (
+                3 * (y0 * w + x0),
+                3 * (y0 * w + x1),
+                3 * (y1 * w + x0),
+                3 * (y1 * w + x1),
+            );
             let o = oy * n + ox;
             for c in 0..3 {
-                let top = f32::from(raw[i00 + c]) * (1.0 - fx) + f32::from(raw[i01 + c]) * fx;
-                let bottom = f32::from(raw[i10 + c]) * (1.0 - fx) + f32::from(raw[i11 + c]) * fx;
-                let mut value = (top * (1.0 - fy) + bottom * fy) / 255.0;
-                if lighting {
-                    value = sigmoid((logit(value) + b_shift) * c_mul);
-                }
-                out[c * plane + o] = value;
+                let top = lut[raw[i00 + c] as usize] * (1.0 - fx) + lut[raw[i01 + c] as usize] * fx;
+                let bottom =
+                    lut[raw[i10 + c] as usize] * (1.0 - fx) + lut[raw[i11 + c] as usize] * fx;
+                out[c * plane + o] = top * (1.0 - fy) + bottom * fy;
             }
         }
     }
+}
+
+/// Each 8-bit level's value in [0, 1] after brightness and contrast (fastai's logit-space
+/// `_BrightnessLogit` then `_ContrastLogit`).
+fn lighting_table(params: &AugmentParams) -> [f32; 256] {
+    let mut lut = [0.0f32; 256];
+    let lighting = params.brightness.is_some() || params.contrast.is_some();
+    let b_shift = params.brightness.map_or(0.0, logit);
+    let c_mul = params.contrast.unwrap_or(1.0);
+    for (i, v) in lut.iter_mut().enumerate() {
+        let x = i as f32 / 255.0;
+        *v = if lighting {
+            sigmoid((logit(x) + b_shift) * c_mul)
+        } else {
+            x
+        };
+    }
+    lut
 }
 
 /// Mirrors an image left to right.

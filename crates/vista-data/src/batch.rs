@@ -15,10 +15,16 @@ pub struct Normalize {
 
 impl Normalize {
     /// The ImageNet statistics torchvision's pretrained models expect.
-    pub const IMAGENET: Normalize = Normalize { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+    pub const IMAGENET: Normalize = Normalize {
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+    };
 
     /// Leaves pixels in [0, 1].
-    pub const IDENTITY: Normalize = Normalize { mean: [0.0; 3], std: [1.0; 3] };
+    pub const IDENTITY: Normalize = Normalize {
+        mean: [0.0; 3],
+        std: [1.0; 3],
+    };
 
     /// Per-channel statistics of a set of images (every pixel of every image counts once).
     pub fn from_images<'a>(images: impl IntoIterator<Item = &'a image::RgbImage>) -> Normalize {

@@ -59,7 +59,11 @@ pub struct Loaded {
 impl Loaded {
     /// Bytes held by the decoded images.
     pub fn cache_bytes(&self) -> usize {
-        [&self.train, &self.test, &self.unlabelled].iter().flat_map(|v| v.iter()).map(|i| i.as_raw().len()).sum()
+        [&self.train, &self.test, &self.unlabelled]
+            .iter()
+            .flat_map(|v| v.iter())
+            .map(|i| i.as_raw().len())
+            .sum()
     }
 }
 
@@ -75,7 +79,11 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
         .iter()
         .chain(&dataset.test)
         .map(|s| s.path.clone())
-        .chain(if opts.include_unlabelled { dataset.unlabelled.clone() } else { Vec::new() })
+        .chain(if opts.include_unlabelled {
+            dataset.unlabelled.clone()
+        } else {
+            Vec::new()
+        })
         .collect();
     let decoded = decode_many(&paths, opts);
     let mut sizes = Vec::new();
@@ -87,7 +95,10 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
                 sizes.push(size);
             }
             Err(kind) => {
-                problems.push(Problem { path: path.clone(), kind });
+                problems.push(Problem {
+                    path: path.clone(),
+                    kind,
+                });
                 images.push(None);
                 sizes.push((0, 0));
             }
@@ -100,7 +111,13 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
     let mut images = images.into_iter();
     let mut sizes = sizes.into_iter();
     let train_all: Vec<_> = images.by_ref().take(n_train).collect();
-    let original_sizes: Vec<_> = sizes.by_ref().take(n_train).zip(&train_all).filter(|(_, i)| i.is_some()).map(|(s, _)| s).collect();
+    let original_sizes: Vec<_> = sizes
+        .by_ref()
+        .take(n_train)
+        .zip(&train_all)
+        .filter(|(_, i)| i.is_some())
+        .map(|(s, _)| s)
+        .collect();
     let test_all: Vec<_> = images.by_ref().take(n_test).collect();
     let unlabelled_all: Vec<_> = images.collect();
     let dataset = dataset.without(&report);
@@ -117,7 +134,11 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
 type Decoded = std::result::Result<(RgbImage, (u32, u32)), crate::problem::ProblemKind>;
 
 fn decode_many(paths: &[PathBuf], opts: &LoadOptions) -> Vec<Decoded> {
-    let bar = if opts.progress { ProgressBar::new(paths.len() as u64) } else { ProgressBar::hidden() };
+    let bar = if opts.progress {
+        ProgressBar::new(paths.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
         ProgressStyle::with_template("decoding {bar:40} {pos}/{len} images ({per_sec}, eta {eta})")
             .expect("static template is valid"),

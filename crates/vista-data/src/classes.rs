@@ -9,7 +9,14 @@ use crate::error::{Error, Result, io_err};
 /// Class names of the Intel Image Classification data in label-id order, as the
 /// Analytics Vidhya `train.csv` numbers them (0 = buildings ... 5 = street). The Kaggle
 /// folders sort to the same order.
-pub const INTEL_CLASSES: [&str; 6] = ["buildings", "forest", "glacier", "mountain", "sea", "street"];
+pub const INTEL_CLASSES: [&str; 6] = [
+    "buildings",
+    "forest",
+    "glacier",
+    "mountain",
+    "sea",
+    "street",
+];
 
 /// Class names indexed by label id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +43,10 @@ impl ClassMap {
 
     /// The label id of a class name.
     pub fn id(&self, name: &str) -> Option<u32> {
-        self.classes.iter().position(|c| c == name).map(|i| i as u32)
+        self.classes
+            .iter()
+            .position(|c| c == name)
+            .map(|i| i as u32)
     }
 
     pub fn name(&self, id: u32) -> Option<&str> {
@@ -47,18 +57,27 @@ impl ClassMap {
     pub fn read_txt(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(io_err(path))?;
         Ok(Self::new(
-            text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect(),
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect(),
         ))
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(self)
-            .map_err(|source| Error::Json { path: path.into(), source })?;
+        let bytes = serde_json::to_vec_pretty(self).map_err(|source| Error::Json {
+            path: path.into(),
+            source,
+        })?;
         crate::fsutil::write_atomic(path, &bytes)
     }
 
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(io_err(path))?;
-        serde_json::from_slice(&bytes).map_err(|source| Error::Json { path: path.into(), source })
+        serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+            path: path.into(),
+            source,
+        })
     }
 }

@@ -17,8 +17,18 @@ use rayon::prelude::*;
 use crate::error::{Error, Result, io_err};
 
 /// Fashion-MNIST's classes in label order, spelled as folder-safe names.
-pub const CLASSES: [&str; 10] =
-    ["t-shirt_top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot"];
+pub const CLASSES: [&str; 10] = [
+    "t-shirt_top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle_boot",
+];
 
 /// The four files of the Fashion-MNIST release.
 pub const FILES: [&str; 4] = [
@@ -38,7 +48,9 @@ pub struct Split {
 fn read_gz(path: &Path) -> Result<Vec<u8>> {
     let file = std::fs::File::open(path).map_err(io_err(path))?;
     let mut out = Vec::new();
-    GzDecoder::new(file).read_to_end(&mut out).map_err(io_err(path))?;
+    GzDecoder::new(file)
+        .read_to_end(&mut out)
+        .map_err(io_err(path))?;
     Ok(out)
 }
 
@@ -47,18 +59,31 @@ fn be_u32(bytes: &[u8], at: usize) -> u32 {
 }
 
 fn idx_err(path: &Path, reason: impl Into<String>) -> Error {
-    Error::Idx { path: path.into(), reason: reason.into() }
+    Error::Idx {
+        path: path.into(),
+        reason: reason.into(),
+    }
 }
 
 /// Parses an IDX3 (unsigned byte) image file.
 pub fn parse_idx_images(bytes: &[u8], path: &Path) -> Result<Vec<GrayImage>> {
     if bytes.len() < 16 || be_u32(bytes, 0) != 0x0803 {
-        return Err(idx_err(path, "bad magic number for an image file (want 0x00000803)"));
+        return Err(idx_err(
+            path,
+            "bad magic number for an image file (want 0x00000803)",
+        ));
     }
-    let (n, rows, cols) = (be_u32(bytes, 4) as usize, be_u32(bytes, 8), be_u32(bytes, 12));
+    let (n, rows, cols) = (
+        be_u32(bytes, 4) as usize,
+        be_u32(bytes, 8),
+        be_u32(bytes, 12),
+    );
     let len = rows as usize * cols as usize;
     if bytes.len() != 16 + n * len {
-        return Err(idx_err(path, format!("{} bytes for {n} images of {rows}x{cols}", bytes.len())));
+        return Err(idx_err(
+            path,
+            format!("{} bytes for {n} images of {rows}x{cols}", bytes.len()),
+        ));
     }
     Ok(bytes[16..]
         .chunks_exact(len)
@@ -69,11 +94,17 @@ pub fn parse_idx_images(bytes: &[u8], path: &Path) -> Result<Vec<GrayImage>> {
 /// Parses an IDX1 (unsigned byte) label file.
 pub fn parse_idx_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
     if bytes.len() < 8 || be_u32(bytes, 0) != 0x0801 {
-        return Err(idx_err(path, "bad magic number for a label file (want 0x00000801)"));
+        return Err(idx_err(
+            path,
+            "bad magic number for a label file (want 0x00000801)",
+        ));
     }
     let n = be_u32(bytes, 4) as usize;
     if bytes.len() != 8 + n {
-        return Err(idx_err(path, format!("{} bytes for {n} labels", bytes.len())));
+        return Err(idx_err(
+            path,
+            format!("{} bytes for {n} labels", bytes.len()),
+        ));
     }
     Ok(bytes[8..].to_vec())
 }
@@ -85,7 +116,10 @@ pub fn read(dir: &Path) -> Result<(Split, Split)> {
         let images = parse_idx_images(&read_gz(&ip)?, &ip)?;
         let labels = parse_idx_labels(&read_gz(&lp)?, &lp)?;
         if images.len() != labels.len() {
-            return Err(idx_err(&lp, format!("{} labels for {} images", labels.len(), images.len())));
+            return Err(idx_err(
+                &lp,
+                format!("{} labels for {} images", labels.len(), images.len()),
+            ));
         }
         Ok(Split { images, labels })
     };
@@ -112,11 +146,20 @@ pub fn materialize(src: &Path, out: &Path, opts: &MaterializeOptions) -> Result<
     }
     let (train, test) = read(src)?;
     let take = |n: usize, limit: Option<usize>| limit.map_or(n, |l| l.min(n));
-    let (n_train, n_test) = (take(train.images.len(), opts.train_limit), take(test.images.len(), opts.test_limit));
+    let (n_train, n_test) = (
+        take(train.images.len(), opts.train_limit),
+        take(test.images.len(), opts.test_limit),
+    );
 
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io_err(parent))?;
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "fashion-mnist".into());
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "fashion-mnist".into());
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
@@ -128,16 +171,30 @@ pub fn materialize(src: &Path, out: &Path, opts: &MaterializeOptions) -> Result<
     let items: Vec<(usize, &GrayImage)> = train.images[..n_train]
         .iter()
         .enumerate()
-        .chain(test.images[..n_test].iter().enumerate().map(|(i, img)| (train.images.len() + i, img)))
+        .chain(
+            test.images[..n_test]
+                .iter()
+                .enumerate()
+                .map(|(i, img)| (train.images.len() + i, img)),
+        )
         .collect();
-    let bar = if opts.progress { ProgressBar::new(items.len() as u64) } else { ProgressBar::hidden() };
+    let bar = if opts.progress {
+        ProgressBar::new(items.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
-        ProgressStyle::with_template("writing Fashion-MNIST {bar:40} {pos}/{len} images (eta {eta})")
-            .expect("static template is valid"),
+        ProgressStyle::with_template(
+            "writing Fashion-MNIST {bar:40} {pos}/{len} images (eta {eta})",
+        )
+        .expect("static template is valid"),
     );
     items.par_iter().try_for_each(|(id, img)| {
         let path = images_dir.join(format!("{id}.png"));
-        img.save(&path).map_err(|source| Error::Image { path: path.clone(), source })?;
+        img.save(&path).map_err(|source| Error::Image {
+            path: path.clone(),
+            source,
+        })?;
         bar.inc(1);
         Ok::<_, Error>(())
     })?;

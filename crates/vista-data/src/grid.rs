@@ -10,7 +10,11 @@ pub fn grid(images: &[Vec<f32>], size: u32, cols: u32, zoom: u32) -> RgbImage {
     let rows = (images.len() as u32).div_ceil(cols).max(1);
     let cell = size * zoom;
     let gap = 2;
-    let mut out = RgbImage::from_pixel(cols * (cell + gap) + gap, rows * (cell + gap) + gap, Rgb([255, 255, 255]));
+    let mut out = RgbImage::from_pixel(
+        cols * (cell + gap) + gap,
+        rows * (cell + gap) + gap,
+        Rgb([255, 255, 255]),
+    );
     let plane = (size * size) as usize;
     for (k, img) in images.iter().enumerate() {
         let (gx, gy) = (k as u32 % cols, k as u32 / cols);

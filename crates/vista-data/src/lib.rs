@@ -25,8 +25,8 @@ mod source;
 mod split;
 
 pub use augment::{
-    AugmentConfig, AugmentParams, CoordMap, CropRect, apply, augment, centre_crop, draw_params, hflip, hflip_chw,
-    random_resized_crop, resize_plain,
+    AugmentConfig, AugmentParams, CoordMap, CropRect, apply, augment, centre_crop, draw_params,
+    hflip, hflip_chw, random_resized_crop, resize_plain,
 };
 pub use batch::{Batch, Normalize, labels_tensor};
 pub use cache::{LoadOptions, Loaded, bound_side, load};

@@ -9,9 +9,9 @@
 //! it between epochs without rebuilding anything.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use image::RgbImage;
@@ -87,11 +87,23 @@ impl Loader {
     /// # Panics
     /// When `images` and `labels` differ in length, an item is out of range, or the batch
     /// size is zero.
-    pub fn new(images: Arc<Vec<RgbImage>>, labels: Arc<Vec<u32>>, items: Vec<usize>, cfg: LoaderConfig) -> Self {
+    pub fn new(
+        images: Arc<Vec<RgbImage>>,
+        labels: Arc<Vec<u32>>,
+        items: Vec<usize>,
+        cfg: LoaderConfig,
+    ) -> Self {
         assert_eq!(images.len(), labels.len(), "images and labels must align");
         assert!(items.iter().all(|&i| i < images.len()), "item out of range");
         assert!(cfg.batch_size > 0, "batch size must be positive");
-        Self { shared: Arc::new(Shared { images, labels, items, cfg }) }
+        Self {
+            shared: Arc::new(Shared {
+                images,
+                labels,
+                items,
+                cfg,
+            }),
+        }
     }
 
     pub fn config(&self) -> &LoaderConfig {
@@ -105,7 +117,11 @@ impl Loader {
     /// Number of batches in one epoch.
     pub fn len_batches(&self) -> usize {
         let (n, b) = (self.shared.items.len(), self.shared.cfg.batch_size);
-        if self.shared.cfg.drop_last { n / b } else { n.div_ceil(b) }
+        if self.shared.cfg.drop_last {
+            n / b
+        } else {
+            n.div_ceil(b)
+        }
     }
 
     /// The item order of `epoch`: shuffled with the epoch's seed, or as given.
@@ -138,8 +154,13 @@ impl Loader {
         let stop = Arc::new(AtomicBool::new(false));
         let handles = (0..workers)
             .map(|_| {
-                let (shared, order, next, stop, tx) =
-                    (self.shared.clone(), order.clone(), next.clone(), stop.clone(), tx.clone());
+                let (shared, order, next, stop, tx) = (
+                    self.shared.clone(),
+                    order.clone(),
+                    next.clone(),
+                    stop.clone(),
+                    tx.clone(),
+                );
                 std::thread::spawn(move || {
                     loop {
                         let b = next.fetch_add(1, Ordering::Relaxed);
@@ -154,7 +175,14 @@ impl Loader {
                 })
             })
             .collect();
-        Epoch { rx: Some(rx), pending: BTreeMap::new(), next: 0, n_batches, stop, handles }
+        Epoch {
+            rx: Some(rx),
+            pending: BTreeMap::new(),
+            next: 0,
+            n_batches,
+            stop,
+            handles,
+        }
     }
 }
 
@@ -175,8 +203,16 @@ fn build_batch(shared: &Shared, order: &[usize], epoch: u64, b: usize, size: u32
     }
     cfg.normalize.apply(&mut images, s);
     let labels: Vec<u32> = items.iter().map(|&i| shared.labels[i]).collect();
-    let mix = cfg.mixup_alpha.map(|alpha| mixup(&mut images, &labels, image_len, alpha, &mut rng));
-    Batch { images, labels, mix, size: s, indices: items.to_vec() }
+    let mix = cfg
+        .mixup_alpha
+        .map(|alpha| mixup(&mut images, &labels, image_len, alpha, &mut rng));
+    Batch {
+        images,
+        labels,
+        mix,
+        size: s,
+        indices: items.to_vec(),
+    }
 }
 
 /// The batches of one epoch, in order. Dropping it early stops the workers.
@@ -207,7 +243,10 @@ impl Iterator for Epoch {
             // still being built.
             let Ok((b, batch)) = self.rx.as_ref()?.recv() else {
                 // Workers only stop early when one panicked; never end an epoch short.
-                panic!("a loader worker stopped before batch {} of {} was built", self.next, self.n_batches);
+                panic!(
+                    "a loader worker stopped before batch {} of {} was built",
+                    self.next, self.n_batches
+                );
             };
             self.pending.insert(b, batch);
         }

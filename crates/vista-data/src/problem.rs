@@ -18,13 +18,25 @@ pub enum ProblemKind {
     /// The image is truncated or corrupt; `detail` is the decoder's message.
     Corrupt { detail: String },
     /// The image has more pixels than the decompression-bomb guard allows.
-    TooLarge { width: u32, height: u32, max_pixels: u64 },
+    TooLarge {
+        width: u32,
+        height: u32,
+        max_pixels: u64,
+    },
     /// A CSV row names a file that does not exist.
     MissingFile { csv: PathBuf, row: usize },
     /// A CSV row carries a label outside the class map.
-    UnknownLabel { csv: PathBuf, row: usize, label: String },
+    UnknownLabel {
+        csv: PathBuf,
+        row: usize,
+        label: String,
+    },
     /// The same file is listed twice; the first entry is kept.
-    Duplicate { csv: PathBuf, row: usize, first_row: usize },
+    Duplicate {
+        csv: PathBuf,
+        row: usize,
+        first_row: usize,
+    },
     /// A class folder holds no image.
     EmptyClass { class: String },
     /// The file could not be read.
@@ -66,10 +78,17 @@ impl fmt::Display for ProblemKind {
         match self {
             ProblemKind::EmptyFile => write!(f, "zero-byte file"),
             ProblemKind::NotAnImage => {
-                write!(f, "not an image (content is no JPEG or PNG despite the extension)")
+                write!(
+                    f,
+                    "not an image (content is no JPEG or PNG despite the extension)"
+                )
             }
             ProblemKind::Corrupt { detail } => write!(f, "truncated or corrupt image: {detail}"),
-            ProblemKind::TooLarge { width, height, max_pixels } => write!(
+            ProblemKind::TooLarge {
+                width,
+                height,
+                max_pixels,
+            } => write!(
                 f,
                 "image is {width}x{height} = {} pixels, above the limit of {max_pixels} (decompression-bomb guard)",
                 u64::from(*width) * u64::from(*height)
@@ -80,7 +99,11 @@ impl fmt::Display for ProblemKind {
             ProblemKind::UnknownLabel { csv, row, label } => {
                 write!(f, "unknown label `{label}` in {} row {row}", csv.display())
             }
-            ProblemKind::Duplicate { csv, row, first_row } => write!(
+            ProblemKind::Duplicate {
+                csv,
+                row,
+                first_row,
+            } => write!(
                 f,
                 "duplicate entry in {} row {row} (first listed at row {first_row}; that one is kept)",
                 csv.display()
@@ -135,7 +158,11 @@ pub struct ProblemReport {
 
 impl ProblemReport {
     pub fn new(mut problems: Vec<Problem>) -> Self {
-        problems.sort_by(|a, b| a.path.cmp(&b.path).then_with(|| a.kind.code().cmp(b.kind.code())));
+        problems.sort_by(|a, b| {
+            a.path
+                .cmp(&b.path)
+                .then_with(|| a.kind.code().cmp(b.kind.code()))
+        });
         Self { problems }
     }
 
@@ -154,7 +181,10 @@ impl ProblemReport {
     /// Writes the report as JSON (`.json`) or CSV (any other extension), atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
         let bytes = if path.extension().is_some_and(|e| e == "json") {
-            serde_json::to_vec_pretty(self).map_err(|source| Error::Json { path: path.into(), source })?
+            serde_json::to_vec_pretty(self).map_err(|source| Error::Json {
+                path: path.into(),
+                source,
+            })?
         } else {
             let mut out = String::from("path,problem,detail\n");
             for p in &self.problems {
@@ -187,4 +217,3 @@ impl fmt::Display for ProblemReport {
         Ok(())
     }
 }
-

@@ -10,5 +10,7 @@ fn mix(mut z: u64) -> u64 {
 /// A seed for the stream named by `path` (e.g. `[epoch, batch]`) under `seed`.
 /// Workers seed each batch this way, so the output does not depend on thread timing.
 pub fn derive_seed(seed: u64, path: &[u64]) -> u64 {
-    path.iter().fold(mix(seed), |acc, &p| mix(acc ^ mix(p.wrapping_add(0x9E37_79B9_7F4A_7C15))))
+    path.iter().fold(mix(seed), |acc, &p| {
+        mix(acc ^ mix(p.wrapping_add(0x9E37_79B9_7F4A_7C15)))
+    })
 }

@@ -69,8 +69,12 @@ impl Dataset {
     /// Drops every sample whose file has a problem in `report`. (Entries with listing
     /// problems, such as a duplicate CSV row, were never added.)
     pub fn without(mut self, report: &ProblemReport) -> Self {
-        let bad: std::collections::HashSet<&Path> =
-            report.problems.iter().filter(|p| p.kind.is_in_file()).map(|p| p.path.as_path()).collect();
+        let bad: std::collections::HashSet<&Path> = report
+            .problems
+            .iter()
+            .filter(|p| p.kind.is_in_file())
+            .map(|p| p.path.as_path())
+            .collect();
         self.train.retain(|s| !bad.contains(s.path.as_path()));
         self.test.retain(|s| !bad.contains(s.path.as_path()));
         self.unlabelled.retain(|p| !bad.contains(p.as_path()));
@@ -135,7 +139,9 @@ fn has_extension(path: &Path, exts: &[&str]) -> bool {
 }
 
 fn is_hidden(path: &Path) -> bool {
-    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'))
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'))
 }
 
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -151,7 +157,10 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
-    Ok(sorted_entries(dir)?.into_iter().filter(|p| p.is_dir()).collect())
+    Ok(sorted_entries(dir)?
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .collect())
 }
 
 /// Image files directly inside `dir`, sorted.
@@ -163,15 +172,31 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Reads `root/<class>/*` with the given class map; empty class folders become problems.
-fn read_class_folders(root: &Path, classes: &ClassMap, problems: &mut Vec<Problem>) -> Result<Vec<Sample>> {
+fn read_class_folders(
+    root: &Path,
+    classes: &ClassMap,
+    problems: &mut Vec<Problem>,
+) -> Result<Vec<Sample>> {
     let mut samples = Vec::new();
     for (id, class) in classes.classes.iter().enumerate() {
         let dir = root.join(class);
-        let files = if dir.is_dir() { image_files(&dir)? } else { Vec::new() };
+        let files = if dir.is_dir() {
+            image_files(&dir)?
+        } else {
+            Vec::new()
+        };
         if files.is_empty() {
-            problems.push(Problem { path: dir, kind: ProblemKind::EmptyClass { class: class.clone() } });
+            problems.push(Problem {
+                path: dir,
+                kind: ProblemKind::EmptyClass {
+                    class: class.clone(),
+                },
+            });
         }
-        samples.extend(files.into_iter().map(|path| Sample { path, label: id as u32 }));
+        samples.extend(files.into_iter().map(|path| Sample {
+            path,
+            label: id as u32,
+        }));
     }
     Ok(samples)
 }
@@ -203,7 +228,11 @@ fn open_image_folder(root: &Path) -> Result<Dataset> {
 /// `root/name/name` when Kaggle's doubled folder is there, else `root/name`.
 fn kaggle_dir(root: &Path, name: &str) -> PathBuf {
     let nested = root.join(name).join(name);
-    if nested.is_dir() { nested } else { root.join(name) }
+    if nested.is_dir() {
+        nested
+    } else {
+        root.join(name)
+    }
 }
 
 fn open_kaggle(root: &Path) -> Result<Dataset> {
@@ -212,10 +241,26 @@ fn open_kaggle(root: &Path) -> Result<Dataset> {
     let mut problems = Vec::new();
     let train = read_class_folders(&train_dir, &classes, &mut problems)?;
     let test_dir = kaggle_dir(root, "seg_test");
-    let test = if test_dir.is_dir() { read_class_folders(&test_dir, &classes, &mut problems)? } else { Vec::new() };
+    let test = if test_dir.is_dir() {
+        read_class_folders(&test_dir, &classes, &mut problems)?
+    } else {
+        Vec::new()
+    };
     let pred_dir = kaggle_dir(root, "seg_pred");
-    let unlabelled = if pred_dir.is_dir() { image_files(&pred_dir)? } else { Vec::new() };
-    Ok(Dataset { root: root.into(), layout: Layout::KaggleIntel, classes, train, test, unlabelled, problems })
+    let unlabelled = if pred_dir.is_dir() {
+        image_files(&pred_dir)?
+    } else {
+        Vec::new()
+    };
+    Ok(Dataset {
+        root: root.into(),
+        layout: Layout::KaggleIntel,
+        classes,
+        train,
+        test,
+        unlabelled,
+        problems,
+    })
 }
 
 /// The rows of a CSV with a header, as (1-based data row number, record).
@@ -224,22 +269,37 @@ fn read_csv(path: &Path) -> Result<(csv::StringRecord, Vec<(usize, csv::StringRe
         .trim(csv::Trim::All)
         .flexible(true)
         .from_path(path)
-        .map_err(|source| Error::Csv { path: path.into(), source })?;
-    let header = reader.headers().map_err(|source| Error::Csv { path: path.into(), source })?.clone();
+        .map_err(|source| Error::Csv {
+            path: path.into(),
+            source,
+        })?;
+    let header = reader
+        .headers()
+        .map_err(|source| Error::Csv {
+            path: path.into(),
+            source,
+        })?
+        .clone();
     let mut rows = Vec::new();
     for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(|source| Error::Csv { path: path.into(), source })?;
+        let record = record.map_err(|source| Error::Csv {
+            path: path.into(),
+            source,
+        })?;
         rows.push((i + 1, record));
     }
     Ok((header, rows))
 }
 
 fn column(header: &csv::StringRecord, path: &Path, name: &'static str) -> Result<usize> {
-    header.iter().position(|h| h.eq_ignore_ascii_case(name)).ok_or_else(|| Error::MissingColumn {
-        path: path.into(),
-        column: name,
-        header: header.iter().collect::<Vec<_>>().join(","),
-    })
+    header
+        .iter()
+        .position(|h| h.eq_ignore_ascii_case(name))
+        .ok_or_else(|| Error::MissingColumn {
+            path: path.into(),
+            column: name,
+            header: header.iter().collect::<Vec<_>>().join(","),
+        })
 }
 
 /// Turns CSV rows into samples, reporting missing files, unknown labels and duplicates.
@@ -257,17 +317,27 @@ fn csv_samples(
     let mut out = Vec::new();
     for (row, record) in rows {
         let name = record.get(file_col).unwrap_or("");
-        let path = image_dir.join(name);
+        let path = lexical_clean(&image_dir.join(name));
         if let Some(&first_row) = seen.get(&path) {
             problems.push(Problem {
                 path,
-                kind: ProblemKind::Duplicate { csv: csv_path.into(), row: *row, first_row },
+                kind: ProblemKind::Duplicate {
+                    csv: csv_path.into(),
+                    row: *row,
+                    first_row,
+                },
             });
             continue;
         }
         seen.insert(path.clone(), *row);
         if name.is_empty() || !path.is_file() {
-            problems.push(Problem { path, kind: ProblemKind::MissingFile { csv: csv_path.into(), row: *row } });
+            problems.push(Problem {
+                path,
+                kind: ProblemKind::MissingFile {
+                    csv: csv_path.into(),
+                    row: *row,
+                },
+            });
             continue;
         }
         let label = match label_col {
@@ -279,7 +349,11 @@ fn csv_samples(
                     None => {
                         problems.push(Problem {
                             path,
-                            kind: ProblemKind::UnknownLabel { csv: csv_path.into(), row: *row, label: cell.into() },
+                            kind: ProblemKind::UnknownLabel {
+                                csv: csv_path.into(),
+                                row: *row,
+                                label: cell.into(),
+                            },
                         });
                         continue;
                     }
@@ -291,14 +365,44 @@ fn csv_samples(
     out
 }
 
+/// Resolves `.` and `..` components without touching the file system, so problem
+/// reports name `data/a.jpg` rather than `data/csv/../a.jpg`.
+fn lexical_clean(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 fn labelled(items: Vec<(PathBuf, Option<u32>)>) -> Vec<Sample> {
-    items.into_iter().filter_map(|(path, label)| label.map(|label| Sample { path, label })).collect()
+    items
+        .into_iter()
+        .filter_map(|(path, label)| label.map(|label| Sample { path, label }))
+        .collect()
 }
 
 fn open_analytics_vidhya(root: &Path) -> Result<Dataset> {
     let classes_txt = root.join("classes.txt");
-    let classes = if classes_txt.is_file() { ClassMap::read_txt(&classes_txt)? } else { ClassMap::intel() };
-    let image_dir = ["images", "train"].iter().map(|d| root.join(d)).find(|d| d.is_dir()).unwrap_or_else(|| root.into());
+    let classes = if classes_txt.is_file() {
+        ClassMap::read_txt(&classes_txt)?
+    } else {
+        ClassMap::intel()
+    };
+    let image_dir = ["images", "train"]
+        .iter()
+        .map(|d| root.join(d))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| root.into());
     let n_classes = classes.len() as u32;
     let label_of = move |cell: &str| cell.parse::<u32>().ok().filter(|&id| id < n_classes);
 
@@ -307,16 +411,32 @@ fn open_analytics_vidhya(root: &Path) -> Result<Dataset> {
     let (header, rows) = read_csv(&train_csv)?;
     let file_col = column(&header, &train_csv, "image_name")?;
     let label_col = column(&header, &train_csv, "label")?;
-    let train = labelled(csv_samples(&train_csv, &rows, file_col, Some(label_col), &image_dir, &label_of, &mut problems));
+    let train = labelled(csv_samples(
+        &train_csv,
+        &rows,
+        file_col,
+        Some(label_col),
+        &image_dir,
+        &label_of,
+        &mut problems,
+    ));
 
     let test_csv = root.join("test.csv");
     let unlabelled = if test_csv.is_file() {
         let (header, rows) = read_csv(&test_csv)?;
         let file_col = column(&header, &test_csv, "image_name")?;
-        csv_samples(&test_csv, &rows, file_col, None, &image_dir, &label_of, &mut problems)
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect()
+        csv_samples(
+            &test_csv,
+            &rows,
+            file_col,
+            None,
+            &image_dir,
+            &label_of,
+            &mut problems,
+        )
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect()
     } else {
         Vec::new()
     };
@@ -332,7 +452,10 @@ fn open_analytics_vidhya(root: &Path) -> Result<Dataset> {
 }
 
 fn open_path_csv(csv_path: &Path) -> Result<Dataset> {
-    let dir = csv_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = csv_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let (header, rows) = read_csv(csv_path)?;
     let file_col = column(&header, csv_path, "path")?;
     let label_col = column(&header, csv_path, "label")?;
@@ -352,7 +475,15 @@ fn open_path_csv(csv_path: &Path) -> Result<Dataset> {
     };
     let mut problems = Vec::new();
     let label_of = |cell: &str| classes.id(cell);
-    let train = labelled(csv_samples(csv_path, &rows, file_col, Some(label_col), dir, &label_of, &mut problems));
+    let train = labelled(csv_samples(
+        csv_path,
+        &rows,
+        file_col,
+        Some(label_col),
+        dir,
+        &label_of,
+        &mut problems,
+    ));
     Ok(Dataset {
         root: csv_path.into(),
         layout: Layout::PathCsv,

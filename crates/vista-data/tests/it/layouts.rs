@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use vista_data::{Error, Layout, LoadOptions, OnBadImage, ProblemKind, detect_layout, fashion_mnist, load};
+use vista_data::{
+    Error, Layout, LoadOptions, OnBadImage, ProblemKind, detect_layout, fashion_mnist, load,
+};
 
 use crate::{data_dir, fixtures, quiet};
 
@@ -10,7 +12,12 @@ fn codes(report: &vista_data::ProblemReport) -> Vec<(String, &'static str)> {
     report
         .problems
         .iter()
-        .map(|p| (p.path.file_name().unwrap().to_string_lossy().into_owned(), p.kind.code()))
+        .map(|p| {
+            (
+                p.path.file_name().unwrap().to_string_lossy().into_owned(),
+                p.kind.code(),
+            )
+        })
         .collect()
 }
 
@@ -18,16 +25,26 @@ fn codes(report: &vista_data::ProblemReport) -> Vec<(String, &'static str)> {
 fn kaggle_layout_is_detected_and_loaded() {
     let root = fixtures().join("kaggle");
     assert_eq!(detect_layout(&root).unwrap(), Layout::KaggleIntel);
-    let opts = LoadOptions { include_unlabelled: true, ..quiet() };
+    let opts = LoadOptions {
+        include_unlabelled: true,
+        ..quiet()
+    };
     let loaded = load(&root, &opts).unwrap();
     let ds = &loaded.dataset;
     assert_eq!(ds.classes.classes, vista_data::INTEL_CLASSES);
-    assert_eq!((ds.train.len(), ds.test.len(), ds.unlabelled.len()), (12, 12, 3));
+    assert_eq!(
+        (ds.train.len(), ds.test.len(), ds.unlabelled.len()),
+        (12, 12, 3)
+    );
     assert_eq!(ds.class_counts(&ds.train), vec![2; 6]);
     assert_eq!(loaded.train.len(), 12);
     assert_eq!(loaded.unlabelled.len(), 3);
     assert!(loaded.report.is_empty());
-    let forest = ds.train.iter().find(|s| s.path.to_string_lossy().contains("/forest/")).unwrap();
+    let forest = ds
+        .train
+        .iter()
+        .find(|s| s.path.to_string_lossy().contains("/forest/"))
+        .unwrap();
     assert_eq!(forest.label, 1);
 }
 
@@ -35,13 +52,32 @@ fn kaggle_layout_is_detected_and_loaded() {
 fn analytics_vidhya_layout_is_detected_and_loaded() {
     let root = fixtures().join("av");
     assert_eq!(detect_layout(&root).unwrap(), Layout::AnalyticsVidhya);
-    let loaded = load(&root, &LoadOptions { include_unlabelled: true, ..quiet() }).unwrap();
+    let loaded = load(
+        &root,
+        &LoadOptions {
+            include_unlabelled: true,
+            ..quiet()
+        },
+    )
+    .unwrap();
     let ds = &loaded.dataset;
     assert_eq!(ds.classes.name(5), Some("street"));
     assert_eq!(ds.train.len(), 12);
     for s in &ds.train {
-        let id: u32 = s.path.file_stem().unwrap().to_str().unwrap().parse().unwrap();
-        assert_eq!(s.label, id % 6, "{} has the label of its train.csv row", s.path.display());
+        let id: u32 = s
+            .path
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            s.label,
+            id % 6,
+            "{} has the label of its train.csv row",
+            s.path.display()
+        );
     }
     assert_eq!(ds.unlabelled.len(), 3);
     assert_eq!(loaded.unlabelled.len(), 3);
@@ -51,7 +87,14 @@ fn analytics_vidhya_layout_is_detected_and_loaded() {
 fn image_folder_names_every_problem_and_skips_them_on_request() {
     let root = fixtures().join("bad-folder");
     assert_eq!(detect_layout(&root).unwrap(), Layout::ImageFolder);
-    let loaded = load(&root, &LoadOptions { on_bad_image: OnBadImage::Skip, ..quiet() }).unwrap();
+    let loaded = load(
+        &root,
+        &LoadOptions {
+            on_bad_image: OnBadImage::Skip,
+            ..quiet()
+        },
+    )
+    .unwrap();
     let mut got = codes(&loaded.report);
     got.sort();
     let want = [
@@ -74,23 +117,58 @@ fn image_folder_names_every_problem_and_skips_them_on_request() {
 
 #[test]
 fn cmyk_jpeg_decodes_like_pil() {
-    let ours = vista_data::decode_rgb(&fixtures().join("bad-folder/dog/cmyk.jpg"), 1 << 20).unwrap();
-    let pil = image::open(fixtures().join("cmyk.expected.png")).unwrap().to_rgb8();
+    let ours =
+        vista_data::decode_rgb(&fixtures().join("bad-folder/dog/cmyk.jpg"), 1 << 20).unwrap();
+    let pil = image::open(fixtures().join("cmyk.expected.png"))
+        .unwrap()
+        .to_rgb8();
     assert_eq!(ours.dimensions(), pil.dimensions());
-    let worst = ours.as_raw().iter().zip(pil.as_raw()).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+    let worst = ours
+        .as_raw()
+        .iter()
+        .zip(pil.as_raw())
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap();
     // Two JPEG decoders (IDCT and colour conversion rounding) agree within a few levels.
-    assert!(worst <= 8, "CMYK conversion differs from PIL's by {worst} levels");
+    assert!(
+        worst <= 8,
+        "CMYK conversion differs from PIL's by {worst} levels"
+    );
 }
 
 #[test]
 fn path_csv_reports_missing_unknown_and_duplicate_rows() {
     let csv = fixtures().join("bad-csv/labels.csv");
     assert_eq!(detect_layout(&csv).unwrap(), Layout::PathCsv);
-    let loaded = load(&csv, &LoadOptions { on_bad_image: OnBadImage::Skip, ..quiet() }).unwrap();
+    let loaded = load(
+        &csv,
+        &LoadOptions {
+            on_bad_image: OnBadImage::Skip,
+            ..quiet()
+        },
+    )
+    .unwrap();
     let kinds: Vec<_> = loaded.report.problems.iter().map(|p| &p.kind).collect();
-    assert!(kinds.iter().any(|k| matches!(k, ProblemKind::MissingFile { row: 3, .. })), "{kinds:?}");
-    assert!(kinds.iter().any(|k| matches!(k, ProblemKind::UnknownLabel { row: 4, label, .. } if label == "horse")));
-    assert!(kinds.iter().any(|k| matches!(k, ProblemKind::Duplicate { row: 5, first_row: 1, .. })));
+    assert!(
+        kinds
+            .iter()
+            .any(|k| matches!(k, ProblemKind::MissingFile { row: 3, .. })),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.iter().any(
+            |k| matches!(k, ProblemKind::UnknownLabel { row: 4, label, .. } if label == "horse")
+        )
+    );
+    assert!(kinds.iter().any(|k| matches!(
+        k,
+        ProblemKind::Duplicate {
+            row: 5,
+            first_row: 1,
+            ..
+        }
+    )));
     assert_eq!(loaded.dataset.train.len(), 2);
 }
 
@@ -99,16 +177,33 @@ fn unknown_layout_says_what_was_looked_for() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("readme.txt"), "hi").unwrap();
     let err = detect_layout(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("no known dataset layout") && err.contains("seg_train"), "{err}");
+    assert!(
+        err.contains("no known dataset layout") && err.contains("seg_train"),
+        "{err}"
+    );
 }
 
 #[test]
 fn reports_are_written_as_json_and_csv() {
-    let loaded = load(&fixtures().join("bad-folder"), &LoadOptions { on_bad_image: OnBadImage::Skip, ..quiet() }).unwrap();
+    let loaded = load(
+        &fixtures().join("bad-folder"),
+        &LoadOptions {
+            on_bad_image: OnBadImage::Skip,
+            ..quiet()
+        },
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    loaded.report.save(&dir.path().join("problems.json")).unwrap();
-    loaded.report.save(&dir.path().join("problems.csv")).unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("problems.json")).unwrap()).unwrap();
+    loaded
+        .report
+        .save(&dir.path().join("problems.json"))
+        .unwrap();
+    loaded
+        .report
+        .save(&dir.path().join("problems.csv"))
+        .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("problems.json")).unwrap()).unwrap();
     assert_eq!(json["problems"].as_array().unwrap().len(), 4);
     let csv = std::fs::read_to_string(dir.path().join("problems.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5);
@@ -119,10 +214,21 @@ fn reports_are_written_as_json_and_csv() {
 fn fashion_mnist_materializes_as_an_analytics_vidhya_folder() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fmnist");
-    let opts = fashion_mnist::MaterializeOptions { train_limit: Some(40), test_limit: Some(10), progress: false };
+    let opts = fashion_mnist::MaterializeOptions {
+        train_limit: Some(40),
+        test_limit: Some(10),
+        progress: false,
+    };
     fashion_mnist::materialize(&data_dir().join("fashion-mnist"), &out, &opts).unwrap();
     assert_eq!(detect_layout(&out).unwrap(), Layout::AnalyticsVidhya);
-    let loaded = load(&out, &LoadOptions { include_unlabelled: true, ..quiet() }).unwrap();
+    let loaded = load(
+        &out,
+        &LoadOptions {
+            include_unlabelled: true,
+            ..quiet()
+        },
+    )
+    .unwrap();
     assert_eq!(loaded.dataset.classes.classes, fashion_mnist::CLASSES);
     assert_eq!((loaded.train.len(), loaded.unlabelled.len()), (40, 10));
     assert_eq!(loaded.train[0].dimensions(), (28, 28));
@@ -136,8 +242,13 @@ fn fashion_mnist_materializes_as_an_analytics_vidhya_folder() {
 
 #[test]
 fn idx_errors_name_the_file() {
-    let err = fashion_mnist::parse_idx_labels(&[0, 0, 8, 3, 0, 0, 0, 1, 5], Path::new("x.idx")).unwrap_err();
-    assert!(err.to_string().starts_with("x.idx: not an IDX file"), "{err}");
-    let ok = fashion_mnist::parse_idx_labels(&[0, 0, 8, 1, 0, 0, 0, 2, 5, 7], Path::new("y")).unwrap();
+    let err = fashion_mnist::parse_idx_labels(&[0, 0, 8, 3, 0, 0, 0, 1, 5], Path::new("x.idx"))
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with("x.idx: not an IDX file"),
+        "{err}"
+    );
+    let ok =
+        fashion_mnist::parse_idx_labels(&[0, 0, 8, 1, 0, 0, 0, 2, 5, 7], Path::new("y")).unwrap();
     assert_eq!(ok, [5, 7]);
 }

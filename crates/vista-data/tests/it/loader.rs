@@ -8,7 +8,11 @@ use vista_data::{AugmentConfig, Loader, LoaderConfig, Normalize, stratified_spli
 
 fn images(n: usize) -> (Arc<Vec<RgbImage>>, Arc<Vec<u32>>) {
     let imgs = (0..n)
-        .map(|i| RgbImage::from_fn(20 + (i % 5) as u32, 18, |x, y| image::Rgb([(x * 9 + i as u32) as u8, (y * 13) as u8, i as u8])))
+        .map(|i| {
+            RgbImage::from_fn(20 + (i % 5) as u32, 18, |x, y| {
+                image::Rgb([(x * 9 + i as u32) as u8, (y * 13) as u8, i as u8])
+            })
+        })
         .collect();
     let labels = (0..n).map(|i| (i % 3) as u32).collect();
     (Arc::new(imgs), Arc::new(labels))
@@ -29,7 +33,12 @@ fn train_config(workers: usize) -> LoaderConfig {
 #[test]
 fn batches_do_not_depend_on_the_number_of_workers() {
     let (imgs, labels) = images(37);
-    let one = Loader::new(imgs.clone(), labels.clone(), (0..37).collect(), train_config(1));
+    let one = Loader::new(
+        imgs.clone(),
+        labels.clone(),
+        (0..37).collect(),
+        train_config(1),
+    );
     let three = Loader::new(imgs, labels, (0..37).collect(), train_config(3));
     let a: Vec<_> = one.epoch(2, 16).collect();
     let b: Vec<_> = three.epoch(2, 16).collect();
@@ -60,20 +69,38 @@ fn every_item_comes_once_with_its_own_label() {
 #[test]
 fn size_can_change_between_epochs_and_drop_last_drops() {
     let (imgs, labels) = images(20);
-    let cfg = LoaderConfig { batch_size: 8, drop_last: true, workers: 2, ..LoaderConfig::default() };
+    let cfg = LoaderConfig {
+        batch_size: 8,
+        drop_last: true,
+        workers: 2,
+        ..LoaderConfig::default()
+    };
     let loader = Loader::new(imgs, labels, (0..20).collect(), cfg);
     assert_eq!(loader.len_batches(), 2);
     for size in [8u32, 24, 17] {
         let batches: Vec<_> = loader.epoch(0, size).collect();
         assert_eq!(batches.len(), 2);
-        assert!(batches.iter().all(|b| b.size == size as usize && b.len() == 8));
+        assert!(
+            batches
+                .iter()
+                .all(|b| b.size == size as usize && b.len() == 8)
+        );
     }
 }
 
 #[test]
 fn an_epoch_dropped_early_stops_its_workers() {
     let (imgs, labels) = images(64);
-    let loader = Loader::new(imgs, labels, (0..64).collect(), LoaderConfig { batch_size: 2, prefetch: 1, ..train_config(2) });
+    let loader = Loader::new(
+        imgs,
+        labels,
+        (0..64).collect(),
+        LoaderConfig {
+            batch_size: 2,
+            prefetch: 1,
+            ..train_config(2)
+        },
+    );
     let first = loader.epoch(0, 32).next().unwrap();
     assert_eq!(first.len(), 2);
 }
@@ -81,14 +108,21 @@ fn an_epoch_dropped_early_stops_its_workers() {
 #[test]
 fn batches_become_nchw_tensors() {
     let (imgs, labels) = images(10);
-    let cfg = LoaderConfig { batch_size: 4, normalize: Normalize::IDENTITY, ..LoaderConfig::default() };
+    let cfg = LoaderConfig {
+        batch_size: 4,
+        normalize: Normalize::IDENTITY,
+        ..LoaderConfig::default()
+    };
     let loader = Loader::new(imgs, labels, vec![0, 1, 2, 3], cfg);
     let batch = loader.epoch(0, 10).next().unwrap();
     let device = Default::default();
     let x = batch.images_tensor::<Flex>(&device);
     let y = batch.labels_tensor::<Flex>(&device);
     assert_eq!(x.dims(), [4, 3, 10, 10]);
-    assert_eq!(y.into_data().convert::<i64>().to_vec::<i64>().unwrap(), vec![0, 1, 2, 0]);
+    assert_eq!(
+        y.into_data().convert::<i64>().to_vec::<i64>().unwrap(),
+        vec![0, 1, 2, 0]
+    );
     let max = x.max().into_scalar();
     assert!(max <= 1.0 && max > 0.0);
 }
@@ -96,7 +130,11 @@ fn batches_become_nchw_tensors() {
 #[test]
 fn normalization_uses_dataset_statistics() {
     let imgs: Vec<RgbImage> = (0..6u32)
-        .map(|i| RgbImage::from_fn(9, 9, |x, y| image::Rgb([(x * 20 + i * 7) as u8, (y * 11) as u8, 200])))
+        .map(|i| {
+            RgbImage::from_fn(9, 9, |x, y| {
+                image::Rgb([(x * 20 + i * 7) as u8, (y * 11) as u8, 200])
+            })
+        })
         .collect();
     let stats = Normalize::from_images(imgs.iter());
     let mut data = Vec::new();
@@ -110,7 +148,10 @@ fn normalization_uses_dataset_statistics() {
     let red: Vec<f32> = data.chunks(81).step_by(3).flatten().copied().collect();
     let mean = red.iter().sum::<f32>() / red.len() as f32;
     let var = red.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / red.len() as f32;
-    assert!(mean.abs() < 1e-4 && (var - 1.0).abs() < 1e-3, "mean {mean}, var {var}");
+    assert!(
+        mean.abs() < 1e-4 && (var - 1.0).abs() < 1e-3,
+        "mean {mean}, var {var}"
+    );
     // A constant channel gets a floor on its std instead of a division by zero.
     assert!(stats.std[2] > 0.0 && data.iter().all(|v| v.is_finite()));
 }
@@ -122,6 +163,9 @@ fn stratified_split_keeps_class_shares_and_is_seeded() {
     assert_eq!(train.len() + valid.len(), 1000);
     assert_eq!(valid.iter().filter(|&&i| labels[i] == 1).count(), 20);
     assert_eq!(valid.iter().filter(|&&i| labels[i] == 0).count(), 180);
-    assert_eq!(stratified_split(&labels, 0.2, 7), (train.clone(), valid.clone()));
+    assert_eq!(
+        stratified_split(&labels, 0.2, 7),
+        (train.clone(), valid.clone())
+    );
     assert_ne!(stratified_split(&labels, 0.2, 8).1, valid);
 }

@@ -17,5 +17,8 @@ pub fn data_dir() -> PathBuf {
 }
 
 pub fn quiet() -> vista_data::LoadOptions {
-    vista_data::LoadOptions { progress: false, ..Default::default() }
+    vista_data::LoadOptions {
+        progress: false,
+        ..Default::default()
+    }
 }

@@ -1,0 +1,267 @@
+//! `vista data ...`: check a dataset, look at its augmentations, prepare the embedded data.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use rand::SeedableRng;
+use rand::seq::index::sample;
+use vista_data::{
+    AugmentConfig, LoadOptions, Loaded, OnBadImage, augment, fashion_mnist, grid, resize_plain,
+};
+
+use crate::paths::{materialize_embedded, resolve_data};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum DataCommand {
+    /// Detect the layout, count images per class, summarize sizes and list every problem.
+    Check(CheckArgs),
+    /// Write a PNG grid of (augmented) training images.
+    Show(ShowArgs),
+    /// Write the embedded Fashion-MNIST as a competition folder and print where.
+    Prepare(PrepareArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SourceArgs {
+    /// Dataset folder, CSV file, or `embedded` for the bundled Fashion-MNIST.
+    path: PathBuf,
+    /// What to do with bad images: `error` lists them all and fails, `skip` leaves them out.
+    #[arg(long, default_value = "error")]
+    on_bad_image: OnBadImage,
+    /// Reject images with more pixels than this before decoding them.
+    #[arg(long, default_value_t = vista_data::DEFAULT_MAX_PIXELS)]
+    max_pixels: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Write the problem list here (`.json`, else CSV).
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Apply the training augmentations (fastai's `aug_transforms` defaults).
+    #[arg(long)]
+    augment: bool,
+    /// Random-resized-crop minimum scale, with `--augment`.
+    #[arg(long, default_value_t = 1.0)]
+    min_scale: f32,
+    /// Output PNG.
+    #[arg(long, default_value = "grid.png")]
+    out: PathBuf,
+    /// Number of images.
+    #[arg(long, default_value_t = 32)]
+    count: usize,
+    /// Side of each image, in pixels.
+    #[arg(long, default_value_t = 64)]
+    size: u32,
+    #[arg(long, default_value_t = 8)]
+    cols: u32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PrepareArgs {
+    /// Destination folder (default: the cache's `fashion-mnist`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Keep only the first N training images.
+    #[arg(long)]
+    train_limit: Option<usize>,
+    /// Keep only the first N test images.
+    #[arg(long)]
+    test_limit: Option<usize>,
+}
+
+pub fn run(cmd: DataCommand, progress: bool) -> Result<()> {
+    match cmd {
+        DataCommand::Check(args) => check(&args, progress),
+        DataCommand::Show(args) => show(&args, progress),
+        DataCommand::Prepare(args) => {
+            let opts = fashion_mnist::MaterializeOptions {
+                train_limit: args.train_limit,
+                test_limit: args.test_limit,
+                progress,
+            };
+            let dir = materialize_embedded(args.out.as_deref(), &opts)?;
+            println!("{}", dir.display());
+            Ok(())
+        }
+    }
+}
+
+fn load_source(
+    source: &SourceArgs,
+    include_unlabelled: bool,
+    progress: bool,
+) -> Result<(PathBuf, Loaded)> {
+    let path = resolve_data(&source.path, progress)?;
+    let opts = LoadOptions {
+        max_pixels: source.max_pixels,
+        max_side: None,
+        on_bad_image: source.on_bad_image,
+        include_unlabelled,
+        progress,
+    };
+    let loaded = vista_data::load(&path, &opts)
+        .with_context(|| format!("checking dataset {}", path.display()))?;
+    Ok((path, loaded))
+}
+
+fn check(args: &CheckArgs, progress: bool) -> Result<()> {
+    let path = resolve_data(&args.source.path, progress)?;
+    let opts = LoadOptions {
+        max_pixels: args.source.max_pixels,
+        // Everything is decoded to be checked; nothing is kept for training, so the
+        // cache summary below reports what a training run would hold.
+        max_side: None,
+        // The report is printed in full either way; the policy decides the exit code.
+        on_bad_image: OnBadImage::Skip,
+        include_unlabelled: true,
+        progress,
+    };
+    let loaded = vista_data::load(&path, &opts)
+        .with_context(|| format!("checking dataset {}", path.display()))?;
+    print_summary(&path, &loaded);
+    if let Some(report_path) = &args.report {
+        loaded.report.save(report_path)?;
+        println!("problem report written to {}", report_path.display());
+    }
+    loaded
+        .report
+        .enforce(args.source.on_bad_image)
+        .with_context(|| format!("dataset {}", path.display()))?;
+    Ok(())
+}
+
+fn print_summary(path: &Path, loaded: &Loaded) {
+    let ds = &loaded.dataset;
+    println!("dataset: {}", path.display());
+    println!("layout:  {}", ds.layout);
+    println!("classes: {}", ds.classes.len());
+    let train = ds.class_counts(&ds.train);
+    let test = ds.class_counts(&ds.test);
+    let width = ds
+        .classes
+        .classes
+        .iter()
+        .map(String::len)
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    println!("  {:width$}  {:>7}  {:>7}", "class", "train", "test");
+    for (i, name) in ds.classes.classes.iter().enumerate() {
+        println!("  {name:width$}  {:>7}  {:>7}", train[i], test[i]);
+    }
+    println!(
+        "  {:width$}  {:>7}  {:>7}",
+        "total",
+        ds.train.len(),
+        ds.test.len()
+    );
+    println!("unlabelled: {}", ds.unlabelled.len());
+    println!(
+        "image sizes (train): {}",
+        size_summary(&loaded.original_sizes)
+    );
+    println!(
+        "decoded cache: {} images, {} in memory (RGB, 3 bytes a pixel)",
+        loaded.train.len() + loaded.test.len() + loaded.unlabelled.len(),
+        human_bytes(loaded.cache_bytes())
+    );
+    if loaded.report.is_empty() {
+        println!("problems: none");
+    } else {
+        println!("problems: {}", loaded.report.problems.len());
+        print!("{}", loaded.report);
+    }
+}
+
+fn human_bytes(n: usize) -> String {
+    let n = n as f64;
+    match n {
+        n if n >= 1e9 => format!("{:.2} GB", n / 1e9),
+        n if n >= 1e6 => format!("{:.1} MB", n / 1e6),
+        n if n >= 1e3 => format!("{:.1} kB", n / 1e3),
+        n => format!("{n} bytes"),
+    }
+}
+
+fn size_summary(sizes: &[(u32, u32)]) -> String {
+    if sizes.is_empty() {
+        return "none".into();
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for s in sizes {
+        *counts.entry(*s).or_insert(0usize) += 1;
+    }
+    let mut common: Vec<_> = counts.iter().collect();
+    common.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let top: Vec<String> = common
+        .iter()
+        .take(3)
+        .map(|((w, h), n)| format!("{w}x{h} ({n})"))
+        .collect();
+    let min_w = sizes.iter().map(|s| s.0).min().unwrap_or(0);
+    let max_w = sizes.iter().map(|s| s.0).max().unwrap_or(0);
+    let min_h = sizes.iter().map(|s| s.1).min().unwrap_or(0);
+    let max_h = sizes.iter().map(|s| s.1).max().unwrap_or(0);
+    format!(
+        "width {min_w}..{max_w}, height {min_h}..{max_h}; most common: {}{}",
+        top.join(", "),
+        if common.len() > 3 {
+            format!(", and {} other sizes", common.len() - 3)
+        } else {
+            String::new()
+        }
+    )
+}
+
+fn show(args: &ShowArgs, progress: bool) -> Result<()> {
+    let (_, loaded) = load_source(&args.source, false, progress)?;
+    let cfg = if args.augment {
+        AugmentConfig {
+            min_scale: args.min_scale,
+            ..AugmentConfig::default()
+        }
+    } else {
+        AugmentConfig::none()
+    };
+    cfg.validate().map_err(anyhow::Error::msg)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
+    let n = args.count.min(loaded.train.len());
+    let picks = sample(&mut rng, loaded.train.len(), n).into_vec();
+    let len = (3 * args.size * args.size) as usize;
+    let images: Vec<Vec<f32>> = picks
+        .iter()
+        .map(|&i| {
+            let mut out = vec![0.0; len];
+            if args.augment {
+                augment(&loaded.train[i], args.size, &cfg, &mut rng, &mut out);
+            } else {
+                resize_plain(&loaded.train[i], args.size, cfg.ratio, &mut out);
+            }
+            out
+        })
+        .collect();
+    // Small images are scaled up so a person can see what the augmentation did.
+    let zoom = (96 / args.size).max(1);
+    let sheet = grid(&images, args.size, args.cols, zoom);
+    sheet
+        .save(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    println!(
+        "wrote {} images ({}) to {}",
+        n,
+        if args.augment { "augmented" } else { "resized" },
+        args.out.display()
+    );
+    Ok(())
+}

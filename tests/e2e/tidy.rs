@@ -1,0 +1,136 @@
+//! Repository-wide checks of the invariants ARCHITECTURE.md states: the direction of
+//! dependencies between crates, shared lints, and a `//!` header on every source file.
+
+use std::path::{Path, PathBuf};
+
+use crate::root;
+
+/// Which vista crates each crate may depend on (dev-dependencies included).
+const ALLOWED: [(&str, &[&str]); 8] = [
+    ("vista-data", &[]),
+    ("vista-models", &[]),
+    ("vista-schedule", &[]),
+    (
+        "vista-train",
+        &["vista-data", "vista-models", "vista-schedule"],
+    ),
+    (
+        "vista-eval",
+        &[
+            "vista-data",
+            "vista-models",
+            "vista-schedule",
+            "vista-train",
+        ],
+    ),
+    (
+        "vista-clean",
+        &[
+            "vista-data",
+            "vista-models",
+            "vista-schedule",
+            "vista-train",
+            "vista-eval",
+        ],
+    ),
+    (
+        "vista-cli",
+        &[
+            "vista-data",
+            "vista-models",
+            "vista-schedule",
+            "vista-train",
+            "vista-eval",
+            "vista-clean",
+        ],
+    ),
+    ("xtask", &[]),
+];
+
+fn manifests() -> Vec<(String, String)> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("crates"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.push(root().join("xtask"));
+    dirs.sort();
+    dirs.iter()
+        .map(|d| {
+            let name = d.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(d.join("Cargo.toml")).unwrap())
+        })
+        .collect()
+}
+
+/// Names of `vista-*` crates a manifest mentions as dependencies.
+fn vista_deps(manifest: &str) -> Vec<String> {
+    manifest
+        .lines()
+        .filter_map(|l| l.trim().split(['=', '.', ' ']).next().map(str::to_owned))
+        .filter(|k| k.starts_with("vista-") && !k.is_empty())
+        .collect()
+}
+
+#[test]
+fn dependencies_point_one_way() {
+    for (name, manifest) in manifests() {
+        let allowed = ALLOWED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("crate {name} is not in ARCHITECTURE.md's dependency table"))
+            .1;
+        for dep in vista_deps(&manifest) {
+            assert!(
+                allowed.contains(&dep.as_str()),
+                "{name} must not depend on {dep} (see ARCHITECTURE.md)"
+            );
+        }
+    }
+}
+
+#[test]
+fn xtask_stays_light() {
+    let manifest = std::fs::read_to_string(root().join("xtask/Cargo.toml")).unwrap();
+    assert!(
+        !manifest.contains("burn"),
+        "xtask runs the vista binary; it links no burn"
+    );
+}
+
+#[test]
+fn every_crate_uses_the_workspace_lints() {
+    for (name, manifest) in manifests() {
+        assert!(
+            manifest.contains("[lints]\nworkspace = true"),
+            "{name} must set `[lints] workspace = true`"
+        );
+    }
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() && path.file_name().is_some_and(|n| n != "target") {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_source_file_says_what_it_is_for() {
+    let mut files = Vec::new();
+    for dir in ["crates", "xtask", "tests"] {
+        rust_files(&root().join(dir), &mut files);
+    }
+    assert!(files.len() > 10);
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(
+            text.starts_with("//!"),
+            "{} must start with a `//!` line",
+            f.display()
+        );
+    }
+}

@@ -1,0 +1,40 @@
+//! `cargo xtask ci`: what CI runs, in the order that fails fastest.
+
+use anyhow::{Result, bail};
+
+use crate::util::{cargo, has, run as sh};
+
+pub fn run_ci() -> Result<()> {
+    sh(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    sh(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    // The CUDA backend must keep compiling even on machines without a GPU.
+    sh(cargo().args(["check", "-p", "vista-cli", "--features", "cuda"]))?;
+    test()
+}
+
+/// The test command of the README: nextest when installed, else `cargo test`.
+pub fn test() -> Result<()> {
+    let cargo_path = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    if has(&cargo_path, &["nextest"]) {
+        sh(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
+        // nextest does not run doctests.
+        sh(cargo().args(["test", "--workspace", "--doc"]))
+    } else {
+        sh(cargo().args(["test", "--workspace", "--no-fail-fast"]))
+    }
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        None => run_ci(),
+        Some("test") => test(),
+        Some(other) => bail!("unknown option `{other}` (usage: cargo xtask ci [test])"),
+    }
+}
