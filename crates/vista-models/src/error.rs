@@ -1,0 +1,70 @@
+//! Errors of the model layer; checkpoint errors name the file and every mismatched key.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A tensor whose shape in the checkpoint differs from the model's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapeMismatch {
+    pub key: String,
+    pub expected: Vec<usize>,
+    pub found: Vec<usize>,
+}
+
+/// How a checkpoint's keys differ from a model's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyMismatch {
+    /// Parameters the model has and the checkpoint lacks.
+    pub missing: Vec<String>,
+    /// Tensors the checkpoint has and the model does not use.
+    pub unexpected: Vec<String>,
+    pub mis_shaped: Vec<ShapeMismatch>,
+}
+
+impl KeyMismatch {
+    pub fn is_empty(&self) -> bool {
+        self.missing.is_empty() && self.unexpected.is_empty() && self.mis_shaped.is_empty()
+    }
+}
+
+impl fmt::Display for KeyMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |f: &mut fmt::Formatter<'_>, title: &str, items: &[String]| -> fmt::Result {
+            if !items.is_empty() {
+                writeln!(f, "  {title} ({}):", items.len())?;
+                for k in items {
+                    writeln!(f, "    {k}")?;
+                }
+            }
+            Ok(())
+        };
+        list(f, "missing from the checkpoint", &self.missing)?;
+        list(f, "unexpected in the checkpoint", &self.unexpected)?;
+        if !self.mis_shaped.is_empty() {
+            writeln!(f, "  wrong shape ({}; linear weights shown in burn's [in, out] layout):", self.mis_shaped.len())?;
+            for m in &self.mis_shaped {
+                writeln!(f, "    {}: model expects {:?}, checkpoint has {:?}", m.key, m.expected, m.found)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The checkpoint file could not be read or parsed.
+    #[error("{path}: cannot read checkpoint: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The checkpoint does not fit the model; nothing was loaded.
+    #[error("{path}: checkpoint does not fit the model (pass `allow_partial` to load what fits):\n{mismatch}")]
+    Mismatch { path: PathBuf, mismatch: KeyMismatch },
+    /// A model setting is out of range.
+    #[error("invalid model setting: {0}")]
+    Config(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

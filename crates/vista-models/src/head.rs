@@ -1,0 +1,62 @@
+//! fastai's classification head (`fastai.vision.learner.create_head`): concatenated
+//! adaptive average and max pooling, then two `LinBnDrop` blocks —
+//! BatchNorm → Dropout(0.25) → Linear(2·nf, 512, no bias) → ReLU →
+//! BatchNorm → Dropout(0.5) → Linear(512, classes, no bias).
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::tensor::Tensor;
+use burn::tensor::activation::relu;
+use burn::tensor::backend::Backend;
+
+#[derive(Config, Debug)]
+pub struct FastaiHeadConfig {
+    /// Channels of the body's feature maps.
+    pub in_features: usize,
+    pub num_classes: usize,
+    #[config(default = 512)]
+    pub hidden: usize,
+    /// Dropout of the last block; the first uses half of it (fastai's `ps = 0.5`).
+    #[config(default = 0.5)]
+    pub dropout: f64,
+}
+
+#[derive(Module, Debug)]
+pub struct FastaiHead<B: Backend> {
+    pub bn1: BatchNorm<B>,
+    pub drop1: Dropout,
+    pub lin1: Linear<B>,
+    pub bn2: BatchNorm<B>,
+    pub drop2: Dropout,
+    pub lin2: Linear<B>,
+}
+
+impl FastaiHeadConfig {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> FastaiHead<B> {
+        let pooled = 2 * self.in_features;
+        FastaiHead {
+            bn1: BatchNormConfig::new(pooled).init(device),
+            drop1: DropoutConfig::new(self.dropout / 2.0).init(),
+            lin1: LinearConfig::new(pooled, self.hidden).with_bias(false).init(device),
+            bn2: BatchNormConfig::new(self.hidden).init(device),
+            drop2: DropoutConfig::new(self.dropout).init(),
+            lin2: LinearConfig::new(self.hidden, self.num_classes).with_bias(false).init(device),
+        }
+    }
+}
+
+impl<B: Backend> FastaiHead<B> {
+    /// `[batch, channels, h, w]` feature maps -> `[batch, num_classes]` logits.
+    pub fn forward(&self, f: Tensor<B, 4>) -> Tensor<B, 2> {
+        let [b, c, h, w] = f.dims();
+        let flat = f.reshape([b, c, h * w]);
+        // fastai's AdaptiveConcatPool2d puts the max pool first.
+        let max = flat.clone().max_dim(2).reshape([b, c]);
+        let avg = flat.mean_dim(2).reshape([b, c]);
+        let x = Tensor::cat(vec![max, avg], 1);
+        let x = self.lin1.forward(self.drop1.forward(self.bn1.forward(x)));
+        let x = relu(x);
+        self.lin2.forward(self.drop2.forward(self.bn2.forward(x)))
+    }
+}

@@ -1,0 +1,234 @@
+//! Loading PyTorch checkpoints (the article's "utility function" that put Places365
+//! weights into a fastai learner), on top of burn-store's readers.
+//!
+//! Reads `.pth` / `.pth.tar` / `.pt` in PyTorch's legacy pickle format (PyTorch 0.1–1.5,
+//! as Places365's `resnet50_places365.pth.tar`), the zip format (1.6+), and
+//! `.safetensors`. Keys are normalized before matching: a checkpoint dict's `state_dict`
+//! level and DataParallel's `module.` prefix are stripped, and torchvision's
+//! `downsample.0` / `.1` become vista's `downsample.conv` / `.bn`. BatchNorm's
+//! `num_batches_tracked` counters are ignored (burn does not keep them).
+//!
+//! A checkpoint that does not fit is an error listing missing, unexpected and mis-shaped
+//! keys; the model is only returned when everything loaded, unless the caller allows a
+//! partial load or a new head (a different class count).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::backend::Backend;
+use burn_store::{ApplyError, ApplyResult, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
+
+use crate::error::{Error, KeyMismatch, Result, ShapeMismatch};
+
+/// How strict a load is.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Load whatever fits; the report lists the rest, which keeps its initial values.
+    pub allow_partial: bool,
+    /// Keep the model's own classifier (`fc.*`, `head.*`) when the checkpoint's has another
+    /// shape, as when fine-tuning on a different number of classes.
+    pub new_head: bool,
+}
+
+/// What a successful load did.
+#[derive(Debug, Clone)]
+pub struct ImportReport {
+    pub path: PathBuf,
+    /// Number of tensors loaded.
+    pub loaded: usize,
+    /// True when the classifier kept its initialization (see [`ImportOptions::new_head`]).
+    pub head_reinitialized: bool,
+    /// What did not load (empty unless `allow_partial` or `new_head` let it pass).
+    pub not_loaded: KeyMismatch,
+}
+
+/// Key renamings from PyTorch's conventions to vista's module paths.
+const REMAPS: [(&str, &str); 4] = [
+    (r"^state_dict\.", ""),
+    (r"^module\.", ""),
+    (r"\.downsample\.0\.", ".downsample.conv."),
+    (r"\.downsample\.1\.", ".downsample.bn."),
+];
+
+fn is_head(key: &str) -> bool {
+    key.starts_with("fc.") || key.starts_with("head.")
+}
+
+fn is_ignored(key: &str) -> bool {
+    key.ends_with("num_batches_tracked")
+}
+
+/// burn-store applies PyTorch's BatchNorm `weight` / `bias` to burn's `gamma` / `beta`
+/// but still lists the PyTorch names as unused; they are not.
+fn applied_under_burn_name(key: &str, applied: &[String]) -> bool {
+    let renamed = if let Some(p) = key.strip_suffix(".weight") {
+        format!("{p}.gamma")
+    } else if let Some(p) = key.strip_suffix(".bias") {
+        format!("{p}.beta")
+    } else {
+        return false;
+    };
+    applied.iter().any(|a| *a == renamed)
+}
+
+fn read_err(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Read { path: path.into(), source: Box::new(e) }
+}
+
+fn is_safetensors(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "safetensors")
+}
+
+fn apply<B: Backend, M: ModuleSnapshot<B>>(model: &mut M, path: &Path) -> Result<ApplyResult> {
+    if !path.is_file() {
+        let e = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        return Err(read_err(path, e));
+    }
+    if is_safetensors(path) {
+        let mut store = SafetensorsStore::from_file(path)
+            .with_from_adapter(PyTorchToBurnAdapter)
+            .allow_partial(true)
+            .validate(false);
+        for (from, to) in REMAPS {
+            store = store.with_key_remapping(from, to);
+        }
+        model.load_from(&mut store).map_err(|e| read_err(path, e))
+    } else {
+        let mut store = PytorchStore::from_file(path).allow_partial(true).validate(false);
+        for (from, to) in REMAPS {
+            store = store.with_key_remapping(from, to);
+        }
+        model.load_from(&mut store).map_err(|e| read_err(path, e))
+    }
+}
+
+/// Loads the checkpoint at `path` into `model` and returns it with a report.
+pub fn load_checkpoint<B: Backend, M: ModuleSnapshot<B>>(
+    model: M,
+    path: &Path,
+    opts: &ImportOptions,
+) -> Result<(M, ImportReport)> {
+    let mut model = model;
+    let result = apply(&mut model, path)?;
+    let mut mismatch = KeyMismatch {
+        missing: result.missing.iter().map(|(k, _)| k.clone()).collect(),
+        unexpected: result
+            .unused
+            .iter()
+            .filter(|k| !is_ignored(k) && !applied_under_burn_name(k, &result.applied))
+            .cloned()
+            .collect(),
+        mis_shaped: result
+            .errors
+            .iter()
+            .filter_map(|e| match e {
+                ApplyError::ShapeMismatch { path, expected, found } => Some(ShapeMismatch {
+                    key: path.clone(),
+                    expected: expected.to_vec(),
+                    found: found.to_vec(),
+                }),
+                _ => None,
+            })
+            .collect(),
+    };
+    let other_errors: Vec<String> = result
+        .errors
+        .iter()
+        .filter(|e| !matches!(e, ApplyError::ShapeMismatch { .. }))
+        .map(ToString::to_string)
+        .collect();
+    if !other_errors.is_empty() {
+        let e = std::io::Error::new(std::io::ErrorKind::InvalidData, other_errors.join("; "));
+        return Err(read_err(path, e));
+    }
+    mismatch.missing.sort();
+    mismatch.unexpected.sort();
+    mismatch.mis_shaped.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut head_reinitialized = false;
+    if opts.new_head {
+        // A classifier of another shape is expected here; so are the checkpoint's head
+        // tensors the model lacks (a torchvision `fc` under a fastai head).
+        let before = mismatch.clone();
+        mismatch.mis_shaped.retain(|m| !is_head(&m.key));
+        mismatch.unexpected.retain(|k| !is_head(k));
+        mismatch.missing.retain(|k| !is_head(k));
+        head_reinitialized = mismatch != before;
+    }
+    if !mismatch.is_empty() && !opts.allow_partial {
+        return Err(Error::Mismatch { path: path.into(), mismatch });
+    }
+    let report = ImportReport {
+        path: path.into(),
+        loaded: result.applied.len(),
+        head_reinitialized,
+        not_loaded: mismatch,
+    };
+    Ok((model, report))
+}
+
+/// One tensor of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorInfo {
+    pub key: String,
+    pub shape: Vec<usize>,
+    pub dtype: String,
+}
+
+/// What a checkpoint holds, and which architecture it fits.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    pub tensors: Vec<TensorInfo>,
+    /// Architecture the keys and shapes fit, when recognised.
+    pub architecture: Option<String>,
+}
+
+/// Lists a checkpoint's tensors (keys normalized as for loading) and guesses its model.
+pub fn inspect(path: &Path) -> Result<Inspection> {
+    let snapshots: BTreeMap<String, burn_store::TensorSnapshot> = if is_safetensors(path) {
+        use burn_store::ModuleStore;
+        let mut store = SafetensorsStore::from_file(path);
+        for (from, to) in REMAPS {
+            store = store.with_key_remapping(from, to);
+        }
+        store.get_all_snapshots().map_err(|e| read_err(path, e))?.clone()
+    } else {
+        use burn_store::ModuleStore;
+        let mut store = PytorchStore::from_file(path);
+        for (from, to) in REMAPS {
+            store = store.with_key_remapping(from, to);
+        }
+        store.get_all_snapshots().map_err(|e| read_err(path, e))?.clone()
+    };
+    let tensors: Vec<TensorInfo> = snapshots
+        .iter()
+        .map(|(k, s)| TensorInfo { key: k.clone(), shape: s.shape.to_vec(), dtype: format!("{:?}", s.dtype) })
+        .collect();
+    let architecture = guess_architecture(&tensors);
+    Ok(Inspection { tensors, architecture })
+}
+
+/// Recognises torchvision-style ResNets from their keys and shapes.
+fn guess_architecture(tensors: &[TensorInfo]) -> Option<String> {
+    let shape = |k: &str| tensors.iter().find(|t| t.key == k).map(|t| t.shape.clone());
+    let has = |k: &str| shape(k).is_some();
+    let stem = shape("conv1.weight")?;
+    if stem.len() != 4 || !has("layer4.0.conv1.weight") {
+        return None;
+    }
+    let depth = if has("layer4.0.conv3.weight") {
+        if has("layer3.5.conv1.weight") { "ResNet-50" } else { "a bottleneck ResNet" }
+    } else if has("layer3.5.conv1.weight") {
+        "ResNet-34"
+    } else if has("layer1.1.conv1.weight") && !has("layer1.2.conv1.weight") {
+        "ResNet-18"
+    } else {
+        "a basic-block ResNet"
+    };
+    let width = stem[0] as f64 / 64.0;
+    let stem_kind = if stem[2] == 7 { "standard stem (7x7, max-pool)" } else { "small-image stem (3x3)" };
+    let classes = shape("fc.weight").map_or_else(|| "no `fc` head".to_string(), |s| format!("{} classes", s[0]));
+    Some(format!(
+        "{depth} (torchvision layout), {classes}, {} input channels, width x{width}, {stem_kind}",
+        stem[1]
+    ))
+}

@@ -1,0 +1,18 @@
+//! vista-models: classifiers and pretrained weights.
+//!
+//! - [`ResNetConfig`] builds ResNet-18/34/50 with torchvision's parameter names, an
+//!   optional small-image stem and a width multiplier; [`FastaiHeadConfig`] is fastai's
+//!   fine-tuning head.
+//! - [`load_checkpoint`] loads PyTorch (`.pth`, legacy and zip) and safetensors files,
+//!   failing with every mismatched key unless told otherwise; [`inspect`] lists a
+//!   checkpoint and names the architecture it fits.
+
+mod error;
+mod head;
+mod import;
+mod resnet;
+
+pub use error::{Error, KeyMismatch, Result, ShapeMismatch};
+pub use head::{FastaiHead, FastaiHeadConfig};
+pub use import::{ImportOptions, ImportReport, Inspection, TensorInfo, inspect, load_checkpoint};
+pub use resnet::{Block, Downsample, HeadKind, ResNet, ResNetConfig, ResNetDepth};
