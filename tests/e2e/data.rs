@@ -220,3 +220,44 @@ fn device_check_runs_on_the_cpu() {
     assert!(!out.status.success());
     assert!(text(&out).1.contains("`gpu` is not a device"));
 }
+
+#[test]
+fn weights_inspect_names_the_architecture_and_checks_the_fit() {
+    let cache = tempfile::tempdir().unwrap();
+    let file = "tests/data/models/resnet50_w16_places.pth.tar";
+    let out = vista(&["weights", "inspect", file], cache.path());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("fits: ResNet-50 (torchvision layout), 7 classes"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("layer4.2.conv3.weight"), "{stdout}");
+
+    let out = vista(
+        &[
+            "weights", "inspect", file, "--arch", "resnet50", "--width", "0.0625",
+        ],
+        cache.path(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("loads into resnet50 with 7 classes"),
+        "{stdout}"
+    );
+
+    // The wrong model is a clear error listing what does not fit.
+    let out = vista(
+        &[
+            "weights", "inspect", file, "--arch", "resnet18", "--width", "0.0625",
+        ],
+        cache.path(),
+    );
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("does not fit the model") && stderr.contains("layer1.0.conv3.weight"),
+        "{stderr}"
+    );
+}

@@ -3,6 +3,7 @@
 mod backend;
 mod data;
 mod paths;
+mod weights;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +23,9 @@ enum Command {
     /// Inspect, check and prepare datasets.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Inspect pretrained weights.
+    #[command(subcommand)]
+    Weights(weights::WeightsCommand),
     /// Show the compiled-in backends and run a small computation on a device.
     Device(backend::DeviceArgs),
 }
@@ -31,6 +35,7 @@ fn main() {
     let result = match cli.command {
         Command::Data(cmd) => data::run(cmd, !cli.quiet),
         Command::Device(args) => backend::run(&args),
+        Command::Weights(cmd) => weights::run(cmd),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

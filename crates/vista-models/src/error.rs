@@ -41,9 +41,17 @@ impl fmt::Display for KeyMismatch {
         list(f, "missing from the checkpoint", &self.missing)?;
         list(f, "unexpected in the checkpoint", &self.unexpected)?;
         if !self.mis_shaped.is_empty() {
-            writeln!(f, "  wrong shape ({}; linear weights shown in burn's [in, out] layout):", self.mis_shaped.len())?;
+            writeln!(
+                f,
+                "  wrong shape ({}; linear weights shown in burn's [in, out] layout):",
+                self.mis_shaped.len()
+            )?;
             for m in &self.mis_shaped {
-                writeln!(f, "    {}: model expects {:?}, checkpoint has {:?}", m.key, m.expected, m.found)?;
+                writeln!(
+                    f,
+                    "    {}: model expects {:?}, checkpoint has {:?}",
+                    m.key, m.expected, m.found
+                )?;
             }
         }
         Ok(())
@@ -60,8 +68,13 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The checkpoint does not fit the model; nothing was loaded.
-    #[error("{path}: checkpoint does not fit the model (pass `allow_partial` to load what fits):\n{mismatch}")]
-    Mismatch { path: PathBuf, mismatch: KeyMismatch },
+    #[error(
+        "{path}: checkpoint does not fit the model (pass `allow_partial` to load what fits):\n{mismatch}"
+    )]
+    Mismatch {
+        path: PathBuf,
+        mismatch: KeyMismatch,
+    },
     /// A model setting is out of range.
     #[error("invalid model setting: {0}")]
     Config(String),

@@ -38,10 +38,14 @@ impl FastaiHeadConfig {
         FastaiHead {
             bn1: BatchNormConfig::new(pooled).init(device),
             drop1: DropoutConfig::new(self.dropout / 2.0).init(),
-            lin1: LinearConfig::new(pooled, self.hidden).with_bias(false).init(device),
+            lin1: LinearConfig::new(pooled, self.hidden)
+                .with_bias(false)
+                .init(device),
             bn2: BatchNormConfig::new(self.hidden).init(device),
             drop2: DropoutConfig::new(self.dropout).init(),
-            lin2: LinearConfig::new(self.hidden, self.num_classes).with_bias(false).init(device),
+            lin2: LinearConfig::new(self.hidden, self.num_classes)
+                .with_bias(false)
+                .init(device),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Loading PyTorch checkpoints (the article's "utility function" that put Places365
-//! weights into a fastai learner), on top of burn-store's readers.
+//! weights into a fastai learner): `.pth` through vista's own stride-aware reader
+//! (`torch_file.rs`), safetensors through burn-store.
 //!
 //! Reads `.pth` / `.pth.tar` / `.pt` in PyTorch's legacy pickle format (PyTorch 0.1–1.5,
 //! as Places365's `resnet50_places365.pth.tar`), the zip format (1.6+), and
@@ -12,11 +13,16 @@
 //! keys; the model is only returned when everything loaded, unless the caller allows a
 //! partial load or a new head (a different class count).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use burn::module::ParamId;
+use burn::tensor::TensorData;
 use burn::tensor::backend::Backend;
-use burn_store::{ApplyError, ApplyResult, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
+use burn_store::{
+    ApplyError, ApplyResult, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore, TensorSnapshot,
+};
+
+use crate::torch_file::TorchFile;
 
 use crate::error::{Error, KeyMismatch, Result, ShapeMismatch};
 
@@ -43,9 +49,12 @@ pub struct ImportReport {
 }
 
 /// Key renamings from PyTorch's conventions to vista's module paths.
-const REMAPS: [(&str, &str); 4] = [
+const REMAPS: [(&str, &str); 6] = [
     (r"^state_dict\.", ""),
     (r"^module\.", ""),
+    // EfficientNet-PyTorch's `_conv_stem`, `_blocks.0._bn1`, ...
+    (r"^_", ""),
+    (r"\._", "."),
     (r"\.downsample\.0\.", ".downsample.conv."),
     (r"\.downsample\.1\.", ".downsample.bn."),
 ];
@@ -68,11 +77,14 @@ fn applied_under_burn_name(key: &str, applied: &[String]) -> bool {
     } else {
         return false;
     };
-    applied.iter().any(|a| *a == renamed)
+    applied.contains(&renamed)
 }
 
 fn read_err(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> Error {
-    Error::Read { path: path.into(), source: Box::new(e) }
+    Error::Read {
+        path: path.into(),
+        source: Box::new(e),
+    }
 }
 
 fn is_safetensors(path: &Path) -> bool {
@@ -94,12 +106,43 @@ fn apply<B: Backend, M: ModuleSnapshot<B>>(model: &mut M, path: &Path) -> Result
         }
         model.load_from(&mut store).map_err(|e| read_err(path, e))
     } else {
-        let mut store = PytorchStore::from_file(path).allow_partial(true).validate(false);
-        for (from, to) in REMAPS {
-            store = store.with_key_remapping(from, to);
+        let file = TorchFile::read(path).map_err(|e| read_err(path, e))?;
+        let mut snapshots = Vec::new();
+        for (key, t) in &file.tensors {
+            if !t.dtype.is_float() {
+                continue;
+            }
+            let values = file.to_f32(t).map_err(|e| read_err(path, e))?;
+            let key = normalize_key(key);
+            let path_stack = key.split('.').map(str::to_owned).collect();
+            let mut snapshot = TensorSnapshot::from_data(
+                TensorData::new(values, t.shape.clone()),
+                path_stack,
+                Vec::new(),
+                ParamId::new(),
+            );
+            // As burn-store's own PyTorch reader does: matched by path alone.
+            snapshot.container_stack = None;
+            snapshot.tensor_id = None;
+            snapshots.push(snapshot);
         }
-        model.load_from(&mut store).map_err(|e| read_err(path, e))
+        Ok(model.apply(snapshots, None, Some(Box::new(PyTorchToBurnAdapter)), false))
     }
+}
+
+/// Applies [`REMAPS`] to a key, for files read without burn-store.
+fn normalize_key(key: &str) -> String {
+    let mut k = key.strip_prefix("state_dict.").unwrap_or(key);
+    k = k.strip_prefix("module.").unwrap_or(k);
+    let k: Vec<&str> = k
+        .split('.')
+        .map(|seg| seg.strip_prefix('_').unwrap_or(seg))
+        .collect();
+    let k = format!(".{}.", k.join("."));
+    let k = k
+        .replace(".downsample.0.", ".downsample.conv.")
+        .replace(".downsample.1.", ".downsample.bn.");
+    k.trim_matches('.').to_owned()
 }
 
 /// Loads the checkpoint at `path` into `model` and returns it with a report.
@@ -122,7 +165,11 @@ pub fn load_checkpoint<B: Backend, M: ModuleSnapshot<B>>(
             .errors
             .iter()
             .filter_map(|e| match e {
-                ApplyError::ShapeMismatch { path, expected, found } => Some(ShapeMismatch {
+                ApplyError::ShapeMismatch {
+                    path,
+                    expected,
+                    found,
+                } => Some(ShapeMismatch {
                     key: path.clone(),
                     expected: expected.to_vec(),
                     found: found.to_vec(),
@@ -155,7 +202,10 @@ pub fn load_checkpoint<B: Backend, M: ModuleSnapshot<B>>(
         head_reinitialized = mismatch != before;
     }
     if !mismatch.is_empty() && !opts.allow_partial {
-        return Err(Error::Mismatch { path: path.into(), mismatch });
+        return Err(Error::Mismatch {
+            path: path.into(),
+            mismatch,
+        });
     }
     let report = ImportReport {
         path: path.into(),
@@ -184,27 +234,38 @@ pub struct Inspection {
 
 /// Lists a checkpoint's tensors (keys normalized as for loading) and guesses its model.
 pub fn inspect(path: &Path) -> Result<Inspection> {
-    let snapshots: BTreeMap<String, burn_store::TensorSnapshot> = if is_safetensors(path) {
+    let mut tensors: Vec<TensorInfo> = if is_safetensors(path) {
         use burn_store::ModuleStore;
         let mut store = SafetensorsStore::from_file(path);
         for (from, to) in REMAPS {
             store = store.with_key_remapping(from, to);
         }
-        store.get_all_snapshots().map_err(|e| read_err(path, e))?.clone()
+        let snapshots = store.get_all_snapshots().map_err(|e| read_err(path, e))?;
+        snapshots
+            .iter()
+            .map(|(k, s)| TensorInfo {
+                key: k.clone(),
+                shape: s.shape.to_vec(),
+                dtype: format!("{:?}", s.dtype),
+            })
+            .collect()
     } else {
-        use burn_store::ModuleStore;
-        let mut store = PytorchStore::from_file(path);
-        for (from, to) in REMAPS {
-            store = store.with_key_remapping(from, to);
-        }
-        store.get_all_snapshots().map_err(|e| read_err(path, e))?.clone()
+        let file = TorchFile::read(path).map_err(|e| read_err(path, e))?;
+        file.tensors
+            .iter()
+            .map(|(k, t)| TensorInfo {
+                key: normalize_key(k),
+                shape: t.shape.clone(),
+                dtype: format!("{:?}", t.dtype),
+            })
+            .collect()
     };
-    let tensors: Vec<TensorInfo> = snapshots
-        .iter()
-        .map(|(k, s)| TensorInfo { key: k.clone(), shape: s.shape.to_vec(), dtype: format!("{:?}", s.dtype) })
-        .collect();
+    tensors.sort_by(|a, b| a.key.cmp(&b.key));
     let architecture = guess_architecture(&tensors);
-    Ok(Inspection { tensors, architecture })
+    Ok(Inspection {
+        tensors,
+        architecture,
+    })
 }
 
 /// Recognises torchvision-style ResNets from their keys and shapes.
@@ -216,7 +277,11 @@ fn guess_architecture(tensors: &[TensorInfo]) -> Option<String> {
         return None;
     }
     let depth = if has("layer4.0.conv3.weight") {
-        if has("layer3.5.conv1.weight") { "ResNet-50" } else { "a bottleneck ResNet" }
+        if has("layer3.5.conv1.weight") {
+            "ResNet-50"
+        } else {
+            "a bottleneck ResNet"
+        }
     } else if has("layer3.5.conv1.weight") {
         "ResNet-34"
     } else if has("layer1.1.conv1.weight") && !has("layer1.2.conv1.weight") {
@@ -225,8 +290,15 @@ fn guess_architecture(tensors: &[TensorInfo]) -> Option<String> {
         "a basic-block ResNet"
     };
     let width = stem[0] as f64 / 64.0;
-    let stem_kind = if stem[2] == 7 { "standard stem (7x7, max-pool)" } else { "small-image stem (3x3)" };
-    let classes = shape("fc.weight").map_or_else(|| "no `fc` head".to_string(), |s| format!("{} classes", s[0]));
+    let stem_kind = if stem[2] == 7 {
+        "standard stem (7x7, max-pool)"
+    } else {
+        "small-image stem (3x3)"
+    };
+    let classes = shape("fc.weight").map_or_else(
+        || "no `fc` head".to_string(),
+        |s| format!("{} classes", s[0]),
+    );
     Some(format!(
         "{depth} (torchvision layout), {classes}, {} input channels, width x{width}, {stem_kind}",
         stem[1]

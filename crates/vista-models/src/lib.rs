@@ -7,11 +7,14 @@
 //!   failing with every mismatched key unless told otherwise; [`inspect`] lists a
 //!   checkpoint and names the architecture it fits.
 
+mod efficientnet;
 mod error;
 mod head;
 mod import;
 mod resnet;
+mod torch_file;
 
+pub use efficientnet::{EfficientNetLite, EfficientNetLiteConfig, MbConv, SameConv};
 pub use error::{Error, KeyMismatch, Result, ShapeMismatch};
 pub use head::{FastaiHead, FastaiHeadConfig};
 pub use import::{ImportOptions, ImportReport, Inspection, TensorInfo, inspect, load_checkpoint};

@@ -13,16 +13,19 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
 
 use crate::error::{Error, Result};
 use crate::head::{FastaiHead, FastaiHeadConfig};
 
 /// torchvision's conv initialization: Kaiming normal, fan-out, ReLU gain.
 fn kaiming() -> Initializer {
-    Initializer::KaimingNormal { gain: std::f64::consts::SQRT_2, fan_out_only: true }
+    Initializer::KaimingNormal {
+        gain: std::f64::consts::SQRT_2,
+        fan_out_only: true,
+    }
 }
 
 fn conv(cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Conv2dConfig {
@@ -181,7 +184,10 @@ impl ResNetConfig {
     }
 
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<ResNet<B>> {
-        if !(self.width > 0.0 && self.width.is_finite()) || self.num_classes == 0 || self.in_channels == 0 {
+        if !(self.width > 0.0 && self.width.is_finite())
+            || self.num_classes == 0
+            || self.in_channels == 0
+        {
             return Err(Error::Config(format!(
                 "ResNet needs width > 0, classes > 0 and input channels > 0 (got {}, {}, {})",
                 self.width, self.num_classes, self.in_channels
@@ -213,11 +219,18 @@ impl ResNetConfig {
                 .collect();
             stages.push(stage);
         }
-        let [layer1, layer2, layer3, layer4]: [Vec<Block<B>>; 4] =
-            stages.try_into().unwrap_or_else(|_| unreachable!("four stages"));
+        let [layer1, layer2, layer3, layer4]: [Vec<Block<B>>; 4] = stages
+            .try_into()
+            .unwrap_or_else(|_| unreachable!("four stages"));
         let (fc, head) = match self.head {
-            HeadKind::Linear => (Some(LinearConfig::new(cin, self.num_classes).init(device)), None),
-            HeadKind::Fastai => (None, Some(FastaiHeadConfig::new(cin, self.num_classes).init(device))),
+            HeadKind::Linear => (
+                Some(LinearConfig::new(cin, self.num_classes).init(device)),
+                None,
+            ),
+            HeadKind::Fastai => (
+                None,
+                Some(FastaiHeadConfig::new(cin, self.num_classes).init(device)),
+            ),
         };
         Ok(ResNet {
             conv1: conv1.init(device),

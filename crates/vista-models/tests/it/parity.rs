@@ -12,33 +12,64 @@ type B = Flex;
 fn assert_parity(config: &ResNetConfig, file: &str, name: &str, input: [usize; 4], classes: usize) {
     let device = Default::default();
     let model = config.init::<B>(&device).unwrap();
-    let (model, report) = load_checkpoint(model, &fixtures().join(file), &ImportOptions::default()).unwrap();
+    let (model, report) =
+        load_checkpoint(model, &fixtures().join(file), &ImportOptions::default()).unwrap();
     assert!(report.not_loaded.is_empty() && !report.head_reinitialized);
-    let x = Tensor::<B, 4>::from_data(TensorData::new(read_f32(&format!("{name}.input.f32")), input), &device);
+    let x = Tensor::<B, 4>::from_data(
+        TensorData::new(read_f32(&format!("{name}.input.f32")), input),
+        &device,
+    );
     let got = model.forward(x).into_data().to_vec::<f32>().unwrap();
     let want = read_f32(&format!("{name}.logits.f32"));
     assert_eq!(got.len(), 2 * classes);
-    let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-    assert!(worst < 1e-4, "{name}: logits differ from PyTorch's by {worst}\n got {got:?}\nwant {want:?}");
+    let worst = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        worst < 1e-4,
+        "{name}: logits differ from PyTorch's by {worst}\n got {got:?}\nwant {want:?}"
+    );
 }
 
 #[test]
 fn resnet18_zip_checkpoint_matches_pytorch() {
     let config = ResNetConfig::new(ResNetDepth::R18, 10).with_width(1.0 / 8.0);
-    assert_parity(&config, "resnet18_w8.pth", "resnet18_w8", [2, 3, 64, 64], 10);
+    assert_parity(
+        &config,
+        "resnet18_w8.pth",
+        "resnet18_w8",
+        [2, 3, 64, 64],
+        10,
+    );
 }
 
 #[test]
 fn resnet50_legacy_places_style_checkpoint_matches_pytorch() {
     // Legacy pickle format, `{'state_dict': {'module.conv1.weight': ...}}`, as Places365.
     let config = ResNetConfig::new(ResNetDepth::R50, 7).with_width(1.0 / 16.0);
-    assert_parity(&config, "resnet50_w16_places.pth.tar", "resnet50_w16_places", [2, 3, 64, 64], 7);
+    assert_parity(
+        &config,
+        "resnet50_w16_places.pth.tar",
+        "resnet50_w16_places",
+        [2, 3, 64, 64],
+        7,
+    );
 }
 
 #[test]
 fn small_stem_safetensors_checkpoint_matches_pytorch() {
-    let config = ResNetConfig::new(ResNetDepth::R18, 10).with_width(1.0 / 8.0).with_small_stem(true);
-    assert_parity(&config, "resnet18_w8_small.safetensors", "resnet18_w8_small", [2, 3, 28, 28], 10);
+    let config = ResNetConfig::new(ResNetDepth::R18, 10)
+        .with_width(1.0 / 8.0)
+        .with_small_stem(true);
+    assert_parity(
+        &config,
+        "resnet18_w8_small.safetensors",
+        "resnet18_w8_small",
+        [2, 3, 28, 28],
+        10,
+    );
 }
 
 #[test]
@@ -46,14 +77,28 @@ fn a_different_class_count_is_an_error_naming_the_head_unless_a_new_head_is_aske
     let device = Default::default();
     let path = fixtures().join("resnet18_w8.pth");
     let config = ResNetConfig::new(ResNetDepth::R18, 6).with_width(1.0 / 8.0);
-    let err = load_checkpoint(config.init::<B>(&device).unwrap(), &path, &ImportOptions::default()).unwrap_err();
-    let Error::Mismatch { mismatch, .. } = &err else { panic!("want a mismatch, got {err}") };
+    let err = load_checkpoint(
+        config.init::<B>(&device).unwrap(),
+        &path,
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
+    let Error::Mismatch { mismatch, .. } = &err else {
+        panic!("want a mismatch, got {err}")
+    };
     let keys: Vec<&str> = mismatch.mis_shaped.iter().map(|m| m.key.as_str()).collect();
     assert_eq!(keys, ["fc.bias", "fc.weight"], "{err}");
-    assert!(err.to_string().contains("resnet18_w8.pth") && err.to_string().contains("fc.weight"), "{err}");
+    assert!(
+        err.to_string().contains("resnet18_w8.pth") && err.to_string().contains("fc.weight"),
+        "{err}"
+    );
 
-    let opts = ImportOptions { new_head: true, ..Default::default() };
-    let (model, report) = load_checkpoint(config.init::<B>(&device).unwrap(), &path, &opts).unwrap();
+    let opts = ImportOptions {
+        new_head: true,
+        ..Default::default()
+    };
+    let (model, report) =
+        load_checkpoint(config.init::<B>(&device).unwrap(), &path, &opts).unwrap();
     assert!(report.head_reinitialized && report.not_loaded.is_empty());
     let x = Tensor::<B, 4>::zeros([1, 3, 32, 32], &device);
     assert_eq!(model.forward(x).dims(), [1, 6]);
@@ -64,12 +109,28 @@ fn a_checkpoint_of_another_architecture_lists_missing_and_unexpected_keys() {
     let device = Default::default();
     let config = ResNetConfig::new(ResNetDepth::R34, 10).with_width(1.0 / 8.0);
     let path = fixtures().join("resnet50_w16_places.pth.tar");
-    let err = load_checkpoint(config.init::<B>(&device).unwrap(), &path, &ImportOptions::default()).unwrap_err();
-    let Error::Mismatch { mismatch, .. } = &err else { panic!("want a mismatch, got {err}") };
-    assert!(mismatch.unexpected.iter().any(|k| k == "layer1.0.conv3.weight"), "{err}");
+    let err = load_checkpoint(
+        config.init::<B>(&device).unwrap(),
+        &path,
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
+    let Error::Mismatch { mismatch, .. } = &err else {
+        panic!("want a mismatch, got {err}")
+    };
+    assert!(
+        mismatch
+            .unexpected
+            .iter()
+            .any(|k| k == "layer1.0.conv3.weight"),
+        "{err}"
+    );
     assert!(!mismatch.mis_shaped.is_empty());
     // A partial load is possible when asked for, and reports the same keys.
-    let opts = ImportOptions { allow_partial: true, ..Default::default() };
+    let opts = ImportOptions {
+        allow_partial: true,
+        ..Default::default()
+    };
     let (_, report) = load_checkpoint(config.init::<B>(&device).unwrap(), &path, &opts).unwrap();
     assert_eq!(&report.not_loaded, mismatch);
 }
@@ -77,8 +138,16 @@ fn a_checkpoint_of_another_architecture_lists_missing_and_unexpected_keys() {
 #[test]
 fn a_missing_file_is_an_error_naming_it() {
     let device = Default::default();
-    let model = ResNetConfig::new(ResNetDepth::R18, 2).with_width(0.125).init::<B>(&device).unwrap();
-    let err = load_checkpoint(model, &fixtures().join("nope.pth"), &ImportOptions::default()).unwrap_err();
+    let model = ResNetConfig::new(ResNetDepth::R18, 2)
+        .with_width(0.125)
+        .init::<B>(&device)
+        .unwrap();
+    let err = load_checkpoint(
+        model,
+        &fixtures().join("nope.pth"),
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("nope.pth"), "{err}");
 }
 
@@ -86,8 +155,16 @@ fn a_missing_file_is_an_error_naming_it() {
 fn inspect_names_the_architecture() {
     let found = inspect(&fixtures().join("resnet50_w16_places.pth.tar")).unwrap();
     let arch = found.architecture.unwrap();
-    assert!(arch.starts_with("ResNet-50") && arch.contains("7 classes"), "{arch}");
-    assert!(found.tensors.iter().any(|t| t.key == "layer1.0.downsample.conv.weight" && t.shape == [16, 4, 1, 1]));
+    assert!(
+        arch.starts_with("ResNet-50") && arch.contains("7 classes"),
+        "{arch}"
+    );
+    assert!(
+        found
+            .tensors
+            .iter()
+            .any(|t| t.key == "layer1.0.downsample.conv.weight" && t.shape == [16, 4, 1, 1])
+    );
     let small = inspect(&fixtures().join("resnet18_w8_small.safetensors")).unwrap();
     assert!(small.architecture.unwrap().contains("small-image stem"));
 }

@@ -1,0 +1,96 @@
+//! `vista weights inspect`: what a checkpoint holds, and whether it fits a model.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use vista_models::{
+    EfficientNetLiteConfig, ImportOptions, ResNetConfig, ResNetDepth, inspect, load_checkpoint,
+};
+
+use crate::backend::Cpu;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum WeightsCommand {
+    /// List a checkpoint's tensors and the architecture they fit (`.pth`, `.pth.tar`,
+    /// `.pt` in PyTorch's legacy or zip format, `.safetensors`).
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    file: PathBuf,
+    /// Also try loading it into this model: resnet18, resnet34, resnet50, efficientnet-lite0.
+    #[arg(long)]
+    arch: Option<String>,
+    /// Classes of that model (default: what the checkpoint's head has).
+    #[arg(long)]
+    classes: Option<usize>,
+    /// Width multiplier of a ResNet.
+    #[arg(long, default_value_t = 1.0)]
+    width: f64,
+    /// ResNet with the small-image stem.
+    #[arg(long)]
+    small_stem: bool,
+}
+
+pub fn run(cmd: WeightsCommand) -> Result<()> {
+    let WeightsCommand::Inspect(args) = cmd;
+    let found =
+        inspect(&args.file).with_context(|| format!("inspecting {}", args.file.display()))?;
+    let width = found
+        .tensors
+        .iter()
+        .map(|t| t.key.len())
+        .max()
+        .unwrap_or(10);
+    let params: usize = found
+        .tensors
+        .iter()
+        .map(|t| t.shape.iter().product::<usize>())
+        .sum();
+    println!(
+        "{}: {} tensors, {params} values",
+        args.file.display(),
+        found.tensors.len()
+    );
+    for t in &found.tensors {
+        println!("  {:width$}  {:>8}  {:?}", t.key, t.dtype, t.shape);
+    }
+    match &found.architecture {
+        Some(arch) => println!("fits: {arch}"),
+        None => println!("fits: no architecture vista recognises from the keys"),
+    }
+    let Some(arch) = &args.arch else {
+        return Ok(());
+    };
+    let head_classes = found
+        .tensors
+        .iter()
+        .find(|t| t.key == "fc.weight")
+        .map(|t| t.shape[0]);
+    let classes = args.classes.or(head_classes).unwrap_or(1000);
+    let device = Default::default();
+    let opts = ImportOptions::default();
+    let report = if arch == "efficientnet-lite0" {
+        let model = EfficientNetLiteConfig::new()
+            .with_num_classes(classes)
+            .init::<Cpu>(&device);
+        load_checkpoint(model, &args.file, &opts).map(|(_, r)| r)
+    } else if let Some(depth) = ResNetDepth::parse(arch) {
+        let config = ResNetConfig::new(depth, classes)
+            .with_width(args.width)
+            .with_small_stem(args.small_stem);
+        let model = config.init::<Cpu>(&device)?;
+        load_checkpoint(model, &args.file, &opts).map(|(_, r)| r)
+    } else {
+        bail!(
+            "unknown architecture `{arch}` (use resnet18, resnet34, resnet50 or efficientnet-lite0)"
+        );
+    };
+    let report = report.with_context(|| format!("loading {} into {arch}", args.file.display()))?;
+    println!(
+        "loads into {arch} with {classes} classes: {} tensors, nothing missing",
+        report.loaded
+    );
+    Ok(())
+}

