@@ -49,12 +49,16 @@ pub struct ImportReport {
 }
 
 /// Key renamings from PyTorch's conventions to vista's module paths.
-const REMAPS: [(&str, &str); 6] = [
+const REMAPS: [(&str, &str); 9] = [
     (r"^state_dict\.", ""),
     (r"^module\.", ""),
     // EfficientNet-PyTorch's `_conv_stem`, `_blocks.0._bn1`, ...
     (r"^_", ""),
     (r"\._", "."),
+    // torchvision's Inception v3 module names, in Rust's field style.
+    (r"^Conv2d_", "conv2d_"),
+    (r"^Mixed_", "mixed_"),
+    (r"^AuxLogits\.", "aux_logits."),
     (r"\.downsample\.0\.", ".downsample.conv."),
     (r"\.downsample\.1\.", ".downsample.bn."),
 ];
@@ -138,7 +142,16 @@ fn normalize_key(key: &str) -> String {
         .split('.')
         .map(|seg| seg.strip_prefix('_').unwrap_or(seg))
         .collect();
-    let k = format!(".{}.", k.join("."));
+    let mut k = format!(".{}.", k.join("."));
+    for (from, to) in [
+        (".Conv2d_", ".conv2d_"),
+        (".Mixed_", ".mixed_"),
+        (".AuxLogits.", ".aux_logits."),
+    ] {
+        if k.starts_with(from) {
+            k = k.replacen(from, to, 1);
+        }
+    }
     let k = k
         .replace(".downsample.0.", ".downsample.conv.")
         .replace(".downsample.1.", ".downsample.bn.");
@@ -268,10 +281,30 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     })
 }
 
-/// Recognises torchvision-style ResNets from their keys and shapes.
+/// Recognises torchvision-style ResNets and EfficientNet-Lite0 from keys and shapes.
 fn guess_architecture(tensors: &[TensorInfo]) -> Option<String> {
     let shape = |k: &str| tensors.iter().find(|t| t.key == k).map(|t| t.shape.clone());
     let has = |k: &str| shape(k).is_some();
+    let classes_of = |k: &str| {
+        shape(k).map_or_else(
+            || "no classifier".to_string(),
+            |s| format!("{} classes", s[0]),
+        )
+    };
+    if let Some(stem) = shape("conv_stem.weight") {
+        let lite = !tensors.iter().any(|t| t.key.contains("se_reduce"));
+        if lite
+            && stem[0] == 32
+            && has("blocks.15.project_conv.weight")
+            && !has("blocks.16.project_conv.weight")
+        {
+            return Some(format!(
+                "EfficientNet-Lite0 (EfficientNet-PyTorch layout), {}",
+                classes_of("fc.weight")
+            ));
+        }
+        return Some("an EfficientNet (EfficientNet-PyTorch layout) other than Lite0".into());
+    }
     let stem = shape("conv1.weight")?;
     if stem.len() != 4 || !has("layer4.0.conv1.weight") {
         return None;

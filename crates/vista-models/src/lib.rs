@@ -11,6 +11,7 @@ mod efficientnet;
 mod error;
 mod head;
 mod import;
+mod inception;
 mod resnet;
 mod torch_file;
 
@@ -18,4 +19,8 @@ pub use efficientnet::{EfficientNetLite, EfficientNetLiteConfig, MbConv, SameCon
 pub use error::{Error, KeyMismatch, Result, ShapeMismatch};
 pub use head::{FastaiHead, FastaiHeadConfig};
 pub use import::{ImportOptions, ImportReport, Inspection, TensorInfo, inspect, load_checkpoint};
+pub use inception::{
+    BasicConv, InceptionA, InceptionAux, InceptionB, InceptionC, InceptionD, InceptionE,
+    InceptionV3, InceptionV3Config,
+};
 pub use resnet::{Block, Downsample, HeadKind, ResNet, ResNetConfig, ResNetDepth};

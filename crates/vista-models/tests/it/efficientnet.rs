@@ -2,7 +2,7 @@
 
 use burn::backend::Flex;
 use burn::tensor::{Tensor, TensorData};
-use vista_models::{EfficientNetLiteConfig, ImportOptions, load_checkpoint};
+use vista_models::{EfficientNetLiteConfig, ImportOptions, inspect, load_checkpoint};
 
 use crate::repo;
 
@@ -105,5 +105,22 @@ fn logits_match_pytorch() {
         "logits differ from PyTorch's by {worst}: {:?} vs {:?}",
         &got[..5],
         &want[..5]
+    );
+}
+
+#[test]
+fn inspect_recognises_efficientnet_lite0() {
+    let path = repo().join("data/weights/efficientnet-lite0/efficientnet-lite0-57934424.pth");
+    let found = inspect(&path).unwrap();
+    assert_eq!(
+        found.architecture.as_deref(),
+        Some("EfficientNet-Lite0 (EfficientNet-PyTorch layout), 1000 classes")
+    );
+    // Keys are shown as vista names them, strides or not.
+    assert!(
+        found
+            .tensors
+            .iter()
+            .any(|t| t.key == "blocks.3.depthwise_conv.weight" && t.shape == [144, 1, 5, 5])
     );
 }

@@ -168,3 +168,47 @@ fn inspect_names_the_architecture() {
     let small = inspect(&fixtures().join("resnet18_w8_small.safetensors")).unwrap();
     assert!(small.architecture.unwrap().contains("small-image stem"));
 }
+
+#[test]
+fn inception_v3_torchvision_checkpoint_matches_pytorch() {
+    let device = Default::default();
+    let model = vista_models::InceptionV3Config::new(10)
+        .with_width(1.0 / 16.0)
+        .init::<B>(&device);
+    let path = fixtures().join("inception_v3_w16.pth");
+    let (model, report) = load_checkpoint(model, &path, &ImportOptions::default()).unwrap();
+    assert!(report.not_loaded.is_empty());
+    let x = Tensor::<B, 4>::from_data(
+        TensorData::new(read_f32("inception_v3_w16.input.f32"), [2, 3, 80, 80]),
+        &device,
+    );
+    let got = model.forward(x).into_data().to_vec::<f32>().unwrap();
+    let want = read_f32("inception_v3_w16.logits.f32");
+    let worst = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        worst < 1e-4,
+        "Inception v3 logits differ from PyTorch's by {worst}"
+    );
+}
+
+#[test]
+fn inception_v3_accepts_75_pixels_and_its_aux_head_299() {
+    let device = Default::default();
+    let small = vista_models::InceptionV3Config::new(3)
+        .with_width(1.0 / 16.0)
+        .init::<B>(&device);
+    assert_eq!(
+        small.forward(Tensor::zeros([1, 3, 75, 75], &device)).dims(),
+        [1, 3]
+    );
+    let aux = vista_models::InceptionV3Config::new(3)
+        .with_width(1.0 / 16.0)
+        .with_aux_logits(true)
+        .init::<B>(&device);
+    let (main, aux) = aux.forward_aux(Tensor::zeros([1, 3, 299, 299], &device));
+    assert_eq!((main.dims(), aux.map(|a| a.dims())), ([1, 3], Some([1, 3])));
+}
