@@ -9,6 +9,8 @@
 
 mod efficientnet;
 mod error;
+mod gan;
+mod groups;
 mod head;
 mod import;
 mod inception;
@@ -17,6 +19,8 @@ mod torch_file;
 
 pub use efficientnet::{EfficientNetLite, EfficientNetLiteConfig, MbConv, SameConv};
 pub use error::{Error, KeyMismatch, Result, ShapeMismatch};
+pub use gan::{Critic, CriticConfig, Generator, GeneratorConfig, UpBlock, clip_weights};
+pub use groups::{LayerGroups, set_trainable};
 pub use head::{FastaiHead, FastaiHeadConfig};
 pub use import::{ImportOptions, ImportReport, Inspection, TensorInfo, inspect, load_checkpoint};
 pub use inception::{

@@ -2,6 +2,8 @@
 //! `tests/data/models/make_resnet_fixtures.py`, and checkpoint errors.
 
 mod efficientnet;
+mod gan;
+mod groups;
 mod parity;
 
 use std::path::PathBuf;
