@@ -15,6 +15,7 @@ commands:
   ci                       formatting, lints, the CUDA build check and the test suite
   reproduce [options]      the competition run, end to end (see `cargo xtask reproduce --help`)
   bench data               the loader benchmark (criterion)
+  bench models             training-step throughput per model, beside PyTorch
 ";
 
 fn main() {

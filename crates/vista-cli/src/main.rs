@@ -1,6 +1,7 @@
 //! The `vista` command line: the one binary users run; it names the concrete backends.
 
 mod backend;
+mod bench;
 mod data;
 mod paths;
 mod weights;
@@ -26,8 +27,17 @@ enum Command {
     /// Inspect pretrained weights.
     #[command(subcommand)]
     Weights(weights::WeightsCommand),
+    /// Measure training-step throughput of the architectures.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Show the compiled-in backends and run a small computation on a device.
     Device(backend::DeviceArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Images per second of a training step (forward, loss, backward) per model and size.
+    Models(bench::BenchArgs),
 }
 
 fn main() {
@@ -36,6 +46,7 @@ fn main() {
         Command::Data(cmd) => data::run(cmd, !cli.quiet),
         Command::Device(args) => backend::run(&args),
         Command::Weights(cmd) => weights::run(cmd),
+        Command::Bench(BenchCommand::Models(args)) => bench::run(&args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -16,6 +16,9 @@ use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, Linea
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::conv2d;
+
+use crate::head::{FastaiHead, FastaiHeadConfig};
+use crate::resnet::HeadKind;
 use burn::tensor::ops::{ConvOptions, PadMode};
 
 /// ReLU6, the Lite models' activation.
@@ -143,6 +146,9 @@ pub struct EfficientNetLiteConfig {
     pub num_classes: usize,
     #[config(default = 0.2)]
     pub dropout: f64,
+    /// `Linear` is the published classifier (`fc`); `Fastai` puts fastai's head on the body.
+    #[config(default = "HeadKind::Linear")]
+    pub head: HeadKind,
 }
 
 /// EfficientNet-Lite0.
@@ -154,7 +160,8 @@ pub struct EfficientNetLite<B: Backend> {
     pub conv_head: Conv2d<B>,
     pub bn1: BatchNorm<B>,
     pub dropout: Dropout,
-    pub fc: Linear<B>,
+    pub fc: Option<Linear<B>>,
+    pub head: Option<FastaiHead<B>>,
 }
 
 /// Lite0's stages: (repeats, kernel, stride, expansion, output channels).
@@ -194,7 +201,10 @@ impl EfficientNetLiteConfig {
                 .init(device),
             bn1: bn(1280, device),
             dropout: DropoutConfig::new(self.dropout).init(),
-            fc: LinearConfig::new(1280, self.num_classes).init(device),
+            fc: (self.head == HeadKind::Linear)
+                .then(|| LinearConfig::new(1280, self.num_classes).init(device)),
+            head: (self.head == HeadKind::Fastai)
+                .then(|| FastaiHeadConfig::new(1280, self.num_classes).init(device)),
         }
     }
 }
@@ -212,8 +222,15 @@ impl<B: Backend> EfficientNetLite<B> {
     /// Class logits: `[batch, 3, h, w]` -> `[batch, num_classes]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let f = self.features(x);
+        if let Some(head) = &self.head {
+            return head.forward(f);
+        }
         let [b, c, _, _] = f.dims();
         let pooled = f.mean_dim(3).mean_dim(2).reshape([b, c]);
-        self.fc.forward(self.dropout.forward(pooled))
+        let fc = self
+            .fc
+            .as_ref()
+            .expect("a model is built with a classifier");
+        fc.forward(self.dropout.forward(pooled))
     }
 }

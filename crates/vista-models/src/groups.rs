@@ -115,7 +115,12 @@ impl<B: Backend> LayerGroups<B> for InceptionV3<B> {
             list_param_ids(&self.mixed_7c),
         ]
         .concat();
-        let head = [list_param_ids(&self.aux_logits), list_param_ids(&self.fc)].concat();
+        let head = [
+            list_param_ids(&self.aux_logits),
+            list_param_ids(&self.fc),
+            list_param_ids(&self.head),
+        ]
+        .concat();
         vec![early, late, head]
     }
 

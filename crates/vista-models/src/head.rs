@@ -1,7 +1,8 @@
 //! fastai's classification head (`fastai.vision.learner.create_head`): concatenated
 //! adaptive average and max pooling, then two `LinBnDrop` blocks —
 //! BatchNorm → Dropout(0.25) → Linear(2·nf, 512, no bias) → ReLU →
-//! BatchNorm → Dropout(0.5) → Linear(512, classes, no bias).
+//! BatchNorm → Dropout(0.5) → Linear(512, classes, no bias). Every body in this crate
+//! (ResNet, Inception v3, EfficientNet-Lite0) takes it through its config's `head`.
 
 use burn::config::Config;
 use burn::module::Module;

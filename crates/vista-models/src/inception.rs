@@ -21,6 +21,9 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
+use crate::head::{FastaiHead, FastaiHeadConfig};
+use crate::resnet::HeadKind;
+
 /// torchvision's `BasicConv2d`: convolution without bias, BatchNorm (ε = 1e-3), ReLU.
 #[derive(Module, Debug)]
 pub struct BasicConv<B: Backend> {
@@ -374,6 +377,9 @@ pub struct InceptionV3Config {
     pub transform_input: bool,
     #[config(default = 0.5)]
     pub dropout: f64,
+    /// `Linear` is the published classifier (`fc`); `Fastai` puts fastai's head on the body.
+    #[config(default = "HeadKind::Linear")]
+    pub head: HeadKind,
 }
 
 #[derive(Module, Debug)]
@@ -396,7 +402,8 @@ pub struct InceptionV3<B: Backend> {
     pub mixed_7b: InceptionE<B>,
     pub mixed_7c: InceptionE<B>,
     pub dropout: Dropout,
-    pub fc: Linear<B>,
+    pub fc: Option<Linear<B>>,
+    pub head: Option<FastaiHead<B>>,
     pub transform_input: bool,
 }
 
@@ -452,7 +459,10 @@ impl InceptionV3Config {
             mixed_7b: m7b,
             mixed_7c: m7c,
             dropout: DropoutConfig::new(self.dropout).init(),
-            fc: LinearConfig::new(features, self.num_classes).init(device),
+            fc: (self.head == HeadKind::Linear)
+                .then(|| LinearConfig::new(features, self.num_classes).init(device)),
+            head: (self.head == HeadKind::Fastai)
+                .then(|| FastaiHeadConfig::new(features, self.num_classes).init(device)),
             transform_input: self.transform_input,
         }
     }
@@ -500,9 +510,16 @@ impl<B: Backend> InceptionV3<B> {
     pub fn forward_aux(&self, x: Tensor<B, 4>) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
         let (mid, f) = self.trunk(x);
         let aux = self.aux_logits.as_ref().map(|a| a.forward(mid));
+        if let Some(head) = &self.head {
+            return (head.forward(f), aux);
+        }
         let [b, c, _, _] = f.dims();
         let pooled = f.mean_dim(3).mean_dim(2).reshape([b, c]);
-        (self.fc.forward(self.dropout.forward(pooled)), aux)
+        let fc = self
+            .fc
+            .as_ref()
+            .expect("a model is built with a classifier");
+        (fc.forward(self.dropout.forward(pooled)), aux)
     }
 }
 

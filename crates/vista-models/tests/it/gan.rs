@@ -84,3 +84,52 @@ fn clipping_bounds_every_weight() {
     assert!(max <= 0.01 && max > 0.0);
     assert!(c.num_params() > 0);
 }
+
+#[test]
+fn generator_and_critic_match_pytorch() {
+    use vista_models::{ImportOptions, load_checkpoint};
+    let device = Default::default();
+    let dir = crate::fixtures();
+    let g = GeneratorConfig::new(32)
+        .with_noise(16)
+        .with_features(8)
+        .with_num_classes(Some(4))
+        .with_embedding(6);
+    let (g, _) = load_checkpoint(
+        g.init::<B>(&device).unwrap(),
+        &dir.join("gan_generator.pth"),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    let c = CriticConfig::new(32)
+        .with_features(8)
+        .with_num_classes(Some(4));
+    let (c, _) = load_checkpoint(
+        c.init::<B>(&device).unwrap(),
+        &dir.join("gan_critic.pth"),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    let z = Tensor::<B, 2>::from_data(
+        TensorData::new(crate::read_f32("gan.noise.f32"), [2, 16]),
+        &device,
+    );
+    let y = Tensor::<B, 1, Int>::from_data(TensorData::from([1i64, 3]), &device);
+    let images = g.forward(z, Some(y.clone()));
+    let close = |got: Vec<f32>, want: Vec<f32>| {
+        got.iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max)
+    };
+    let worst = close(
+        images.clone().into_data().to_vec().unwrap(),
+        crate::read_f32("gan.images.f32"),
+    );
+    assert!(worst < 1e-4, "generator differs from PyTorch by {worst}");
+    let worst = close(
+        c.forward(images, Some(y)).into_data().to_vec().unwrap(),
+        crate::read_f32("gan.scores.f32"),
+    );
+    assert!(worst < 1e-4, "critic differs from PyTorch by {worst}");
+}

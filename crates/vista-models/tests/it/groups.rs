@@ -88,3 +88,30 @@ fn a_frozen_body_gets_no_gradient_and_unfreezing_restores_it() {
     );
     assert_eq!(all.intersection(&head).count(), frozen.len());
 }
+
+#[test]
+fn every_body_takes_the_fastai_head() {
+    let device = Default::default();
+    let x = Tensor::<B, 4>::ones([2, 3, 80, 80], &device);
+    let e = EfficientNetLiteConfig::new()
+        .with_num_classes(5)
+        .with_head(HeadKind::Fastai)
+        .init::<B>(&device);
+    assert!(e.fc.is_none() && e.head.is_some());
+    assert_eq!(e.forward(x.clone()).dims(), [2, 5]);
+    let i = InceptionV3Config::new(5)
+        .with_width(0.0625)
+        .with_head(HeadKind::Fastai)
+        .init::<B>(&device);
+    assert_eq!(i.forward(x.clone()).dims(), [2, 5]);
+    // A pretrained body loads under a new fastai head: the checkpoint's `fc` is left out.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/weights/efficientnet-lite0/efficientnet-lite0-57934424.pth");
+    let opts = vista_models::ImportOptions {
+        new_head: true,
+        ..Default::default()
+    };
+    let (e, report) = vista_models::load_checkpoint(e, &path, &opts).unwrap();
+    assert!(report.head_reinitialized && report.not_loaded.is_empty());
+    assert_eq!(e.forward(x).dims(), [2, 5]);
+}
