@@ -17,7 +17,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::conv2d;
 
-use crate::head::{FastaiHead, FastaiHeadConfig};
+use crate::head::{FastaiHead, FastaiHeadConfig, classify};
 use crate::resnet::HeadKind;
 use burn::tensor::ops::{ConvOptions, PadMode};
 
@@ -221,16 +221,11 @@ impl<B: Backend> EfficientNetLite<B> {
 
     /// Class logits: `[batch, 3, h, w]` -> `[batch, num_classes]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        let f = self.features(x);
-        if let Some(head) = &self.head {
-            return head.forward(f);
-        }
-        let [b, c, _, _] = f.dims();
-        let pooled = f.mean_dim(3).mean_dim(2).reshape([b, c]);
-        let fc = self
-            .fc
-            .as_ref()
-            .expect("a model is built with a classifier");
-        fc.forward(self.dropout.forward(pooled))
+        classify(
+            self.features(x),
+            self.fc.as_ref(),
+            self.head.as_ref(),
+            Some(&self.dropout),
+        )
     }
 }

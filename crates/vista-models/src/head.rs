@@ -65,3 +65,29 @@ impl<B: Backend> FastaiHead<B> {
         self.lin2.forward(self.drop2.forward(self.bn2.forward(x)))
     }
 }
+
+/// Global average pooling: `[batch, channels, h, w]` -> `[batch, channels]`.
+pub fn global_avg_pool<B: Backend>(f: Tensor<B, 4>) -> Tensor<B, 2> {
+    let [b, c, _, _] = f.dims();
+    f.mean_dim(3).mean_dim(2).reshape([b, c])
+}
+
+/// A body's classifier: fastai's head when there is one, else global average pooling,
+/// dropout (when given) and the linear layer. `[batch, c, h, w]` -> `[batch, classes]`.
+pub(crate) fn classify<B: Backend>(
+    f: Tensor<B, 4>,
+    fc: Option<&Linear<B>>,
+    head: Option<&FastaiHead<B>>,
+    dropout: Option<&Dropout>,
+) -> Tensor<B, 2> {
+    if let Some(head) = head {
+        return head.forward(f);
+    }
+    let pooled = global_avg_pool(f);
+    let pooled = match dropout {
+        Some(d) => d.forward(pooled),
+        None => pooled,
+    };
+    fc.expect("a model is built with a classifier")
+        .forward(pooled)
+}

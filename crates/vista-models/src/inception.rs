@@ -21,7 +21,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
-use crate::head::{FastaiHead, FastaiHeadConfig};
+use crate::head::{FastaiHead, FastaiHeadConfig, classify, global_avg_pool};
 use crate::resnet::HeadKind;
 
 /// torchvision's `BasicConv2d`: convolution without bias, BatchNorm (ε = 1e-3), ReLU.
@@ -361,8 +361,7 @@ impl<B: Backend> InceptionAux<B> {
             .init()
             .forward(x);
         let x = self.conv1.forward(self.conv0.forward(x));
-        let [b, c, _, _] = x.dims();
-        self.fc.forward(x.mean_dim(3).mean_dim(2).reshape([b, c]))
+        self.fc.forward(global_avg_pool(x))
     }
 }
 
@@ -510,16 +509,10 @@ impl<B: Backend> InceptionV3<B> {
     pub fn forward_aux(&self, x: Tensor<B, 4>) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
         let (mid, f) = self.trunk(x);
         let aux = self.aux_logits.as_ref().map(|a| a.forward(mid));
-        if let Some(head) = &self.head {
-            return (head.forward(f), aux);
-        }
-        let [b, c, _, _] = f.dims();
-        let pooled = f.mean_dim(3).mean_dim(2).reshape([b, c]);
-        let fc = self
-            .fc
-            .as_ref()
-            .expect("a model is built with a classifier");
-        (fc.forward(self.dropout.forward(pooled)), aux)
+        (
+            classify(f, self.fc.as_ref(), self.head.as_ref(), Some(&self.dropout)),
+            aux,
+        )
     }
 }
 

@@ -18,7 +18,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
 use crate::error::{Error, Result};
-use crate::head::{FastaiHead, FastaiHeadConfig};
+use crate::head::{FastaiHead, FastaiHeadConfig, classify};
 
 /// torchvision's conv initialization: Kaiming normal, fan-out, ReLU gain.
 fn kaiming() -> Initializer {
@@ -264,14 +264,6 @@ impl<B: Backend> ResNet<B> {
 
     /// Class logits: `[batch, channels, h, w]` -> `[batch, num_classes]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        let f = self.features(x);
-        match (&self.fc, &self.head) {
-            (_, Some(head)) => head.forward(f),
-            (Some(fc), None) => {
-                let [b, c, _, _] = f.dims();
-                fc.forward(f.mean_dim(3).mean_dim(2).reshape([b, c]))
-            }
-            (None, None) => unreachable!("a ResNet is built with a head"),
-        }
+        classify(self.features(x), self.fc.as_ref(), self.head.as_ref(), None)
     }
 }

@@ -159,6 +159,22 @@ impl<'a> Machine<'a> {
         Ok(s)
     }
 
+    fn memo_put(&mut self, i: u32) -> Result<(), ReadError> {
+        let v = self.top()?.clone();
+        self.memo.insert(i, v);
+        Ok(())
+    }
+
+    fn memo_get(&mut self, i: u32) -> Result<(), ReadError> {
+        let v = self
+            .memo
+            .get(&i)
+            .cloned()
+            .ok_or_else(|| bad("pickle memo miss"))?;
+        self.stack.push(v);
+        Ok(())
+    }
+
     fn pop(&mut self) -> Result<Val, ReadError> {
         self.stack
             .pop()
@@ -232,33 +248,23 @@ impl<'a> Machine<'a> {
                     self.take(8)?;
                     self.stack.push(Val::Opaque);
                 }
-                b'X' => {
-                    let n = self.u32()? as usize;
+                // Text with a 4-byte or a 1-byte length (unicode or protocol-0 strings).
+                b'X' | b'T' | 0x8c | b'U' => {
+                    let n = if matches!(op, b'X' | b'T') {
+                        self.u32()? as usize
+                    } else {
+                        self.u8()? as usize
+                    };
                     let s = String::from_utf8_lossy(self.take(n)?).into_owned();
                     self.stack.push(Val::Str(s));
                 }
-                0x8c => {
-                    let n = self.u8()? as usize;
-                    let s = String::from_utf8_lossy(self.take(n)?).into_owned();
-                    self.stack.push(Val::Str(s));
-                }
-                b'T' => {
-                    let n = self.u32()? as usize;
-                    let s = String::from_utf8_lossy(self.take(n)?).into_owned();
-                    self.stack.push(Val::Str(s));
-                }
-                b'U' => {
-                    let n = self.u8()? as usize;
-                    let s = String::from_utf8_lossy(self.take(n)?).into_owned();
-                    self.stack.push(Val::Str(s));
-                }
-                b'B' => {
-                    let n = self.u32()? as usize;
-                    self.take(n)?;
-                    self.stack.push(Val::Opaque);
-                }
-                b'C' => {
-                    let n = self.u8()? as usize;
+                // Bytes never name a tensor; they are skipped.
+                b'B' | b'C' => {
+                    let n = if op == b'B' {
+                        self.u32()? as usize
+                    } else {
+                        self.u8()? as usize
+                    };
                     self.take(n)?;
                     self.stack.push(Val::Opaque);
                 }
@@ -277,36 +283,20 @@ impl<'a> Machine<'a> {
                 }
                 b'q' => {
                     let i = u32::from(self.u8()?);
-                    let v = self.top()?.clone();
-                    self.memo.insert(i, v);
+                    self.memo_put(i)?;
                 }
                 b'r' => {
                     let i = self.u32()?;
-                    let v = self.top()?.clone();
-                    self.memo.insert(i, v);
+                    self.memo_put(i)?;
                 }
-                0x94 => {
-                    let i = self.memo.len() as u32;
-                    let v = self.top()?.clone();
-                    self.memo.insert(i, v);
-                }
+                0x94 => self.memo_put(self.memo.len() as u32)?,
                 b'h' => {
                     let i = u32::from(self.u8()?);
-                    let v = self
-                        .memo
-                        .get(&i)
-                        .cloned()
-                        .ok_or_else(|| bad("pickle memo miss"))?;
-                    self.stack.push(v);
+                    self.memo_get(i)?;
                 }
                 b'j' => {
                     let i = self.u32()?;
-                    let v = self
-                        .memo
-                        .get(&i)
-                        .cloned()
-                        .ok_or_else(|| bad("pickle memo miss"))?;
-                    self.stack.push(v);
+                    self.memo_get(i)?;
                 }
                 b't' => {
                     let items = self.pop_mark()?;

@@ -26,3 +26,34 @@ pub fn read_f32(name: &str) -> Vec<f32> {
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect()
 }
+
+/// A fixture input batch as a tensor.
+pub fn input(name: &str, shape: [usize; 4]) -> burn::tensor::Tensor<burn::backend::Flex, 4> {
+    let data = burn::tensor::TensorData::new(read_f32(&format!("{name}.input.f32")), shape);
+    burn::tensor::Tensor::from_data(data, &Default::default())
+}
+
+/// Asserts that `got` matches PyTorch's values in `file` within 1e-4.
+pub fn assert_matches_pytorch<const D: usize>(
+    got: burn::tensor::Tensor<burn::backend::Flex, D>,
+    file: &str,
+) {
+    let got = got.into_data().to_vec::<f32>().unwrap();
+    let want = read_f32(file);
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{file}: {} values, PyTorch has {}",
+        got.len(),
+        want.len()
+    );
+    let worst = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(
+        worst < 1e-4,
+        "{file}: differs from PyTorch by {worst}\n got {got:?}\nwant {want:?}"
+    );
+}

@@ -1,48 +1,29 @@
 //! ResNets loaded from PyTorch checkpoints give PyTorch's logits.
 
 use burn::backend::Flex;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use vista_models::{Error, ImportOptions, ResNetConfig, ResNetDepth, inspect, load_checkpoint};
 
-use crate::{fixtures, read_f32};
+use crate::{assert_matches_pytorch, fixtures, input};
 
 type B = Flex;
 
 /// Loads `file` into `config`'s model, runs the fixture input and compares the logits.
-fn assert_parity(config: &ResNetConfig, file: &str, name: &str, input: [usize; 4], classes: usize) {
-    let device = Default::default();
-    let model = config.init::<B>(&device).unwrap();
+fn assert_parity(config: &ResNetConfig, file: &str, name: &str, shape: [usize; 4]) {
+    let model = config.init::<B>(&Default::default()).unwrap();
     let (model, report) =
         load_checkpoint(model, &fixtures().join(file), &ImportOptions::default()).unwrap();
     assert!(report.not_loaded.is_empty() && !report.head_reinitialized);
-    let x = Tensor::<B, 4>::from_data(
-        TensorData::new(read_f32(&format!("{name}.input.f32")), input),
-        &device,
-    );
-    let got = model.forward(x).into_data().to_vec::<f32>().unwrap();
-    let want = read_f32(&format!("{name}.logits.f32"));
-    assert_eq!(got.len(), 2 * classes);
-    let worst = got
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
-    assert!(
-        worst < 1e-4,
-        "{name}: logits differ from PyTorch's by {worst}\n got {got:?}\nwant {want:?}"
+    assert_matches_pytorch(
+        model.forward(input(name, shape)),
+        &format!("{name}.logits.f32"),
     );
 }
 
 #[test]
 fn resnet18_zip_checkpoint_matches_pytorch() {
     let config = ResNetConfig::new(ResNetDepth::R18, 10).with_width(1.0 / 8.0);
-    assert_parity(
-        &config,
-        "resnet18_w8.pth",
-        "resnet18_w8",
-        [2, 3, 64, 64],
-        10,
-    );
+    assert_parity(&config, "resnet18_w8.pth", "resnet18_w8", [2, 3, 64, 64]);
 }
 
 #[test]
@@ -54,7 +35,6 @@ fn resnet50_legacy_places_style_checkpoint_matches_pytorch() {
         "resnet50_w16_places.pth.tar",
         "resnet50_w16_places",
         [2, 3, 64, 64],
-        7,
     );
 }
 
@@ -68,7 +48,6 @@ fn small_stem_safetensors_checkpoint_matches_pytorch() {
         "resnet18_w8_small.safetensors",
         "resnet18_w8_small",
         [2, 3, 28, 28],
-        10,
     );
 }
 
@@ -171,28 +150,14 @@ fn inspect_names_the_architecture() {
 
 #[test]
 fn inception_v3_torchvision_checkpoint_matches_pytorch() {
-    let device = Default::default();
     let model = vista_models::InceptionV3Config::new(10)
         .with_width(1.0 / 16.0)
-        .init::<B>(&device);
+        .init::<B>(&Default::default());
     let path = fixtures().join("inception_v3_w16.pth");
     let (model, report) = load_checkpoint(model, &path, &ImportOptions::default()).unwrap();
     assert!(report.not_loaded.is_empty());
-    let x = Tensor::<B, 4>::from_data(
-        TensorData::new(read_f32("inception_v3_w16.input.f32"), [2, 3, 80, 80]),
-        &device,
-    );
-    let got = model.forward(x).into_data().to_vec::<f32>().unwrap();
-    let want = read_f32("inception_v3_w16.logits.f32");
-    let worst = got
-        .iter()
-        .zip(&want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
-    assert!(
-        worst < 1e-4,
-        "Inception v3 logits differ from PyTorch's by {worst}"
-    );
+    let x = input("inception_v3_w16", [2, 3, 80, 80]);
+    assert_matches_pytorch(model.forward(x), "inception_v3_w16.logits.f32");
 }
 
 #[test]
