@@ -19,13 +19,13 @@ pub enum WeightsCommand {
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
     file: PathBuf,
-    /// Also try loading it into this model: resnet18, resnet34, resnet50, efficientnet-lite0.
+    /// Also try loading it into this model: resnet18, resnet34, resnet50, inception_v3, efficientnet-lite0.
     #[arg(long)]
     arch: Option<String>,
     /// Classes of that model (default: what the checkpoint's head has).
     #[arg(long)]
     classes: Option<usize>,
-    /// Width multiplier of a ResNet.
+    /// Width multiplier of a ResNet or Inception v3.
     #[arg(long, default_value_t = 1.0)]
     width: f64,
     /// ResNet with the small-image stem.
@@ -71,7 +71,12 @@ pub fn run(cmd: WeightsCommand) -> Result<()> {
     let classes = args.classes.or(head_classes).unwrap_or(1000);
     let device = Default::default();
     let opts = ImportOptions::default();
-    let report = if arch == "efficientnet-lite0" {
+    let report = if arch == "inception_v3" {
+        let model = InceptionV3Config::new(classes)
+            .with_width(args.width)
+            .init::<Cpu>(&device);
+        load_checkpoint(model, &args.file, &opts).map(|(_, r)| r)
+    } else if arch == "efficientnet-lite0" {
         let model = EfficientNetLiteConfig::new()
             .with_num_classes(classes)
             .init::<Cpu>(&device);

@@ -281,7 +281,8 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     })
 }
 
-/// Recognises torchvision-style ResNets and EfficientNet-Lite0 from keys and shapes.
+/// Recognises torchvision's ResNets and Inception v3, and EfficientNet-Lite0, from keys
+/// and shapes.
 fn guess_architecture(tensors: &[TensorInfo]) -> Option<String> {
     let shape = |k: &str| tensors.iter().find(|t| t.key == k).map(|t| t.shape.clone());
     let has = |k: &str| shape(k).is_some();
@@ -304,6 +305,20 @@ fn guess_architecture(tensors: &[TensorInfo]) -> Option<String> {
             ));
         }
         return Some("an EfficientNet (EfficientNet-PyTorch layout) other than Lite0".into());
+    }
+    if let Some(stem) = shape("conv2d_1a_3x3.conv.weight")
+        && has("mixed_7c.branch_pool.conv.weight")
+    {
+        let aux = if has("aux_logits.fc.weight") {
+            "with"
+        } else {
+            "without"
+        };
+        return Some(format!(
+            "Inception v3 (torchvision layout), {}, width x{}, {aux} auxiliary head",
+            classes_of("fc.weight"),
+            stem[0] as f64 / 32.0
+        ));
     }
     let stem = shape("conv1.weight")?;
     if stem.len() != 4 || !has("layer4.0.conv1.weight") {

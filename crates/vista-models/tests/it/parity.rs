@@ -144,6 +144,14 @@ fn inspect_names_the_architecture() {
             .iter()
             .any(|t| t.key == "layer1.0.downsample.conv.weight" && t.shape == [16, 4, 1, 1])
     );
+    let inception = inspect(&fixtures().join("inception_v3_w16.pth"))
+        .unwrap()
+        .architecture
+        .unwrap();
+    assert_eq!(
+        inception,
+        "Inception v3 (torchvision layout), 10 classes, width x0.0625, without auxiliary head"
+    );
     let small = inspect(&fixtures().join("resnet18_w8_small.safetensors")).unwrap();
     assert!(small.architecture.unwrap().contains("small-image stem"));
 }
