@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use vista_models::{
-    EfficientNetLiteConfig, ImportOptions, ResNetConfig, ResNetDepth, inspect, load_checkpoint,
+    EfficientNetLiteConfig, ImportOptions, InceptionV3Config, ResNetConfig, ResNetDepth, inspect,
+    load_checkpoint,
 };
 
 use crate::backend::Cpu;
