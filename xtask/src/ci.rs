@@ -23,9 +23,10 @@ pub fn run_ci() -> Result<()> {
 pub fn test() -> Result<()> {
     let cargo_path = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     if has(&cargo_path, &["nextest"]) {
-        sh(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
-        // nextest does not run doctests.
-        sh(cargo().args(["test", "--workspace", "--doc"]))
+        // nextest does not run doctests; they go first so that nextest's summary of the
+        // whole suite is the run's closing line.
+        sh(cargo().args(["test", "--workspace", "--doc"]))?;
+        sh(cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))
     } else {
         sh(cargo().args(["test", "--workspace", "--no-fail-fast"]))
     }
