@@ -91,11 +91,7 @@ impl Schedule {
 
     /// Learning rate at step `step` of `total` (fastai's position `step / total`).
     pub fn lr(&self, step: usize, total: usize) -> f64 {
-        let pos = if total == 0 {
-            0.0
-        } else {
-            (step as f64 / total as f64).clamp(0.0, 1.0)
-        };
+        let pos = position(step, total);
         match *self {
             Schedule::OneCycle {
                 lr_max,
@@ -132,11 +128,7 @@ impl Schedule {
 
     /// Momentum (or Adam's β1) at `step`, for schedules that move it (one-cycle).
     pub fn momentum(&self, step: usize, total: usize) -> Option<f64> {
-        let pos = if total == 0 {
-            0.0
-        } else {
-            (step as f64 / total as f64).clamp(0.0, 1.0)
-        };
+        let pos = position(step, total);
         match *self {
             Schedule::OneCycle {
                 pct_start,
@@ -175,26 +167,37 @@ impl Schedule {
         else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        let (mut start, mut len) = (0usize, cycle_len.max(1) as f64);
-        while start < total {
-            out.push(start);
-            start += len.round().max(1.0) as usize;
-            len *= cycle_mult.max(1.0);
-        }
-        out
+        sgdr_cycles(cycle_len, cycle_mult)
+            .map(|(start, _)| start)
+            .take_while(|&s| s < total)
+            .collect()
     }
+}
+
+/// fastai's position in training, `step / total`, within [0, 1].
+fn position(step: usize, total: usize) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        (step as f64 / total as f64).clamp(0.0, 1.0)
+    }
+}
+
+/// SGDR's cycles as (first step, length): `cycle_len`, then each `cycle_mult` times the
+/// last (rounded, at least one step).
+fn sgdr_cycles(cycle_len: usize, cycle_mult: f64) -> impl Iterator<Item = (usize, usize)> {
+    let mut next = (0usize, cycle_len.max(1) as f64);
+    std::iter::from_fn(move || {
+        let (start, len) = next;
+        let n = len.round().max(1.0) as usize;
+        next = (start + n, len * cycle_mult.max(1.0));
+        Some((start, n))
+    })
 }
 
 /// The SGDR cycle holding `step`: its first step and its length.
 fn sgdr_cycle(step: usize, cycle_len: usize, cycle_mult: f64) -> (usize, usize) {
-    let (mut start, mut len) = (0usize, cycle_len.max(1) as f64);
-    loop {
-        let n = len.round().max(1.0) as usize;
-        if step < start + n {
-            return (start, n);
-        }
-        start += n;
-        len *= cycle_mult.max(1.0);
-    }
+    sgdr_cycles(cycle_len, cycle_mult)
+        .find(|&(start, n)| step < start + n)
+        .expect("cycles cover every step")
 }
