@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use burn::backend::Autodiff;
+use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
@@ -29,6 +30,15 @@ pub struct BenchArgs {
     /// Timed steps per measurement (after one warm-up step).
     #[arg(long, default_value_t = 3)]
     steps: usize,
+    /// Channel multiplier of the ResNets (1.0 = the published models).
+    #[arg(long, default_value_t = 1.0)]
+    width: f64,
+    /// The ResNets' small-image stem (3x3 stride-1 convolution, no max-pool).
+    #[arg(long)]
+    small_stem: bool,
+    /// Threads that each run a shard of the batch at once, as data-parallel training does.
+    #[arg(long, default_value_t = 1)]
+    shards: usize,
 }
 
 /// One training step's work: forward, loss, backward; returns the loss to keep it alive.
@@ -62,29 +72,82 @@ fn time_steps<B: AutodiffBackend>(
     (steps * batch) as f64 / start.elapsed().as_secs_f64()
 }
 
-fn measure<B: AutodiffBackend>(
-    name: &str,
-    size: usize,
+/// Runs [`time_steps`] on `shards` threads at once, each with its share of the batch,
+/// and returns the images per second of all of them together.
+///
+/// Each thread forks the model as burn-train's multi-device step does: threads that
+/// share one model's autodiff nodes block each other.
+fn time_sharded<B: AutodiffBackend, M: Module<B> + Sync>(
+    model: &M,
+    forward: fn(&M, Tensor<B, 4>) -> Tensor<B, 2>,
     batch: usize,
+    size: usize,
     steps: usize,
-) -> Result<Option<f64>> {
+    shards: usize,
+) -> f64 {
     let device = B::Device::default();
+    let per = batch.div_ceil(shards.max(1));
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..shards.max(1))
+            .map(|_| {
+                let m = model.clone().fork(&device);
+                let device = device.clone();
+                s.spawn(move || {
+                    let _ = device;
+                    time_steps::<B>(&|x| forward(&m, x), per, size, steps)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("bench thread"))
+            .sum()
+    })
+}
+
+fn measure<B: AutodiffBackend>(args: &BenchArgs, name: &str, size: usize) -> Result<Option<f64>> {
+    let device = B::Device::default();
+    let (batch, steps, shards) = (args.batch, args.steps, args.shards);
     Ok(match name {
-        "resnet18" | "resnet50" => {
+        "resnet18" | "resnet34" | "resnet50" => {
             let depth = ResNetDepth::parse(name).expect("listed above");
-            let m = ResNetConfig::new(depth, 10).init::<B>(&device)?;
-            Some(time_steps::<B>(&|x| m.forward(x), batch, size, steps))
+            let m = ResNetConfig::new(depth, 10)
+                .with_width(args.width)
+                .with_small_stem(args.small_stem)
+                .init::<B>(&device)?;
+            Some(time_sharded(
+                &m,
+                |m, x| m.forward(x),
+                batch,
+                size,
+                steps,
+                shards,
+            ))
         }
         "inception_v3" if size < 75 => None,
         "inception_v3" => {
             let m = InceptionV3Config::new(10).init::<B>(&device);
-            Some(time_steps::<B>(&|x| m.forward(x), batch, size, steps))
+            Some(time_sharded(
+                &m,
+                |m, x| m.forward(x),
+                batch,
+                size,
+                steps,
+                shards,
+            ))
         }
         "efficientnet_lite0" => {
             let m = EfficientNetLiteConfig::new()
                 .with_num_classes(10)
                 .init::<B>(&device);
-            Some(time_steps::<B>(&|x| m.forward(x), batch, size, steps))
+            Some(time_sharded(
+                &m,
+                |m, x| m.forward(x),
+                batch,
+                size,
+                steps,
+                shards,
+            ))
         }
         other => anyhow::bail!("unknown model `{other}`"),
     })
@@ -95,7 +158,7 @@ fn measure<B: AutodiffBackend>(
 pub fn run(args: &BenchArgs) -> Result<()> {
     for model in &args.models {
         for &size in &args.sizes {
-            let rate = measure::<Autodiff<Cpu>>(model, size, args.batch, args.steps)?;
+            let rate = measure::<Autodiff<Cpu>>(args, model, size)?;
             let rate = rate.map_or("null".to_string(), |r| format!("{r:.2}"));
             println!(
                 "{{\"model\": \"{model}\", \"size\": {size}, \"batch\": {}, \"backend\": \"{}\", \"img_per_s\": {rate}}}",

@@ -18,6 +18,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::conv2d;
 
 use crate::head::{FastaiHead, FastaiHeadConfig, classify};
+use crate::norm::batch_norm;
 use crate::resnet::HeadKind;
 use burn::tensor::ops::{ConvOptions, PadMode};
 
@@ -132,10 +133,10 @@ impl<B: Backend> MbConv<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let mut h = x.clone();
         if let (Some(conv), Some(norm)) = (&self.expand_conv, &self.bn0) {
-            h = relu6(norm.forward(conv.forward(h)));
+            h = relu6(batch_norm(norm, conv.forward(h)));
         }
-        h = relu6(self.bn1.forward(self.depthwise_conv.forward(h)));
-        h = self.bn2.forward(self.project_conv.forward(h));
+        h = relu6(batch_norm(&self.bn1, self.depthwise_conv.forward(h)));
+        h = batch_norm(&self.bn2, self.project_conv.forward(h));
         if self.skip { h + x } else { h }
     }
 }
@@ -212,11 +213,11 @@ impl EfficientNetLiteConfig {
 impl<B: Backend> EfficientNetLite<B> {
     /// Feature maps: `[batch, 3, h, w]` -> `[batch, 1280, h / 32, w / 32]`.
     pub fn features(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let mut x = relu6(self.bn0.forward(self.conv_stem.forward(x)));
+        let mut x = relu6(batch_norm(&self.bn0, self.conv_stem.forward(x)));
         for block in &self.blocks {
             x = block.forward(x);
         }
-        relu6(self.bn1.forward(self.conv_head.forward(x)))
+        relu6(batch_norm(&self.bn1, self.conv_head.forward(x)))
     }
 
     /// Class logits: `[batch, 3, h, w]` -> `[batch, num_classes]`.

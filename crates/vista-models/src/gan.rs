@@ -19,6 +19,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 
 use crate::error::{Error, Result};
+use crate::norm::batch_norm;
 
 /// DCGAN's initialization: weights ~ N(0, 0.02).
 fn dcgan_init() -> Initializer {
@@ -123,7 +124,7 @@ impl<B: Backend> Generator<B> {
         let width = z.dims()[1];
         let mut x = z.reshape([b, width, 1, 1]);
         for block in &self.blocks {
-            x = relu(block.bn.forward(block.conv.forward(x)));
+            x = relu(batch_norm(&block.bn, block.conv.forward(x)));
         }
         self.out.forward(x).tanh()
     }

@@ -22,6 +22,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
 use crate::head::{FastaiHead, FastaiHeadConfig, classify, global_avg_pool};
+use crate::norm::batch_norm;
 use crate::resnet::HeadKind;
 
 /// torchvision's `BasicConv2d`: convolution without bias, BatchNorm (ε = 1e-3), ReLU.
@@ -71,7 +72,7 @@ impl<B: Backend> Maker<'_, B> {
 
 impl<B: Backend> BasicConv<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        relu(self.bn.forward(self.conv.forward(x)))
+        relu(batch_norm(&self.bn, self.conv.forward(x)))
     }
 
     fn out(&self) -> usize {

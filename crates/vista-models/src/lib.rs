@@ -14,6 +14,7 @@ mod groups;
 mod head;
 mod import;
 mod inception;
+mod norm;
 mod resnet;
 mod torch_file;
 
@@ -27,4 +28,5 @@ pub use inception::{
     BasicConv, InceptionA, InceptionAux, InceptionB, InceptionC, InceptionD, InceptionE,
     InceptionV3, InceptionV3Config,
 };
+pub use norm::batch_norm;
 pub use resnet::{Block, Downsample, HeadKind, ResNet, ResNetConfig, ResNetDepth};
