@@ -18,7 +18,9 @@ struct RequireGrad(bool);
 
 impl<B: Backend> ModuleMapper<B> for RequireGrad {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        param.set_require_grad(self.0)
+        // Detached first: a parameter loaded from a record can be the output of a
+        // device move in the autodiff graph, and only leaves can require gradients.
+        param.map(|t| t.detach()).set_require_grad(self.0)
     }
 }
 

@@ -1,0 +1,67 @@
+//! Errors of the training layer: each names the file or setting at fault.
+
+use std::path::{Path, PathBuf};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "unknown architecture `{0}` (known: resnet18, resnet34, resnet50, inception_v3, efficientnet_lite0)"
+    )]
+    UnknownArch(String),
+    #[error("invalid training configuration: {0}")]
+    Config(String),
+    #[error("cannot load pretrained weights from {}", path.display())]
+    Pretrained {
+        path: PathBuf,
+        #[source]
+        source: vista_models::Error,
+    },
+    #[error("cannot build the model")]
+    Model(#[from] vista_models::Error),
+    #[error("cannot read or write {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read or write the record {}", path.display())]
+    Record {
+        path: PathBuf,
+        #[source]
+        source: burn::record::RecorderError,
+    },
+    #[error("{} is not a valid checkpoint state", path.display())]
+    State {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cannot write the plot {}: {message}", path.display())]
+    Plot { path: PathBuf, message: String },
+    #[error("the loss became {value} at epoch {epoch}, step {step}; lower the learning rate")]
+    Diverged {
+        epoch: usize,
+        step: usize,
+        value: f32,
+    },
+    #[error("data error")]
+    Data(#[from] vista_data::Error),
+}
+
+impl Error {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn record(path: &Path, source: burn::record::RecorderError) -> Self {
+        Error::Record {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,469 @@
+//! The Learner (fastai's central object): a model, its optimizer, the training and
+//! validation loaders, and the loop that fits them with a schedule.
+//!
+//! Data parallelism uses burn's own pieces, as burn-train's multi-device strategy does
+//! (`MultiDeviceOptim::OptimMainDevice`): the batch is cut into one shard per device,
+//! each worker thread runs forward and backward on `Module::fork` of the model on its
+//! device, the gradients move to the main device with `GradientsParams::to_device`, a
+//! `GradientsAccumulator` adds them, and one optimizer step follows. Each shard's loss is
+//! its summed loss over the whole batch's size, so the shards' gradients add up to the
+//! batch's mean gradient. On a CPU the same device may be listed twice: two threads then
+//! keep two cores busy, which burn-flex's single-threaded kernels do not.
+
+use std::thread;
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module, ParamId};
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::tensor::activation::softmax;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use vista_data::{Batch, Loader, derive_seed};
+use vista_models::set_trainable;
+use vista_schedule::{LrFindConfig, LrFinder, Schedule};
+
+use crate::error::{Error, Result};
+use crate::loss::{soft_cross_entropy_sum, targets, targets_tensor};
+use crate::metrics::{EpochMetrics, StepRecord};
+use crate::model::Classifier;
+use crate::optim::{Optim, OptimizerConfig};
+
+/// Loader epochs at and above this number are the LR finder's, so its batches never
+/// coincide with (or shift) the training epochs' batches.
+const LR_FIND_EPOCHS: u64 = 1 << 40;
+
+/// How the Learner computes the loss and shows its work.
+#[derive(Debug, Clone)]
+pub struct LearnerConfig {
+    pub num_classes: usize,
+    pub optimizer: OptimizerConfig,
+    /// ε of label smoothing (0 = plain cross-entropy).
+    pub label_smoothing: f32,
+    pub seed: u64,
+    /// Progress bars and the per-epoch table on the terminal.
+    pub progress: bool,
+}
+
+/// A model with its optimizer and data.
+pub struct Learner<B: AutodiffBackend, M: AutodiffModule<B>> {
+    pub model: M,
+    pub optim: Optim<M, B>,
+    pub train: Loader,
+    pub valid: Loader,
+    pub cfg: LearnerConfig,
+    /// Devices of the data-parallel shards; the first holds the model.
+    pub devices: Vec<B::Device>,
+    /// Learning-rate multiplier of each layer group (discriminative rates), when set.
+    pub group_lrs: Option<Vec<f64>>,
+    /// Epochs fitted so far; seeds each epoch's batches and dropout.
+    pub epochs_done: usize,
+    /// Every optimizer step's learning rate and loss.
+    pub steps: Vec<StepRecord>,
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>> std::fmt::Debug for Learner<B, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Learner")
+            .field("cfg", &self.cfg)
+            .field("devices", &self.devices.len())
+            .field("epochs_done", &self.epochs_done)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One fit: `epochs` epochs at `size` pixels under `schedule`.
+#[derive(Debug, Clone)]
+pub struct FitSpec {
+    /// Name shown in the table (a stage of progressive resizing, `frozen`, ...).
+    pub phase: String,
+    pub epochs: usize,
+    pub size: u32,
+    pub schedule: Schedule,
+    /// Epochs of this fit already done (when resuming); the schedule continues from there.
+    pub skip: usize,
+}
+
+impl<B, M> Learner<B, M>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + Classifier<B>,
+    M::InnerModule: Classifier<B::InnerBackend>,
+{
+    pub fn new(
+        model: M,
+        train: Loader,
+        valid: Loader,
+        cfg: LearnerConfig,
+        devices: Vec<B::Device>,
+    ) -> Self {
+        assert!(!devices.is_empty(), "the Learner needs at least one device");
+        let optim = cfg.optimizer.init::<B, M>();
+        Self {
+            model: model.fork(&devices[0]),
+            optim,
+            train,
+            valid,
+            cfg,
+            devices,
+            group_lrs: None,
+            epochs_done: 0,
+            steps: Vec::new(),
+        }
+    }
+
+    /// Freezes the body: only the head trains (fastai's `freeze`).
+    pub fn freeze(&mut self) {
+        self.model = self.model.clone().freeze_body();
+    }
+
+    /// Makes every layer trainable (fastai's `unfreeze`).
+    pub fn unfreeze(&mut self) {
+        self.model = set_trainable(self.model.clone(), true);
+    }
+
+    /// Fits as `spec` says, calling `on_epoch` after each epoch (the run saves its
+    /// checkpoint there). Returns the epochs' metrics.
+    pub fn fit(
+        &mut self,
+        spec: &FitSpec,
+        on_epoch: &mut dyn FnMut(&Self, &EpochMetrics) -> Result<()>,
+    ) -> Result<Vec<EpochMetrics>> {
+        let per_epoch = self.train.len_batches();
+        let total = per_epoch * spec.epochs;
+        let mut out = Vec::new();
+        for e in spec.skip..spec.epochs {
+            let epoch = self.epochs_done as u64;
+            B::seed(&self.devices[0], derive_seed(self.cfg.seed, &[3, epoch]));
+            let start = Instant::now();
+            let bar = self.bar(per_epoch, &format!("{} epoch {}", spec.phase, e + 1));
+            let (mut loss_sum, mut seen, mut lr) = (0.0f64, 0usize, 0.0);
+            for (i, batch) in self.train.epoch(epoch, spec.size).enumerate() {
+                let step = e * per_epoch + i;
+                lr = spec.schedule.lr(step, total);
+                let loss = self.train_step(&batch, lr);
+                if !loss.is_finite() {
+                    return Err(Error::Diverged {
+                        epoch: self.epochs_done + 1,
+                        step: i,
+                        value: loss,
+                    });
+                }
+                loss_sum += f64::from(loss) * batch.len() as f64;
+                seen += batch.len();
+                self.steps.push(StepRecord {
+                    step: self.steps.len(),
+                    epoch: self.epochs_done + 1,
+                    lr,
+                    loss,
+                });
+                bar.inc(1);
+                let rate = seen as f64 / start.elapsed().as_secs_f64();
+                bar.set_message(format!(
+                    "loss {:.4} · {rate:.0} img/s",
+                    loss_sum / seen as f64
+                ));
+            }
+            let train_secs = start.elapsed().as_secs_f64();
+            bar.finish_and_clear();
+            let (valid_loss, accuracy) = self.evaluate(spec.size);
+            self.epochs_done += 1;
+            let m = EpochMetrics {
+                phase: spec.phase.clone(),
+                epoch: self.epochs_done,
+                size: spec.size,
+                lr,
+                train_loss: (loss_sum / seen.max(1) as f64) as f32,
+                valid_loss,
+                accuracy,
+                error_rate: 1.0 - accuracy,
+                images_per_sec: (seen as f64 / train_secs) as f32,
+                wall_s: start.elapsed().as_secs_f32(),
+            };
+            if self.cfg.progress {
+                if self.epochs_done == 1 || e == spec.skip {
+                    println!("{}", EpochMetrics::table_header());
+                }
+                println!("{}", m.table_row());
+            }
+            on_epoch(self, &m)?;
+            out.push(m);
+        }
+        Ok(out)
+    }
+
+    /// One optimizer step on `batch` at learning rate `lr`; returns the batch's mean loss.
+    #[inline(never)]
+    pub fn train_step(&mut self, batch: &Batch, lr: f64) -> f32 {
+        let k = self.cfg.num_classes;
+        let t = targets(batch, k, self.cfg.label_smoothing);
+        let groups = self.group_lrs.as_ref().map(|_| self.model.layer_groups());
+        let (n, s) = (batch.len(), batch.size);
+        let image_len = 3 * s * s;
+        let shards = shard_ranges(n, self.devices.len());
+        let mut results: Vec<(Vec<GradientsParams>, f32)> = if shards.len() == 1 {
+            vec![shard_grads(
+                &self.model,
+                &self.devices[0],
+                &batch.images,
+                &t,
+                n,
+                s,
+                k,
+                groups.as_deref(),
+            )]
+        } else {
+            thread::scope(|sc| {
+                let handles: Vec<_> = shards
+                    .iter()
+                    .zip(&self.devices)
+                    .map(|(r, device)| {
+                        let model = self.model.clone().fork(device);
+                        let images = &batch.images[r.start * image_len..r.end * image_len];
+                        let t = &t[r.start * k..r.end * k];
+                        let groups = groups.as_deref();
+                        sc.spawn(move || shard_grads(&model, device, images, t, n, s, k, groups))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("a training shard panicked"))
+                    .collect()
+            })
+        };
+        if shards.len() > 1 {
+            // Batch norm's running statistics keep one pending update per thread and
+            // average them when synchronized; the shard threads are new at every step,
+            // so synchronize now (taking a record does), or later steps would read
+            // stale values.
+            let _ = self.model.clone().into_record();
+        }
+        let loss: f32 = results.iter().map(|(_, l)| l).sum();
+        let n_groups = results[0].0.len();
+        let main = &self.devices[0];
+        for g in 0..n_groups {
+            let grads = if results.len() == 1 {
+                std::mem::take(&mut results[0].0[g])
+            } else {
+                let mut acc = GradientsAccumulator::<M>::new();
+                for (shard, _) in &mut results {
+                    let grads = std::mem::take(&mut shard[g]).to_device(main, &self.model);
+                    acc.accumulate(&self.model, grads);
+                }
+                acc.grads()
+            };
+            if grads.is_empty() {
+                continue;
+            }
+            let mult = self.group_lrs.as_ref().map_or(1.0, |m| m[g]);
+            self.model = self.optim.step(lr * mult, self.model.clone(), grads);
+        }
+        loss
+    }
+
+    /// Validation loss (plain cross-entropy) and accuracy at `size` pixels.
+    pub fn evaluate(&self, size: u32) -> (f32, f32) {
+        let model = self.model.valid();
+        let k = self.cfg.num_classes;
+        let (mut loss, mut correct, mut n) = (0.0f64, 0usize, 0usize);
+        let bar = self.bar(self.valid.len_batches(), "valid");
+        for batch in self.valid.epoch(0, size) {
+            let probs =
+                infer_probs::<B::InnerBackend, _>(&model, &self.devices, &batch.images, batch.size);
+            for (row, &label) in probs.chunks_exact(k).zip(&batch.labels) {
+                loss -= f64::from(row[label as usize].max(1e-12).ln());
+                if argmax(row) == label as usize {
+                    correct += 1;
+                }
+            }
+            n += batch.len();
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let n = n.max(1) as f64;
+        ((loss / n) as f32, (correct as f64 / n) as f32)
+    }
+
+    /// fastai's `lr_find`: trains with exponentially growing learning rates until the
+    /// loss diverges, then puts the weights, batch-norm statistics and optimizer state
+    /// back as they were.
+    pub fn lr_find(&mut self, cfg: &LrFindConfig, size: u32) -> LrFinder {
+        let model_before = self.model.clone().into_record();
+        let optim_before = self.optim.clone();
+        let steps_before = self.steps.len();
+        let mut finder = LrFinder::new(cfg.clone());
+        let bar = self.bar(cfg.num_it, "lr_find");
+        'sweep: for epoch in LR_FIND_EPOCHS.. {
+            for batch in self.train.epoch(epoch, size) {
+                let lr = finder.lr();
+                let loss = self.train_step(&batch, lr);
+                bar.inc(1);
+                if !finder.record(f64::from(loss)) {
+                    break 'sweep;
+                }
+            }
+        }
+        bar.finish_and_clear();
+        // Flush the running statistics' pending updates before overwriting them, or the
+        // sweep's last batch would come back at the next forward pass.
+        let _ = self.model.clone().into_record();
+        self.model = self.model.clone().load_record(model_before);
+        self.optim = optim_before;
+        self.steps.truncate(steps_before);
+        finder
+    }
+
+    /// Class probabilities `[n, num_classes]` (row-major) of normalized images at `size`.
+    pub fn predict(&self, images: &[f32], size: usize) -> Vec<f32> {
+        infer_probs::<B::InnerBackend, _>(&self.model.valid(), &self.devices, images, size)
+    }
+
+    fn bar(&self, len: usize, prefix: &str) -> ProgressBar {
+        let bar = ProgressBar::with_draw_target(
+            Some(len as u64),
+            if self.cfg.progress {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
+        );
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>18} [{bar:30}] {pos}/{len} {msg} (eta {eta})")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(prefix.to_string());
+        bar
+    }
+}
+
+/// fastai's `even_mults`: `n` multipliers from `start` to 1, evenly spaced on a log scale.
+pub fn even_mults(start: f64, n: usize) -> Vec<f64> {
+    match n {
+        0 => Vec::new(),
+        1 => vec![1.0],
+        _ => (0..n)
+            .map(|i| start * (1.0 / start).powf(i as f64 / (n - 1) as f64))
+            .collect(),
+    }
+}
+
+fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+        .0
+}
+
+/// Splits `n` rows into at most `devices` contiguous, non-empty, near-equal ranges.
+fn shard_ranges(n: usize, devices: usize) -> Vec<std::ops::Range<usize>> {
+    let shards = devices.clamp(1, n.max(1));
+    let per = n.div_ceil(shards);
+    (0..shards)
+        .map(|i| (i * per).min(n)..((i + 1) * per).min(n))
+        .filter(|r| !r.is_empty() || n == 0)
+        .collect()
+}
+
+/// Forward and backward of one shard; its gradients (split by layer group when
+/// `groups` is given) and its share of the batch's mean loss.
+#[allow(clippy::too_many_arguments)]
+fn shard_grads<B: AutodiffBackend, M: AutodiffModule<B> + Classifier<B>>(
+    model: &M,
+    device: &B::Device,
+    images: &[f32],
+    targets: &[f32],
+    batch_len: usize,
+    size: usize,
+    k: usize,
+    groups: Option<&[Vec<ParamId>]>,
+) -> (Vec<GradientsParams>, f32) {
+    let rows = targets.len() / k;
+    let x = Tensor::<B, 4>::from_data(
+        TensorData::new(images.to_vec(), [rows, 3, size, size]),
+        device,
+    );
+    let t = targets_tensor::<B>(targets, k, device);
+    let loss = soft_cross_entropy_sum(model.logits(x), t).div_scalar(batch_len as f64);
+    let value: f32 = loss.clone().into_scalar().elem();
+    let mut grads = loss.backward();
+    let params = match groups {
+        None => vec![GradientsParams::from_grads(grads, model)],
+        Some(groups) => groups
+            .iter()
+            .map(|ids| GradientsParams::from_params(&mut grads, model, ids))
+            .collect(),
+    };
+    (params, value)
+}
+
+/// Softmax probabilities of `images` (row-major `[n, 3, size, size]`), sharded over the
+/// devices' threads.
+pub fn infer_probs<B: Backend, M: Classifier<B> + Module<B>>(
+    model: &M,
+    devices: &[B::Device],
+    images: &[f32],
+    size: usize,
+) -> Vec<f32> {
+    let image_len = 3 * size * size;
+    let n = images.len() / image_len;
+    let run = |model: &M, device: &B::Device, images: &[f32]| -> Vec<f32> {
+        let rows = images.len() / image_len;
+        let x = Tensor::<B, 4>::from_data(
+            TensorData::new(images.to_vec(), [rows, 3, size, size]),
+            device,
+        );
+        softmax(model.logits(x), 1)
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .expect("probabilities are f32")
+    };
+    let shards = shard_ranges(n, devices.len());
+    if shards.len() <= 1 {
+        return run(model, &devices[0], images);
+    }
+    thread::scope(|sc| {
+        let handles: Vec<_> = shards
+            .iter()
+            .zip(devices)
+            .map(|(r, device)| {
+                let m = model.clone().fork(device);
+                let part = &images[r.start * image_len..r.end * image_len];
+                sc.spawn(move || run(&m, device, part))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("an inference shard panicked"))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_every_row_once() {
+        for n in 0..20 {
+            for d in 1..5 {
+                let r = shard_ranges(n, d);
+                let covered: Vec<usize> = r.iter().cloned().flatten().collect();
+                assert_eq!(covered, (0..n).collect::<Vec<_>>(), "n={n} d={d}");
+                assert!(r.len() <= d);
+            }
+        }
+    }
+
+    #[test]
+    fn even_mults_run_from_start_to_one_geometrically() {
+        let m = even_mults(0.01, 3);
+        assert!(
+            (m[0] - 0.01).abs() < 1e-12 && (m[1] - 0.1).abs() < 1e-12 && (m[2] - 1.0).abs() < 1e-12
+        );
+        assert_eq!(even_mults(0.01, 1), vec![1.0]);
+    }
+}

@@ -1,0 +1,33 @@
+//! vista-train: the training engine.
+//!
+//! - [`Learner`] fits a [`Classifier`] with any [`vista_schedule::Schedule`], AdamW or
+//!   SGD, label smoothing and mixup, runs fastai's LR finder and restores the model
+//!   afterwards, freezes and unfreezes layer groups with discriminative learning rates,
+//!   and splits batches over devices for data parallelism.
+//! - [`train`] runs a whole [`TrainConfig`]: fine-tuning's frozen epochs, then the
+//!   stages of progressive resizing, with checkpoints after every epoch that `resume`
+//!   continues from, and writes config, metrics, plots and model into a run folder.
+//! - [`ScheduledLr`] puts vista's schedules behind burn's `LrScheduler`.
+
+mod error;
+mod learner;
+mod loss;
+mod metrics;
+mod model;
+mod optim;
+mod plot;
+mod run;
+mod sched;
+
+pub use error::{Error, Result};
+pub use learner::{FitSpec, Learner, LearnerConfig, even_mults, infer_probs};
+pub use loss::{soft_cross_entropy_sum, targets, targets_tensor};
+pub use metrics::{EpochMetrics, StepRecord, format_secs, write_metrics};
+pub use model::{AnyModel, Arch, Classifier, ModelConfig};
+pub use optim::{Optim, OptimizerConfig};
+pub use plot::{loss_plot, lr_find_plot, lr_plot};
+pub use run::{
+    Outcome, RunOptions, ScheduleKind, StageConfig, TrainConfig, TrainData, TrainedRun,
+    latest_checkpoint, load_run, train,
+};
+pub use sched::ScheduledLr;

@@ -1,0 +1,153 @@
+//! What a run measures: one row per epoch (printed as a table, written as CSV and JSON)
+//! and one record per optimizer step (for the loss and learning-rate curves).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use vista_data::write_atomic;
+
+use crate::error::Result;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub phase: String,
+    /// 1-based, counted over the whole run.
+    pub epoch: usize,
+    pub size: u32,
+    /// Learning rate of the epoch's last step.
+    pub lr: f64,
+    pub train_loss: f32,
+    pub valid_loss: f32,
+    pub accuracy: f32,
+    pub error_rate: f32,
+    /// Training images per second (forward, backward and optimizer step, loading included).
+    pub images_per_sec: f32,
+    /// Seconds of the epoch, validation included.
+    pub wall_s: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub step: usize,
+    pub epoch: usize,
+    pub lr: f64,
+    pub loss: f32,
+}
+
+const COLUMNS: [&str; 10] = [
+    "phase",
+    "epoch",
+    "size",
+    "lr",
+    "train_loss",
+    "valid_loss",
+    "accuracy",
+    "error_rate",
+    "images_per_sec",
+    "wall_s",
+];
+
+impl EpochMetrics {
+    pub fn table_header() -> String {
+        format!(
+            "{:<10} {:>5} {:>4} {:>9} {:>10} {:>10} {:>8} {:>10} {:>8} {:>7}",
+            "phase",
+            "epoch",
+            "size",
+            "lr",
+            "train_loss",
+            "valid_loss",
+            "accuracy",
+            "error_rate",
+            "img/s",
+            "time"
+        )
+    }
+
+    pub fn table_row(&self) -> String {
+        format!(
+            "{:<10} {:>5} {:>4} {:>9.2e} {:>10.4} {:>10.4} {:>8.4} {:>10.4} {:>8.1} {:>7}",
+            self.phase,
+            self.epoch,
+            self.size,
+            self.lr,
+            self.train_loss,
+            self.valid_loss,
+            self.accuracy,
+            self.error_rate,
+            self.images_per_sec,
+            format_secs(self.wall_s),
+        )
+    }
+
+    fn csv_row(&self) -> String {
+        format!(
+            "{},{},{},{:e},{},{},{},{},{},{}",
+            self.phase,
+            self.epoch,
+            self.size,
+            self.lr,
+            self.train_loss,
+            self.valid_loss,
+            self.accuracy,
+            self.error_rate,
+            self.images_per_sec,
+            self.wall_s
+        )
+    }
+}
+
+/// `m:ss`, as fastai's table shows time.
+pub fn format_secs(s: f32) -> String {
+    let s = s.max(0.0).round() as u64;
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+/// Writes `metrics.csv` and `metrics.json` into `dir`, atomically.
+pub fn write_metrics(dir: &Path, epochs: &[EpochMetrics]) -> Result<()> {
+    let mut csv = COLUMNS.join(",");
+    csv.push('\n');
+    for m in epochs {
+        let _ = writeln!(csv, "{}", m.csv_row());
+    }
+    let csv_path = dir.join("metrics.csv");
+    write_atomic(&csv_path, csv.as_bytes())?;
+    let json_path = dir.join("metrics.json");
+    let json = serde_json::to_vec_pretty(epochs).expect("metrics serialize");
+    Ok(write_atomic(&json_path, &json)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_has_one_row_per_epoch_under_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = EpochMetrics {
+            phase: "64px".into(),
+            epoch: 1,
+            size: 64,
+            lr: 1e-3,
+            train_loss: 0.5,
+            valid_loss: 0.4,
+            accuracy: 0.9,
+            error_rate: 0.1,
+            images_per_sec: 100.0,
+            wall_s: 61.0,
+        };
+        write_metrics(dir.path(), &[m.clone(), m.clone()]).unwrap();
+        let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("phase,epoch,size,lr"));
+        assert!(lines[1].starts_with("64px,1,64,1e-3,0.5,0.4,0.9"));
+        let back: Vec<EpochMetrics> =
+            serde_json::from_slice(&std::fs::read(dir.path().join("metrics.json")).unwrap())
+                .unwrap();
+        assert_eq!(back, vec![m.clone(), m.clone()]);
+        assert_eq!(format_secs(61.0), "1:01");
+        assert!(m.table_row().contains("0.9000"));
+    }
+}

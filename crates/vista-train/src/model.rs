@@ -1,0 +1,195 @@
+//! What the Learner trains: any [`Classifier`], and [`AnyModel`], the architectures of
+//! vista-models chosen by name from a [`ModelConfig`].
+
+use std::path::Path;
+
+use burn::module::{Module, ParamId};
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use serde::{Deserialize, Serialize};
+use vista_models::{
+    EfficientNetLite, EfficientNetLiteConfig, HeadKind, ImportOptions, ImportReport, InceptionV3,
+    InceptionV3Config, LayerGroups, ResNet, ResNetConfig, ResNetDepth, load_checkpoint,
+};
+
+use crate::error::{Error, Result};
+
+/// An image classifier the Learner can fit: logits from images, and layer groups for
+/// freezing and discriminative learning rates.
+pub trait Classifier<B: Backend>: LayerGroups<B> + Send + Sync {
+    /// `[batch, 3, height, width]` -> `[batch, num_classes]` logits.
+    fn logits(&self, images: Tensor<B, 4>) -> Tensor<B, 2>;
+}
+
+/// The architectures `vista train --arch` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    Resnet18,
+    Resnet34,
+    Resnet50,
+    InceptionV3,
+    EfficientnetLite0,
+}
+
+impl Arch {
+    pub const ALL: [Arch; 5] = [
+        Arch::Resnet18,
+        Arch::Resnet34,
+        Arch::Resnet50,
+        Arch::InceptionV3,
+        Arch::EfficientnetLite0,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Resnet18 => "resnet18",
+            Arch::Resnet34 => "resnet34",
+            Arch::Resnet50 => "resnet50",
+            Arch::InceptionV3 => "inception_v3",
+            Arch::EfficientnetLite0 => "efficientnet_lite0",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Arch> {
+        Arch::ALL
+            .into_iter()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| Error::UnknownArch(name.to_string()))
+    }
+
+    /// The smallest input side the architecture accepts.
+    pub fn min_size(self) -> u32 {
+        match self {
+            Arch::InceptionV3 => 75,
+            _ => 8,
+        }
+    }
+}
+
+/// A model by name and shape; saved in the run's config so `predict` rebuilds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    pub num_classes: usize,
+    /// Channel multiplier (ResNets and Inception; 1.0 = the published model).
+    pub width: f64,
+    /// The ResNets' 3x3 stride-1 stem without max-pool, for 28–64 px images.
+    pub small_stem: bool,
+    /// fastai's head (pooling, batch norm, dropout, two linear layers) instead of one
+    /// linear layer.
+    pub fastai_head: bool,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            arch: Arch::Resnet18,
+            num_classes: 10,
+            width: 1.0,
+            small_stem: false,
+            fastai_head: false,
+        }
+    }
+}
+
+impl ModelConfig {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<AnyModel<B>> {
+        let head = if self.fastai_head {
+            HeadKind::Fastai
+        } else {
+            HeadKind::Linear
+        };
+        let resnet = |depth| {
+            ResNetConfig::new(depth, self.num_classes)
+                .with_width(self.width)
+                .with_small_stem(self.small_stem)
+                .with_head(head)
+                .init(device)
+                .map(AnyModel::ResNet)
+        };
+        Ok(match self.arch {
+            Arch::Resnet18 => resnet(ResNetDepth::R18)?,
+            Arch::Resnet34 => resnet(ResNetDepth::R34)?,
+            Arch::Resnet50 => resnet(ResNetDepth::R50)?,
+            Arch::InceptionV3 => AnyModel::Inception(
+                InceptionV3Config::new(self.num_classes)
+                    .with_width(self.width)
+                    .with_head(head)
+                    .init(device),
+            ),
+            Arch::EfficientnetLite0 => AnyModel::EfficientNet(
+                EfficientNetLiteConfig::new()
+                    .with_num_classes(self.num_classes)
+                    .with_head(head)
+                    .init(device),
+            ),
+        })
+    }
+}
+
+/// One of vista-models' classifiers.
+#[derive(Module, Debug)]
+pub enum AnyModel<B: Backend> {
+    ResNet(ResNet<B>),
+    Inception(InceptionV3<B>),
+    EfficientNet(EfficientNetLite<B>),
+}
+
+impl<B: Backend> AnyModel<B> {
+    /// Loads pretrained weights (PyTorch `.pth` or safetensors) into the body; the head is
+    /// kept new when its class count differs from the checkpoint's.
+    pub fn load_pretrained(self, path: &Path) -> Result<(Self, ImportReport)> {
+        let opts = ImportOptions {
+            allow_partial: false,
+            new_head: true,
+        };
+        let wrap = |e| Error::Pretrained {
+            path: path.to_path_buf(),
+            source: e,
+        };
+        Ok(match self {
+            AnyModel::ResNet(m) => {
+                let (m, r) = load_checkpoint(m, path, &opts).map_err(wrap)?;
+                (AnyModel::ResNet(m), r)
+            }
+            AnyModel::Inception(m) => {
+                let (m, r) = load_checkpoint(m, path, &opts).map_err(wrap)?;
+                (AnyModel::Inception(m), r)
+            }
+            AnyModel::EfficientNet(m) => {
+                let (m, r) = load_checkpoint(m, path, &opts).map_err(wrap)?;
+                (AnyModel::EfficientNet(m), r)
+            }
+        })
+    }
+}
+
+impl<B: Backend> LayerGroups<B> for AnyModel<B> {
+    fn layer_groups(&self) -> Vec<Vec<ParamId>> {
+        match self {
+            AnyModel::ResNet(m) => m.layer_groups(),
+            AnyModel::Inception(m) => m.layer_groups(),
+            AnyModel::EfficientNet(m) => m.layer_groups(),
+        }
+    }
+
+    fn freeze_body(self) -> Self {
+        match self {
+            AnyModel::ResNet(m) => AnyModel::ResNet(m.freeze_body()),
+            AnyModel::Inception(m) => AnyModel::Inception(m.freeze_body()),
+            AnyModel::EfficientNet(m) => AnyModel::EfficientNet(m.freeze_body()),
+        }
+    }
+}
+
+impl<B: Backend> Classifier<B> for AnyModel<B> {
+    fn logits(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        match self {
+            AnyModel::ResNet(m) => m.forward(images),
+            AnyModel::Inception(m) => m.forward(images),
+            AnyModel::EfficientNet(m) => m.forward(images),
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The optimizers a run can choose, as one type the Learner holds and checkpoints:
+//! AdamW (fastai's default: betas 0.9/0.99, eps 1e-5, decoupled weight decay 0.01) and
+//! SGD with momentum.
+
+use std::path::Path;
+
+use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
+use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OptimizerConfig {
+    AdamW {
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        weight_decay: f32,
+    },
+    Sgd {
+        momentum: f64,
+        weight_decay: f32,
+        nesterov: bool,
+    },
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig::AdamW {
+            beta1: 0.9,
+            beta2: 0.99,
+            eps: 1e-5,
+            weight_decay: 0.01,
+        }
+    }
+}
+
+impl OptimizerConfig {
+    /// SGD as fastai's `SGD(mom=0.9)` with weight decay.
+    pub fn sgd() -> Self {
+        OptimizerConfig::Sgd {
+            momentum: 0.9,
+            weight_decay: 0.01,
+            nesterov: false,
+        }
+    }
+
+    pub fn init<B: AutodiffBackend, M: AutodiffModule<B>>(&self) -> Optim<M, B> {
+        match *self {
+            OptimizerConfig::AdamW {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+            } => Optim::AdamW(
+                AdamWConfig::new()
+                    .with_beta_1(beta1)
+                    .with_beta_2(beta2)
+                    .with_epsilon(eps)
+                    .with_weight_decay(weight_decay)
+                    .init(),
+            ),
+            OptimizerConfig::Sgd {
+                momentum,
+                weight_decay,
+                nesterov,
+            } => Optim::Sgd(
+                SgdConfig::new()
+                    .with_momentum(Some(
+                        MomentumConfig::new()
+                            .with_momentum(momentum)
+                            .with_dampening(0.0)
+                            .with_nesterov(nesterov),
+                    ))
+                    .with_weight_decay(
+                        (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay)),
+                    )
+                    .init(),
+            ),
+        }
+    }
+}
+
+/// An optimizer of either kind, with its state.
+#[derive(Clone)]
+pub enum Optim<M: AutodiffModule<B>, B: AutodiffBackend> {
+    AdamW(OptimizerAdaptor<AdamW, M, B>),
+    Sgd(OptimizerAdaptor<Sgd<B::InnerBackend>, M, B>),
+}
+
+impl<M: AutodiffModule<B>, B: AutodiffBackend> std::fmt::Debug for Optim<M, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Optim::AdamW(_) => "Optim::AdamW",
+            Optim::Sgd(_) => "Optim::Sgd",
+        })
+    }
+}
+
+impl<M: AutodiffModule<B>, B: AutodiffBackend> Optim<M, B> {
+    pub fn step(&mut self, lr: f64, module: M, grads: GradientsParams) -> M {
+        match self {
+            Optim::AdamW(o) => o.step(lr, module, grads),
+            Optim::Sgd(o) => o.step(lr, module, grads),
+        }
+    }
+
+    /// Writes the optimizer state to `path` (the recorder adds `.bin`).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
+        let res = match self {
+            Optim::AdamW(o) => recorder.record(o.to_record(), path.to_path_buf()),
+            Optim::Sgd(o) => recorder.record(o.to_record(), path.to_path_buf()),
+        };
+        res.map_err(|e| Error::record(path, e))
+    }
+
+    pub fn load(self, path: &Path, device: &B::Device) -> Result<Self> {
+        let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
+        let p = path.to_path_buf();
+        Ok(match self {
+            Optim::AdamW(o) => Optim::AdamW(
+                o.load_record(
+                    recorder
+                        .load(p, device)
+                        .map_err(|e| Error::record(path, e))?,
+                ),
+            ),
+            Optim::Sgd(o) => Optim::Sgd(
+                o.load_record(
+                    recorder
+                        .load(p, device)
+                        .map_err(|e| Error::record(path, e))?,
+                ),
+            ),
+        })
+    }
+}

@@ -1,0 +1,735 @@
+//! A whole training run as `vista train` does it: the plan (fine-tuning's frozen epochs,
+//! then the stages of progressive resizing, each with its own schedule and optionally an
+//! LR find), a run folder with the config, class map, metrics, plots and model, and a
+//! checkpoint after every epoch from which `--resume` carries on after a crash.
+//!
+//! A checkpoint is a folder `checkpoints/epoch-NNNN` (model, optimizer state, and
+//! `state.json` with the plan position, the learning rates found and the history),
+//! written under a temporary name and renamed into place, then named in
+//! `checkpoints/latest` by an atomic write. The loader's batches and the backend's
+//! random numbers are seeded from `(seed, epoch)`, so a resumed run repeats exactly what
+//! the uninterrupted run would have done.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use burn::module::{AutodiffModule, Module};
+use burn::record::{BinFileRecorder, FullPrecisionSettings};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+use vista_data::{
+    AugmentConfig, ClassMap, Loader, LoaderConfig, Normalize, stratified_split, write_atomic,
+};
+use vista_schedule::{LrFindConfig, Schedule};
+
+use vista_models::LayerGroups;
+
+use crate::error::{Error, Result};
+use crate::learner::{FitSpec, Learner, LearnerConfig, even_mults};
+use crate::metrics::{EpochMetrics, StepRecord, write_metrics};
+use crate::model::{AnyModel, ModelConfig};
+use crate::optim::OptimizerConfig;
+use crate::plot::{loss_plot, lr_find_plot, lr_plot};
+
+/// One stage of progressive resizing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageConfig {
+    pub size: u32,
+    pub epochs: usize,
+    /// Peak learning rate; `None` runs the LR finder first and takes its `valley`.
+    pub lr: Option<f64>,
+}
+
+/// How each stage's learning rate moves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ScheduleKind {
+    /// fastai's `fit_one_cycle` (defaults: pct_start 0.25, div 25, div_final 1e5).
+    OneCycle {
+        pct_start: f64,
+        div: f64,
+        div_final: f64,
+    },
+    /// SGDR: cosine restarts every `cycle_len` epochs, each cycle `cycle_mult` times
+    /// longer, down to `lr / 100`.
+    Sgdr { cycle_len: usize, cycle_mult: f64 },
+    /// fastai's `fit_flat_cos`.
+    FlatCos,
+    /// Cosine annealing to `lr / 100`.
+    Cosine,
+}
+
+impl Default for ScheduleKind {
+    fn default() -> Self {
+        ScheduleKind::OneCycle {
+            pct_start: 0.25,
+            div: 25.0,
+            div_final: 1e5,
+        }
+    }
+}
+
+impl ScheduleKind {
+    pub fn parse(name: &str) -> Result<Self> {
+        Ok(match name {
+            "one-cycle" | "one_cycle" => Self::default(),
+            "sgdr" => ScheduleKind::Sgdr {
+                cycle_len: 1,
+                cycle_mult: 2.0,
+            },
+            "flat-cos" | "flat_cos" => ScheduleKind::FlatCos,
+            "cosine" => ScheduleKind::Cosine,
+            other => {
+                return Err(Error::Config(format!(
+                    "unknown schedule `{other}` (one-cycle, sgdr, flat-cos, cosine)"
+                )));
+            }
+        })
+    }
+
+    /// The schedule of a fit at peak rate `lr` with `per_epoch` steps per epoch.
+    pub fn schedule(&self, lr: f64, per_epoch: usize) -> Schedule {
+        match *self {
+            ScheduleKind::OneCycle {
+                pct_start,
+                div,
+                div_final,
+            } => Schedule::OneCycle {
+                lr_max: lr,
+                div,
+                div_final,
+                pct_start,
+                moms: (0.95, 0.85, 0.95),
+            },
+            ScheduleKind::Sgdr {
+                cycle_len,
+                cycle_mult,
+            } => Schedule::Sgdr {
+                lr_max: lr,
+                lr_min: lr / 100.0,
+                cycle_len: cycle_len.max(1) * per_epoch.max(1),
+                cycle_mult,
+            },
+            ScheduleKind::FlatCos => Schedule::flat_cos(lr),
+            ScheduleKind::Cosine => Schedule::Cosine {
+                lr_max: lr,
+                lr_min: lr / 100.0,
+            },
+        }
+    }
+}
+
+/// Every setting of a run; saved as `config.json` in the run folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    pub model: ModelConfig,
+    /// Pretrained weights (PyTorch `.pth` or safetensors) for the body.
+    pub pretrained: Option<PathBuf>,
+    /// With pretrained weights: epochs with the body frozen before the stages (fastai's
+    /// `fine_tune`), after which every layer group trains at its own rate, from 1/100 of
+    /// the stage's rate for the earliest group to the full rate for the head.
+    pub freeze_epochs: usize,
+    pub stages: Vec<StageConfig>,
+    pub schedule: ScheduleKind,
+    pub optimizer: OptimizerConfig,
+    pub batch_size: usize,
+    /// Share of each class held out for validation.
+    pub valid_pct: f32,
+    /// Mixup's α (`None` = no mixup).
+    pub mixup: Option<f32>,
+    pub label_smoothing: f32,
+    /// fastai's `aug_transforms` (`None` = resize only).
+    pub augment: Option<AugmentConfig>,
+    /// Input normalization; `None` = ImageNet's with pretrained weights, else the
+    /// training images' own statistics (resolved and saved when the run starts).
+    pub normalize: Option<Normalize>,
+    pub lr_find: LrFindConfig,
+    pub seed: u64,
+    /// Loader threads (0 = one per core).
+    pub workers: usize,
+    /// Data-parallel shards per batch, each on its own thread and device.
+    pub shards: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            model: ModelConfig::default(),
+            pretrained: None,
+            freeze_epochs: 1,
+            stages: vec![StageConfig {
+                size: 64,
+                epochs: 1,
+                lr: None,
+            }],
+            schedule: ScheduleKind::default(),
+            optimizer: OptimizerConfig::default(),
+            batch_size: 64,
+            valid_pct: 0.1,
+            mixup: None,
+            label_smoothing: 0.0,
+            augment: Some(AugmentConfig::default()),
+            normalize: None,
+            lr_find: LrFindConfig::default(),
+            seed: 42,
+            workers: 0,
+            shards: 1,
+        }
+    }
+}
+
+/// Images and labels to train on (the dataset's training part, decoded).
+#[derive(Debug, Clone)]
+pub struct TrainData {
+    pub images: Arc<Vec<RgbImage>>,
+    pub labels: Arc<Vec<u32>>,
+    pub classes: ClassMap,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Carry on from the run folder's last checkpoint.
+    pub resume: bool,
+    pub progress: bool,
+}
+
+/// What a run leaves behind, also in its folder.
+#[derive(Debug)]
+pub struct Outcome<B: Backend> {
+    pub model: AnyModel<B>,
+    pub metrics: Vec<EpochMetrics>,
+    /// Learning rate of each phase (found or given).
+    pub lrs: Vec<f64>,
+}
+
+/// A step of the plan: the frozen epochs of fine-tuning, or one resizing stage.
+#[derive(Debug, Clone, PartialEq)]
+struct Phase {
+    name: String,
+    size: u32,
+    epochs: usize,
+    lr: Option<f64>,
+    frozen: bool,
+    discriminative: bool,
+    schedule: ScheduleKind,
+}
+
+fn plan(cfg: &TrainConfig) -> Vec<Phase> {
+    let mut phases = Vec::new();
+    let fine_tune = cfg.pretrained.is_some();
+    if fine_tune && cfg.freeze_epochs > 0 {
+        let first = &cfg.stages[0];
+        phases.push(Phase {
+            name: "frozen".into(),
+            size: first.size,
+            epochs: cfg.freeze_epochs,
+            lr: first.lr,
+            frozen: true,
+            discriminative: false,
+            // fastai's fine_tune: fit_one_cycle(freeze_epochs, pct_start=0.99).
+            schedule: ScheduleKind::OneCycle {
+                pct_start: 0.99,
+                div: 25.0,
+                div_final: 1e5,
+            },
+        });
+    }
+    for s in &cfg.stages {
+        phases.push(Phase {
+            name: format!("{}px", s.size),
+            size: s.size,
+            epochs: s.epochs,
+            lr: s.lr,
+            frozen: false,
+            discriminative: fine_tune,
+            schedule: cfg.schedule.clone(),
+        });
+    }
+    phases
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.stages.is_empty() {
+            return bad("at least one stage (size and epochs) is needed".into());
+        }
+        for s in &self.stages {
+            if s.size < self.model.arch.min_size() {
+                return bad(format!(
+                    "{} needs images of at least {} px, a stage asks for {}",
+                    self.model.arch.name(),
+                    self.model.arch.min_size(),
+                    s.size
+                ));
+            }
+            if let Some(lr) = s.lr
+                && !(lr > 0.0 && lr.is_finite())
+            {
+                return bad(format!("learning rate {lr} is not positive"));
+            }
+        }
+        if self.batch_size == 0 {
+            return bad("batch size must be positive".into());
+        }
+        if !(0.0..1.0).contains(&self.valid_pct) || self.valid_pct == 0.0 {
+            return bad(format!("valid_pct {} must be in (0, 1)", self.valid_pct));
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad(format!(
+                "label smoothing {} must be in [0, 1)",
+                self.label_smoothing
+            ));
+        }
+        if let Some(a) = self.mixup
+            && !(a > 0.0 && a.is_finite())
+        {
+            return bad(format!("mixup alpha {a} must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// The run's saved position, written with every checkpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct RunState {
+    /// Index of the phase in progress and its epochs done.
+    phase: usize,
+    done_in_phase: usize,
+    epochs_done: usize,
+    /// Learning rate of each phase once known.
+    lrs: Vec<Option<f64>>,
+    metrics: Vec<EpochMetrics>,
+    steps: Vec<StepRecord>,
+}
+
+fn recorder() -> BinFileRecorder<FullPrecisionSettings> {
+    BinFileRecorder::new()
+}
+
+fn checkpoints(dir: &Path) -> PathBuf {
+    dir.join("checkpoints")
+}
+
+/// The folder named by `checkpoints/latest`, if any.
+pub fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>> {
+    let latest = checkpoints(dir).join("latest");
+    match std::fs::read_to_string(&latest) {
+        Ok(name) => Ok(Some(checkpoints(dir).join(name.trim()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(&latest, e)),
+    }
+}
+
+fn save_checkpoint<B: AutodiffBackend, M: AutodiffModule<B>>(
+    dir: &Path,
+    learner: &Learner<B, M>,
+    state: &RunState,
+) -> Result<()> {
+    let root = checkpoints(dir);
+    let name = format!("epoch-{:04}", state.epochs_done);
+    let tmp = root.join(format!(".{name}.tmp"));
+    let fin = root.join(&name);
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    learner
+        .model
+        .clone()
+        .save_file(tmp.join("model"), &recorder())
+        .map_err(|e| Error::record(&tmp.join("model.bin"), e))?;
+    learner.optim.save(&tmp.join("optim"))?;
+    let state_json = serde_json::to_vec(state).expect("state serializes");
+    write_atomic(&tmp.join("state.json"), &state_json)?;
+    if fin.exists() {
+        // Left by a crash between the rename and the pointer update: complete, but
+        // older than what we hold now.
+        std::fs::remove_dir_all(&fin).map_err(|e| Error::io(&fin, e))?;
+    }
+    std::fs::rename(&tmp, &fin).map_err(|e| Error::io(&fin, e))?;
+    write_atomic(&root.join("latest"), name.as_bytes())?;
+    // Older checkpoints are ours to remove; keep the previous one as a spare.
+    let mut old: Vec<PathBuf> = std::fs::read_dir(&root)
+        .map_err(|e| Error::io(&root, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("epoch-") && n != name)
+        })
+        .collect();
+    old.sort();
+    if old.len() > 1 {
+        for p in &old[..old.len() - 1] {
+            std::fs::remove_dir_all(p).map_err(|e| Error::io(p, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn read_state(path: &Path) -> Result<RunState> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::State {
+        path: path.to_path_buf(),
+        source: e,
+    })
+}
+
+/// Resolves the settings decided at the start (normalization) and checks the folder.
+fn prepare_dir(
+    cfg: &TrainConfig,
+    data: &TrainData,
+    dir: &Path,
+    opts: &RunOptions,
+) -> Result<TrainConfig> {
+    let config_path = dir.join("config.json");
+    let has_checkpoint = latest_checkpoint(dir)?.is_some();
+    if has_checkpoint && !opts.resume {
+        return Err(Error::Config(format!(
+            "{} already holds a run with checkpoints; pass --resume to carry it on, or choose another output folder",
+            dir.display()
+        )));
+    }
+    if opts.resume && config_path.exists() {
+        let bytes = std::fs::read(&config_path).map_err(|e| Error::io(&config_path, e))?;
+        let saved: TrainConfig = serde_json::from_slice(&bytes).map_err(|e| Error::State {
+            path: config_path.clone(),
+            source: e,
+        })?;
+        let mut asked = cfg.clone();
+        asked.normalize = saved.normalize;
+        if asked != saved {
+            return Err(Error::Config(format!(
+                "--resume with settings that differ from {}; resume with the same settings",
+                config_path.display()
+            )));
+        }
+        return Ok(saved);
+    }
+    let mut resolved = cfg.clone();
+    if resolved.normalize.is_none() {
+        resolved.normalize = Some(if cfg.pretrained.is_some() {
+            Normalize::IMAGENET
+        } else {
+            Normalize::from_images(data.images.iter())
+        });
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    write_atomic(
+        &config_path,
+        &serde_json::to_vec_pretty(&resolved).expect("config serializes"),
+    )?;
+    data.classes.save(&dir.join("classes.txt"))?;
+    Ok(resolved)
+}
+
+/// Stack of the training thread. Model records (every parameter of a ResNet or
+/// Inception as one value) make burn's generic frames large at low optimization levels,
+/// beyond the 2 MiB that threads get by default; only the touched pages are committed.
+const TRAIN_STACK: usize = 256 << 20;
+
+/// Trains as `cfg` says on `data`, writing everything into `dir`. The work runs on a
+/// thread of its own with a large stack (see [`TRAIN_STACK`]).
+pub fn train<B: AutodiffBackend>(
+    cfg: &TrainConfig,
+    data: &TrainData,
+    dir: &Path,
+    devices: Vec<B::Device>,
+    opts: &RunOptions,
+) -> Result<Outcome<B::InnerBackend>> {
+    on_large_stack(dir, || train_here::<B>(cfg, data, dir, devices, opts))
+}
+
+/// Runs `f` on a scoped thread with [`TRAIN_STACK`] bytes of stack; panics propagate.
+fn on_large_stack<T: Send>(dir: &Path, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    std::thread::scope(|s| {
+        let worker = std::thread::Builder::new()
+            .name("vista-train".into())
+            .stack_size(TRAIN_STACK)
+            .spawn_scoped(s, f)
+            .map_err(|e| Error::io(dir, e))?;
+        worker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+fn train_here<B: AutodiffBackend>(
+    cfg: &TrainConfig,
+    data: &TrainData,
+    dir: &Path,
+    devices: Vec<B::Device>,
+    opts: &RunOptions,
+) -> Result<Outcome<B::InnerBackend>> {
+    cfg.validate()?;
+    let cfg = prepare_dir(cfg, data, dir, opts)?;
+    let normalize = cfg.normalize.expect("resolved by prepare_dir");
+    let (train_items, valid_items) = stratified_split(&data.labels, cfg.valid_pct, cfg.seed);
+    let loader = |items, train: bool| {
+        Loader::new(
+            data.images.clone(),
+            data.labels.clone(),
+            items,
+            LoaderConfig {
+                batch_size: if train {
+                    cfg.batch_size
+                } else {
+                    cfg.batch_size * 2
+                },
+                shuffle: train,
+                drop_last: train,
+                augment: if train { cfg.augment.clone() } else { None },
+                mixup_alpha: if train { cfg.mixup } else { None },
+                normalize,
+                workers: cfg.workers,
+                seed: cfg.seed,
+                ..LoaderConfig::default()
+            },
+        )
+    };
+    let device = devices[0].clone();
+    let mut model = cfg.model.init::<B>(&device)?;
+    if let Some(path) = &cfg.pretrained {
+        let (m, report) = model.load_pretrained(path)?;
+        if opts.progress {
+            eprintln!(
+                "pretrained: {} tensors from {}{}",
+                report.loaded,
+                report.path.display(),
+                if report.head_reinitialized {
+                    ", new head"
+                } else {
+                    ""
+                }
+            );
+        }
+        model = m;
+    }
+    let shards = cfg.shards.max(1);
+    let devices: Vec<B::Device> = (0..shards)
+        .map(|i| devices[i % devices.len()].clone())
+        .collect();
+    let mut learner = Learner::new(
+        model,
+        loader(train_items, true),
+        loader(valid_items, false),
+        LearnerConfig {
+            num_classes: data.classes.len(),
+            optimizer: cfg.optimizer.clone(),
+            label_smoothing: cfg.label_smoothing,
+            seed: cfg.seed,
+            progress: opts.progress,
+        },
+        devices,
+    );
+    let phases = plan(&cfg);
+    let mut state = RunState {
+        lrs: vec![None; phases.len()],
+        ..RunState::default()
+    };
+    if let Some(ckpt) = latest_checkpoint(dir)?.filter(|_| opts.resume) {
+        state = read_state(&ckpt.join("state.json"))?;
+        learner.model = learner
+            .model
+            .clone()
+            .load_file(ckpt.join("model"), &recorder(), &device)
+            .map_err(|e| Error::record(&ckpt.join("model.bin"), e))?;
+        learner.optim = learner.optim.clone().load(&ckpt.join("optim"), &device)?;
+        learner.epochs_done = state.epochs_done;
+        learner.steps = state.steps.clone();
+        if opts.progress {
+            eprintln!(
+                "resuming from {} (epoch {})",
+                ckpt.display(),
+                state.epochs_done
+            );
+        }
+    }
+
+    for (i, phase) in phases.iter().enumerate().skip(state.phase) {
+        if state.phase < i {
+            state.phase = i;
+            state.done_in_phase = 0;
+        }
+        if state.done_in_phase >= phase.epochs {
+            continue;
+        }
+        if phase.frozen {
+            learner.freeze();
+        } else {
+            learner.unfreeze();
+        }
+        learner.group_lrs = phase
+            .discriminative
+            .then(|| even_mults(1.0 / 100.0, learner.model.layer_groups().len()));
+        let lr = match (state.lrs[i], phase.lr) {
+            (Some(lr), _) | (None, Some(lr)) => lr,
+            (None, None) => {
+                let finder = learner.lr_find(&cfg.lr_find, phase.size);
+                let s = finder.suggestions();
+                let name = format!("lr_find_{}", phase.name);
+                lr_find_plot(
+                    &dir.join(format!("{name}.png")),
+                    &finder.lrs,
+                    &finder.losses,
+                    &s,
+                )?;
+                let json = serde_json::json!({"lrs": finder.lrs, "losses": finder.losses, "suggestions": s});
+                write_atomic(
+                    &dir.join(format!("{name}.json")),
+                    json.to_string().as_bytes(),
+                )?;
+                let lr = s.valley.or(s.minimum).unwrap_or(1e-3);
+                if opts.progress {
+                    eprintln!(
+                        "lr_find ({}): valley {}, steep {}, minimum/10 {}, slide {} -> {lr:.2e}",
+                        phase.name,
+                        fmt_lr(s.valley),
+                        fmt_lr(s.steep),
+                        fmt_lr(s.minimum),
+                        fmt_lr(s.slide)
+                    );
+                }
+                lr
+            }
+        };
+        state.lrs[i] = Some(lr);
+        let spec = FitSpec {
+            phase: phase.name.clone(),
+            epochs: phase.epochs,
+            size: phase.size,
+            schedule: phase.schedule.schedule(lr, learner.train.len_batches()),
+            skip: state.done_in_phase,
+        };
+        let mut st = state.clone();
+        learner.fit(&spec, &mut |l, m| {
+            st.done_in_phase += 1;
+            st.epochs_done = l.epochs_done;
+            st.metrics.push(m.clone());
+            st.steps = l.steps.clone();
+            save_checkpoint(dir, l, &st)?;
+            write_metrics(dir, &st.metrics)
+        })?;
+        state = st;
+    }
+
+    let model = learner.model.valid();
+    model
+        .clone()
+        .save_file(dir.join("model"), &recorder())
+        .map_err(|e| Error::record(&dir.join("model.bin"), e))?;
+    write_metrics(dir, &state.metrics)?;
+    if !state.steps.is_empty() {
+        loss_plot(&dir.join("loss.png"), &state.steps, &state.metrics)?;
+        lr_plot(&dir.join("lr.png"), &state.steps)?;
+    }
+    Ok(Outcome {
+        model,
+        metrics: state.metrics,
+        lrs: state
+            .lrs
+            .into_iter()
+            .map(|l| l.unwrap_or(f64::NAN))
+            .collect(),
+    })
+}
+
+fn fmt_lr(lr: Option<f64>) -> String {
+    lr.map_or("-".into(), |l| format!("{l:.2e}"))
+}
+
+/// A finished run, loaded for prediction.
+#[derive(Debug)]
+pub struct TrainedRun<B: Backend> {
+    pub config: TrainConfig,
+    pub classes: ClassMap,
+    pub model: AnyModel<B>,
+}
+
+/// Loads `config.json`, `classes.txt` and `model.bin` of a finished run.
+pub fn load_run<B: Backend>(dir: &Path, device: &B::Device) -> Result<TrainedRun<B>> {
+    on_large_stack(dir, || load_run_here(dir, device))
+}
+
+fn load_run_here<B: Backend>(dir: &Path, device: &B::Device) -> Result<TrainedRun<B>> {
+    let config_path = dir.join("config.json");
+    let bytes = std::fs::read(&config_path).map_err(|e| Error::io(&config_path, e))?;
+    let config: TrainConfig = serde_json::from_slice(&bytes).map_err(|e| Error::State {
+        path: config_path.clone(),
+        source: e,
+    })?;
+    let classes = ClassMap::load(&dir.join("classes.txt"))?;
+    let model = config
+        .model
+        .init::<B>(device)?
+        .load_file(dir.join("model"), &recorder(), device)
+        .map_err(|e| Error::record(&dir.join("model.bin"), e))?;
+    Ok(TrainedRun {
+        config,
+        classes,
+        model,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fine_tuning_plans_frozen_epochs_then_discriminative_stages() {
+        let cfg = TrainConfig {
+            pretrained: Some("w.pth".into()),
+            stages: vec![
+                StageConfig {
+                    size: 64,
+                    epochs: 2,
+                    lr: Some(1e-3),
+                },
+                StageConfig {
+                    size: 128,
+                    epochs: 1,
+                    lr: None,
+                },
+            ],
+            ..TrainConfig::default()
+        };
+        let p = plan(&cfg);
+        assert_eq!(p.len(), 3);
+        assert!(p[0].frozen && !p[0].discriminative && p[0].size == 64 && p[0].epochs == 1);
+        assert!(!p[1].frozen && p[1].discriminative && p[1].name == "64px");
+        assert_eq!((p[2].size, p[2].lr), (128, None));
+        let scratch = plan(&TrainConfig {
+            pretrained: None,
+            ..cfg
+        });
+        assert_eq!(scratch.len(), 2);
+        assert!(scratch.iter().all(|p| !p.frozen && !p.discriminative));
+    }
+
+    #[test]
+    fn sgdr_cycles_are_counted_in_epochs() {
+        let s = ScheduleKind::parse("sgdr").unwrap().schedule(0.1, 10);
+        assert_eq!(s.restarts(70), vec![0, 10, 30]);
+        assert!(ScheduleKind::parse("triangle").is_err());
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_reason() {
+        let mut cfg = TrainConfig::default();
+        cfg.stages[0].size = 4;
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("at least 8 px")
+        );
+        let cfg = TrainConfig {
+            mixup: Some(0.0),
+            ..TrainConfig::default()
+        };
+        assert!(cfg.validate().unwrap_err().to_string().contains("mixup"));
+    }
+}

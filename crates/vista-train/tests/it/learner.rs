@@ -1,0 +1,149 @@
+//! The Learner's own behaviour: it learns, it is deterministic, lr_find restores.
+
+use burn::module::Module;
+use burn::record::{FullPrecisionSettings, Recorder};
+use burn::tensor::backend::Backend;
+use vista_schedule::{LrFindConfig, Schedule};
+use vista_train::{FitSpec, Learner, LearnerConfig, OptimizerConfig};
+
+use crate::{B, loaders, synthetic, tiny_model};
+
+fn learner(mixup: Option<f32>, optimizer: OptimizerConfig) -> Learner<B, vista_train::AnyModel<B>> {
+    let data = synthetic(40, 3);
+    let (train, valid) = loaders(&data, 16, mixup);
+    let device = Default::default();
+    B::seed(&device, 5);
+    let model = tiny_model().init::<B>(&device).unwrap();
+    Learner::new(
+        model,
+        train,
+        valid,
+        LearnerConfig {
+            num_classes: 3,
+            optimizer,
+            label_smoothing: 0.1,
+            seed: 11,
+            progress: false,
+        },
+        vec![device],
+    )
+}
+
+fn fit(
+    l: &mut Learner<B, vista_train::AnyModel<B>>,
+    epochs: usize,
+    lr: f64,
+) -> Vec<vista_train::EpochMetrics> {
+    let spec = FitSpec {
+        phase: "16px".into(),
+        epochs,
+        size: 16,
+        schedule: Schedule::one_cycle(lr),
+        skip: 0,
+    };
+    l.fit(&spec, &mut |_, _| Ok(())).unwrap()
+}
+
+#[test]
+fn one_cycle_with_adamw_and_mixup_learns_the_synthetic_classes() {
+    let mut l = learner(Some(0.4), OptimizerConfig::default());
+    let (loss_before, acc_before) = l.evaluate(16);
+    let m = fit(&mut l, 4, 1e-2);
+    let last = m.last().unwrap();
+    assert!(
+        last.accuracy >= 0.9,
+        "accuracy {} (before {acc_before})",
+        last.accuracy
+    );
+    assert!(
+        last.valid_loss < loss_before,
+        "{} !< {loss_before}",
+        last.valid_loss
+    );
+    assert_eq!(l.steps.len(), 4 * l.train.len_batches());
+    // The recorded rates follow the one-cycle schedule.
+    let total = l.steps.len();
+    assert!((l.steps[0].lr - Schedule::one_cycle(1e-2).lr(0, total)).abs() < 1e-12);
+}
+
+#[test]
+fn sgd_with_momentum_learns_too() {
+    let mut l = learner(None, OptimizerConfig::sgd());
+    let m = fit(&mut l, 4, 0.1);
+    assert!(m.last().unwrap().accuracy >= 0.9, "{:?}", m.last());
+}
+
+#[test]
+fn the_same_seed_gives_the_same_metrics() {
+    let a = fit(&mut learner(Some(0.4), OptimizerConfig::default()), 2, 1e-2);
+    let b = fit(&mut learner(Some(0.4), OptimizerConfig::default()), 2, 1e-2);
+    let key = |m: &[vista_train::EpochMetrics]| {
+        m.iter()
+            .map(|e| (e.train_loss, e.valid_loss, e.accuracy))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(key(&a), key(&b));
+}
+
+#[test]
+fn lr_find_restores_weights_batch_norm_statistics_and_optimizer_state() {
+    let mut l = learner(None, OptimizerConfig::default());
+    // One epoch first, so the optimizer has state to lose.
+    fit(&mut l, 1, 1e-2);
+    let recorder = burn::record::BinBytesRecorder::<FullPrecisionSettings>::new();
+    let model_before = recorder.record(l.model.clone().into_record(), ()).unwrap();
+    let (loss_before, _) = l.evaluate(16);
+    let finder = l.lr_find(
+        &LrFindConfig {
+            num_it: 30,
+            ..LrFindConfig::default()
+        },
+        16,
+    );
+    assert!(
+        finder.lrs.len() >= 10,
+        "the sweep ran ({} steps)",
+        finder.lrs.len()
+    );
+    assert!(finder.lrs.windows(2).all(|w| w[1] > w[0]));
+    let model_after = recorder.record(l.model.clone().into_record(), ()).unwrap();
+    assert!(
+        model_before == model_after,
+        "weights or running statistics changed"
+    );
+    let (loss_after, _) = l.evaluate(16);
+    assert_eq!(loss_before, loss_after);
+
+    // The optimizer state came back too: the next epoch matches a learner that never
+    // ran the finder.
+    let mut twin = learner(None, OptimizerConfig::default());
+    fit(&mut twin, 1, 1e-2);
+    let a = fit(&mut l, 1, 1e-2);
+    let b = fit(&mut twin, 1, 1e-2);
+    assert_eq!(a[0].train_loss, b[0].train_loss);
+    assert_eq!(a[0].valid_loss, b[0].valid_loss);
+}
+
+#[test]
+fn frozen_body_keeps_its_weights_and_discriminative_rates_train_every_group() {
+    use vista_models::LayerGroups;
+    let mut l = learner(None, OptimizerConfig::default());
+    let conv1 = |l: &Learner<B, vista_train::AnyModel<B>>| match &l.model {
+        vista_train::AnyModel::ResNet(m) => m.conv1.weight.val().into_data(),
+        _ => unreachable!(),
+    };
+    let fc = |l: &Learner<B, vista_train::AnyModel<B>>| match &l.model {
+        vista_train::AnyModel::ResNet(m) => m.fc.as_ref().unwrap().weight.val().into_data(),
+        _ => unreachable!(),
+    };
+    let (body_before, head_before) = (conv1(&l), fc(&l));
+    l.freeze();
+    fit(&mut l, 1, 1e-2);
+    assert_eq!(conv1(&l), body_before, "the frozen body moved");
+    assert_ne!(fc(&l), head_before, "the head did not train");
+
+    l.unfreeze();
+    l.group_lrs = Some(vista_train::even_mults(0.01, l.model.layer_groups().len()));
+    fit(&mut l, 1, 1e-2);
+    assert_ne!(conv1(&l), body_before, "the unfrozen body did not train");
+}
