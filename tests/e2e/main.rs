@@ -3,6 +3,7 @@
 
 mod data;
 mod tidy;
+mod train;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -5,6 +5,11 @@
 //!   of each architecture on vista's CPU backend and in PyTorch, in one run on one
 //!   machine, with their ratio. PyTorch is Debian's `python3-torch`, installed here with
 //!   apt-get when missing.
+//! - `train [--skip-fastai]`: time to accuracy on the embedded Fashion-MNIST. `vista
+//!   train` with its default recipe, then `vista predict` on the test images, timed
+//!   together; then fastai's documented recipe (`xtask/bench/train_fastai.py`) on the
+//!   same folder, in a virtual environment that reuses Debian's PyTorch and gets fastai
+//!   from PyPI. Prints both test accuracies, wall times and their ratio.
 
 use std::process::Command;
 
@@ -18,8 +23,9 @@ pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("data") => sh(cargo().args(["bench", "-p", "vista-data", "--bench", "loader"])),
         Some("models") => models(&args[1..]),
+        Some("train") => train(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench data | models [--sizes 64,128] [--batch 32] [--steps 3]"
+            "usage: cargo xtask bench data | models [--sizes 64,128] [--batch 32] [--steps 3] | train [--skip-fastai]"
         ),
     }
 }
@@ -149,5 +155,131 @@ fn models(args: &[String]) -> Result<()> {
             show(other)
         );
     }
+    Ok(())
+}
+
+/// Runs `cmd` capturing its output; fails with its stderr.
+fn capture(cmd: &mut Command, what: &str) -> Result<String> {
+    let out = cmd.output().with_context(|| format!("starting {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A virtual environment that sees Debian's PyTorch and has fastai from PyPI.
+fn ensure_fastai() -> Result<std::path::PathBuf> {
+    ensure_torch()?;
+    let venv = root().join("target/bench-venv");
+    let py = venv.join("bin/python");
+    let ok = |py: &std::path::Path| {
+        Command::new(py)
+            .args(["-c", "import fastai.vision.all"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if ok(&py) {
+        return Ok(py);
+    }
+    eprintln!(
+        "installing fastai into {} (PyTorch comes from Debian)",
+        venv.display()
+    );
+    sh(Command::new(PYTHON)
+        .args(["-m", "venv", "--system-site-packages"])
+        .arg(&venv))
+    .context("creating the virtual environment (Debian needs python3-venv)")?;
+    sh(Command::new(&py).args(["-m", "pip", "install", "-q", "fastai"]))
+        .context("pip could not install fastai")?;
+    if !ok(&py) {
+        bail!("fastai still does not import in {}", venv.display());
+    }
+    Ok(py)
+}
+
+fn train(args: &[String]) -> Result<()> {
+    let skip_fastai = match args {
+        [] => false,
+        [a] if a == "--skip-fastai" => true,
+        _ => bail!("usage: cargo xtask bench train [--skip-fastai]"),
+    };
+    sh(cargo().args(["build", "--release", "-p", "vista-cli"]))?;
+    let vista = root().join("target/release/vista");
+    let data = capture(
+        Command::new(&vista).args(["data", "prepare", "--quiet"]),
+        "vista data prepare",
+    )?;
+    let data = data
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .map(std::path::PathBuf::from)
+        .find(|p| p.join("train.csv").is_file())
+        .context("vista data prepare printed no dataset folder")?;
+    let run = root().join("runs/bench-train");
+    if run.exists() {
+        std::fs::remove_dir_all(&run).with_context(|| format!("clearing {}", run.display()))?;
+    }
+    let labels = data.join("answers/test_labels.csv");
+    eprintln!("vista: default recipe on {}", data.display());
+    let start = std::time::Instant::now();
+    sh(Command::new(&vista)
+        .args(["train", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&run))?;
+    let predicted = capture(
+        Command::new(&vista)
+            .args(["predict", "--quiet", "--run"])
+            .arg(&run)
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(run.join("test_predictions.csv"))
+            .arg("--labels")
+            .arg(&labels),
+        "vista predict",
+    )?;
+    let ours_s = start.elapsed().as_secs_f64();
+    let ours_acc: f64 = predicted
+        .lines()
+        .find_map(|l| l.strip_prefix("test accuracy "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("vista predict printed no test accuracy")?;
+    println!("| recipe | test accuracy | wall time |");
+    println!("| --- | --- | --- |");
+    println!("| vista train (default recipe) + predict | {ours_acc:.4} | {ours_s:.0} s |");
+    if skip_fastai {
+        return Ok(());
+    }
+    let py = ensure_fastai()?;
+    eprintln!("fastai: vision_learner(resnet18), lr_find, fit_one_cycle(3)");
+    let out = capture(
+        Command::new(&py)
+            .arg(root().join("xtask/bench/train_fastai.py"))
+            .arg(&data),
+        "the fastai run",
+    )?;
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .context("fastai printed no result")?;
+    let acc: f64 = field(line, "test_accuracy")
+        .and_then(|v| v.parse().ok())
+        .context("no accuracy")?;
+    let secs: f64 = field(line, "wall_s")
+        .and_then(|v| v.parse().ok())
+        .context("no wall time")?;
+    let framework = field(line, "framework").unwrap_or("fastai");
+    println!("| {framework}: resnet18, lr_find, fit_one_cycle(3) | {acc:.4} | {secs:.0} s |");
+    println!(
+        "vista reaches {ours_acc:.4} vs {acc:.4} in {:.2}x fastai's wall time",
+        ours_s / secs
+    );
     Ok(())
 }

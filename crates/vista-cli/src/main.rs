@@ -4,6 +4,7 @@ mod backend;
 mod bench;
 mod data;
 mod paths;
+mod train;
 mod weights;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,12 @@ enum Command {
     Bench(BenchCommand),
     /// Show the compiled-in backends and run a small computation on a device.
     Device(backend::DeviceArgs),
+    /// Train a classifier: progressive resizing, one-cycle, mixup, fine-tuning, checkpoints.
+    Train(train::TrainArgs),
+    /// Run the LR finder and plot loss against learning rate with fastai's suggestions.
+    LrFind(train::LrFindArgs),
+    /// Write per-image class probabilities of a dataset's test images with a trained run.
+    Predict(train::PredictArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,6 +54,9 @@ fn main() {
         Command::Device(args) => backend::run(&args),
         Command::Weights(cmd) => weights::run(cmd),
         Command::Bench(BenchCommand::Models(args)) => bench::run(&args),
+        Command::Train(args) => train::run_train(&args, !cli.quiet),
+        Command::LrFind(args) => train::run_lr_find(&args, !cli.quiet),
+        Command::Predict(args) => train::run_predict(&args, !cli.quiet),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

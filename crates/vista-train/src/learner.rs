@@ -60,6 +60,7 @@ pub struct Learner<B: AutodiffBackend, M: AutodiffModule<B>> {
     pub epochs_done: usize,
     /// Every optimizer step's learning rate and loss.
     pub steps: Vec<StepRecord>,
+    header_shown: bool,
 }
 
 impl<B: AutodiffBackend, M: AutodiffModule<B>> std::fmt::Debug for Learner<B, M> {
@@ -109,6 +110,7 @@ where
             group_lrs: None,
             epochs_done: 0,
             steps: Vec::new(),
+            header_shown: false,
         }
     }
 
@@ -181,7 +183,8 @@ where
                 wall_s: start.elapsed().as_secs_f32(),
             };
             if self.cfg.progress {
-                if self.epochs_done == 1 || e == spec.skip {
+                if !self.header_shown {
+                    self.header_shown = true;
                     println!("{}", EpochMetrics::table_header());
                 }
                 println!("{}", m.table_row());

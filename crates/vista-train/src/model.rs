@@ -130,6 +130,10 @@ impl ModelConfig {
 }
 
 /// One of vista-models' classifiers.
+///
+/// Inception v3 is ~60 KB inline; burn's `Module` has no implementation for `Box`, so
+/// the variant cannot be boxed, and the training thread gets a large stack instead.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum AnyModel<B: Backend> {
     ResNet(ResNet<B>),

@@ -57,13 +57,13 @@ fn finite_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
             (lo.min(v), hi.max(v))
         });
-    (lo <= hi).then(|| {
-        if lo == hi {
-            (lo - 0.5, hi + 0.5)
-        } else {
-            (lo, hi)
-        }
-    })
+    if lo > hi {
+        None
+    } else if lo == hi {
+        Some((lo - 0.5, hi + 0.5))
+    } else {
+        Some((lo, hi))
+    }
 }
 
 /// The LR finder's smoothed loss against the learning rate, fastai's suggestions marked.

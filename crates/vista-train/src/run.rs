@@ -146,6 +146,11 @@ pub struct TrainConfig {
     /// training images' own statistics (resolved and saved when the run starts).
     pub normalize: Option<Normalize>,
     pub lr_find: LrFindConfig,
+    /// Run the LR finder at every stage whose rate is `auto`. Off (the default), only
+    /// the first such stage runs it and later ones reuse its rate: on a model that has
+    /// already learned, the finder's valley sits where the loss is flat and is far too
+    /// low.
+    pub find_lr_each_stage: bool,
     pub seed: u64,
     /// Loader threads (0 = one per core).
     pub workers: usize,
@@ -173,6 +178,7 @@ impl Default for TrainConfig {
             augment: Some(AugmentConfig::default()),
             normalize: None,
             lr_find: LrFindConfig::default(),
+            find_lr_each_stage: false,
             seed: 42,
             workers: 0,
             shards: 1,
@@ -491,6 +497,9 @@ fn train_here<B: AutodiffBackend>(
         )
     };
     let device = devices[0].clone();
+    // The initial weights come from the backend's generator: seed it, so every process
+    // with this config starts from the same model (a resumed run relies on it too).
+    B::seed(&device, vista_data::derive_seed(cfg.seed, &[4]));
     let mut model = cfg.model.init::<B>(&device)?;
     if let Some(path) = &cfg.pretrained {
         let (m, report) = model.load_pretrained(path)?;
@@ -565,9 +574,15 @@ fn train_here<B: AutodiffBackend>(
         learner.group_lrs = phase
             .discriminative
             .then(|| even_mults(1.0 / 100.0, learner.model.layer_groups().len()));
-        let lr = match (state.lrs[i], phase.lr) {
-            (Some(lr), _) | (None, Some(lr)) => lr,
-            (None, None) => {
+        let found_before = phases[..i]
+            .iter()
+            .zip(&state.lrs)
+            .rev()
+            .find_map(|(p, lr)| lr.filter(|_| p.lr.is_none()))
+            .filter(|_| !cfg.find_lr_each_stage);
+        let lr = match (state.lrs[i], phase.lr, found_before) {
+            (Some(lr), _, _) | (None, Some(lr), _) | (None, None, Some(lr)) => lr,
+            (None, None, None) => {
                 let finder = learner.lr_find(&cfg.lr_find, phase.size);
                 let s = finder.suggestions();
                 let name = format!("lr_find_{}", phase.name);
