@@ -8,8 +8,9 @@
 //! - `train [--skip-fastai]`: time to accuracy on the embedded Fashion-MNIST. `vista
 //!   train` with its default recipe, then `vista predict` on the test images, timed
 //!   together; then fastai's documented recipe (`xtask/bench/train_fastai.py`) on the
-//!   same folder, in a virtual environment that reuses Debian's PyTorch and gets fastai
-//!   from PyPI. Prints both test accuracies, wall times and their ratio.
+//!   same folder, in a virtual environment that reuses Debian's PyTorch (1.13) and gets
+//!   fastai 2.7 (the last series for torch < 2.3) from PyPI. Prints both test
+//!   accuracies, wall times and their ratio.
 
 use std::process::Command;
 
@@ -193,8 +194,19 @@ fn ensure_fastai() -> Result<std::path::PathBuf> {
         .args(["-m", "venv", "--system-site-packages"])
         .arg(&venv))
     .context("creating the virtual environment (Debian needs python3-venv)")?;
-    sh(Command::new(&py).args(["-m", "pip", "install", "-q", "fastai"]))
-        .context("pip could not install fastai")?;
+    // fastai 2.8 needs torch >= 2.3 (`torch.amp.GradScaler`); Debian's torch is 1.13,
+    // which fastai 2.7 supports. NumPy and pandas stay on the 1.x ABI Debian's torch was
+    // built against.
+    sh(Command::new(&py).args([
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "fastai>=2.7,<2.8",
+        "numpy<2",
+        "pandas<2.3",
+    ]))
+    .context("pip could not install fastai")?;
     if !ok(&py) {
         bail!("fastai still does not import in {}", venv.display());
     }

@@ -376,12 +376,21 @@ fn save_checkpoint<B: AutodiffBackend, M: AutodiffModule<B>>(
     Ok(())
 }
 
-fn read_state(path: &Path) -> Result<RunState> {
+/// Reads a JSON file the run wrote (its config or a checkpoint's state).
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     serde_json::from_slice(&bytes).map_err(|e| Error::State {
         path: path.to_path_buf(),
         source: e,
     })
+}
+
+fn read_state(path: &Path) -> Result<RunState> {
+    read_json(path)
+}
+
+fn read_config(path: &Path) -> Result<TrainConfig> {
+    read_json(path)
 }
 
 /// Resolves the settings decided at the start (normalization) and checks the folder.
@@ -400,11 +409,7 @@ fn prepare_dir(
         )));
     }
     if opts.resume && config_path.exists() {
-        let bytes = std::fs::read(&config_path).map_err(|e| Error::io(&config_path, e))?;
-        let saved: TrainConfig = serde_json::from_slice(&bytes).map_err(|e| Error::State {
-            path: config_path.clone(),
-            source: e,
-        })?;
+        let saved = read_config(&config_path)?;
         let mut asked = cfg.clone();
         asked.normalize = saved.normalize;
         if asked != saved {
@@ -671,11 +676,7 @@ pub fn load_run<B: Backend>(dir: &Path, device: &B::Device) -> Result<TrainedRun
 
 fn load_run_here<B: Backend>(dir: &Path, device: &B::Device) -> Result<TrainedRun<B>> {
     let config_path = dir.join("config.json");
-    let bytes = std::fs::read(&config_path).map_err(|e| Error::io(&config_path, e))?;
-    let config: TrainConfig = serde_json::from_slice(&bytes).map_err(|e| Error::State {
-        path: config_path.clone(),
-        source: e,
-    })?;
+    let config = read_config(&config_path)?;
     let classes = ClassMap::load(&dir.join("classes.txt"))?;
     let model = config
         .model
