@@ -65,15 +65,20 @@ pub struct RecipeArgs {
     /// Mixup's alpha (0 turns mixup off).
     #[arg(long)]
     mixup: Option<f32>,
+    /// Label smoothing ε (default 0.1; 0 = plain cross-entropy).
     #[arg(long)]
     label_smoothing: Option<f32>,
     /// Train without augmentation.
     #[arg(long)]
     no_augment: bool,
+    /// Images per batch (default 128), split over the shards.
     #[arg(long)]
     batch_size: Option<usize>,
+    /// Share of each class held out for validation (default 0.1).
     #[arg(long)]
     valid_pct: Option<f32>,
+    /// Seed of every random choice: the same seed on the same backend gives the same run
+    /// (default 42).
     #[arg(long)]
     seed: Option<u64>,
     /// Data-parallel shards per batch (default: one per core on the CPU).
