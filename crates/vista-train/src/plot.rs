@@ -51,6 +51,21 @@ fn render(
     Ok(vista_data::write_atomic(path, &png)?)
 }
 
+/// A chart with a title and room for the axes' labels.
+fn framed<'a, 'b>(
+    root: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    title: &str,
+    y_label_width: u32,
+) -> ChartBuilder<'a, 'b, BitMapBackend<'b>> {
+    let mut builder = ChartBuilder::on(root);
+    builder
+        .caption(title, ("sans-serif", 24))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(y_label_width);
+    builder
+}
+
 fn finite_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
@@ -84,11 +99,7 @@ pub fn lr_find_plot(path: &Path, lrs: &[f64], losses: &[f64], s: &Suggestions) -
     // Cap the view at 3x the lowest loss so the divergence does not flatten the valley.
     let y1 = y1.min(y0 + 3.0 * (y0.abs().max(1e-3)));
     render(path, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption("LR finder", ("sans-serif", 24))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
+        let mut chart = framed(root, "LR finder", 60)
             .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
             .map_err(|e| plot_err(path, e))?;
         chart
@@ -164,11 +175,7 @@ pub fn loss_plot(path: &Path, steps: &[StepRecord], epochs: &[EpochMetrics]) -> 
         .ok_or_else(|| plot_err(path, "no finite loss"))?;
     let x1 = (steps.len().max(2) - 1) as f64;
     render(path, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption("Loss", ("sans-serif", 24))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
+        let mut chart = framed(root, "Loss", 60)
             .build_cartesian_2d(0.0..x1, 0.0..y1 * 1.05)
             .map_err(|e| plot_err(path, e))?;
         chart
@@ -206,11 +213,7 @@ pub fn lr_plot(path: &Path, steps: &[StepRecord]) -> Result<()> {
         .ok_or_else(|| plot_err(path, "no training step was recorded"))?;
     let x1 = (steps.len().max(2) - 1) as f64;
     render(path, |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption("Learning rate", ("sans-serif", 24))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(70)
+        let mut chart = framed(root, "Learning rate", 70)
             .build_cartesian_2d(0.0..x1, 0.0..y1 * 1.05)
             .map_err(|e| plot_err(path, e))?;
         chart
