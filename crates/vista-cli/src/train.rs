@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::backend::Autodiff;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::Backend;
 use vista_data::{LoadOptions, Loaded, Normalize, OnBadImage, load, resize_plain, write_atomic};
 use vista_train::{
     Arch, ModelConfig, OptimizerConfig, RunOptions, ScheduleKind, StageConfig, TrainConfig,
-    TrainData, infer_probs, load_run, lr_find_plot, train,
+    TrainData, find_lr, infer_probs, load_run, lr_find_plot, train,
 };
 
 use crate::backend::{Cpu, DeviceSpec};
@@ -390,9 +390,8 @@ pub fn run_lr_find(args: &LrFindArgs, progress: bool) -> Result<()> {
     let (loaded, _) = load_data(&args.recipe, progress)?;
     let cfg = build_config(&args.recipe, &loaded.train, loaded.dataset.classes.len())?;
     let data = train_data(loaded);
-    let size = cfg.stages[0].size;
     let finder = with_backend!(args.recipe.device, |B, device| {
-        lr_find_on::<B>(&cfg, &data, device, size, progress)
+        find_lr::<B>(&cfg, &data, vec![device], progress)
     })?;
     let s = finder.suggestions();
     std::fs::create_dir_all(&args.out)
@@ -411,66 +410,6 @@ pub fn run_lr_find(args: &LrFindArgs, progress: bool) -> Result<()> {
         png.display()
     );
     Ok(())
-}
-
-fn lr_find_on<B: AutodiffBackend>(
-    cfg: &TrainConfig,
-    data: &TrainData,
-    device: B::Device,
-    size: u32,
-    progress: bool,
-) -> Result<vista_schedule::LrFinder> {
-    use vista_data::{Loader, LoaderConfig, stratified_split};
-    use vista_train::{Learner, LearnerConfig};
-    let normalize = cfg.normalize.unwrap_or_else(|| {
-        if cfg.pretrained.is_some() {
-            Normalize::IMAGENET
-        } else {
-            Normalize::from_images(data.images.iter())
-        }
-    });
-    let (train_items, valid_items) = stratified_split(&data.labels, cfg.valid_pct, cfg.seed);
-    let lcfg = LoaderConfig {
-        batch_size: cfg.batch_size,
-        shuffle: true,
-        drop_last: true,
-        augment: cfg.augment.clone(),
-        mixup_alpha: cfg.mixup,
-        normalize,
-        workers: cfg.workers,
-        seed: cfg.seed,
-        ..LoaderConfig::default()
-    };
-    let train = Loader::new(
-        data.images.clone(),
-        data.labels.clone(),
-        train_items,
-        lcfg.clone(),
-    );
-    let valid = Loader::new(data.images.clone(), data.labels.clone(), valid_items, lcfg);
-    B::seed(&device, vista_data::derive_seed(cfg.seed, &[4]));
-    let mut model = cfg.model.init::<B>(&device)?;
-    if let Some(p) = &cfg.pretrained {
-        model = model.load_pretrained(p)?.0;
-    }
-    let devices = vec![device; cfg.shards.max(1)];
-    let mut learner = Learner::new(
-        model,
-        train,
-        valid,
-        LearnerConfig {
-            num_classes: data.classes.len(),
-            optimizer: cfg.optimizer.clone(),
-            label_smoothing: cfg.label_smoothing,
-            seed: cfg.seed,
-            progress,
-        },
-        devices,
-    );
-    if cfg.pretrained.is_some() && cfg.freeze_epochs > 0 {
-        learner.freeze();
-    }
-    Ok(learner.lr_find(&cfg.lr_find, size))
 }
 
 pub fn run_predict(args: &PredictArgs, progress: bool) -> Result<()> {

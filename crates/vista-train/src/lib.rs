@@ -27,7 +27,7 @@ pub use model::{AnyModel, Arch, Classifier, ModelConfig};
 pub use optim::{Optim, OptimizerConfig};
 pub use plot::{loss_plot, lr_find_plot, lr_plot};
 pub use run::{
-    Outcome, RunOptions, ScheduleKind, StageConfig, TrainConfig, TrainData, TrainedRun,
+    Outcome, RunOptions, ScheduleKind, StageConfig, TrainConfig, TrainData, TrainedRun, find_lr,
     latest_checkpoint, load_run, train,
 };
 pub use sched::ScheduledLr;

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use vista_data::{
     AugmentConfig, ClassMap, Loader, LoaderConfig, Normalize, stratified_split, write_atomic,
 };
-use vista_schedule::{LrFindConfig, Schedule};
+use vista_schedule::{LrFindConfig, LrFinder, Schedule};
 
 use vista_models::LayerGroups;
 
@@ -421,13 +421,7 @@ fn prepare_dir(
         return Ok(saved);
     }
     let mut resolved = cfg.clone();
-    if resolved.normalize.is_none() {
-        resolved.normalize = Some(if cfg.pretrained.is_some() {
-            Normalize::IMAGENET
-        } else {
-            Normalize::from_images(data.images.iter())
-        });
-    }
+    resolved.normalize = Some(normalization(cfg, data));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     write_atomic(
         &config_path,
@@ -468,16 +462,27 @@ fn on_large_stack<T: Send>(dir: &Path, f: impl FnOnce() -> Result<T> + Send) -> 
     })
 }
 
-fn train_here<B: AutodiffBackend>(
+/// The normalization a run uses: the configured one, else ImageNet's for pretrained
+/// weights, else the training images' own statistics.
+fn normalization(cfg: &TrainConfig, data: &TrainData) -> Normalize {
+    cfg.normalize.unwrap_or_else(|| {
+        if cfg.pretrained.is_some() {
+            Normalize::IMAGENET
+        } else {
+            Normalize::from_images(data.images.iter())
+        }
+    })
+}
+
+/// The Learner of a run: seeded initial weights (pretrained ones loaded), the stratified
+/// split, the loaders, and one device per data-parallel shard.
+fn build_learner<B: AutodiffBackend>(
     cfg: &TrainConfig,
     data: &TrainData,
-    dir: &Path,
     devices: Vec<B::Device>,
-    opts: &RunOptions,
-) -> Result<Outcome<B::InnerBackend>> {
-    cfg.validate()?;
-    let cfg = prepare_dir(cfg, data, dir, opts)?;
-    let normalize = cfg.normalize.expect("resolved by prepare_dir");
+    progress: bool,
+) -> Result<Learner<B, AnyModel<B>>> {
+    let normalize = normalization(cfg, data);
     let (train_items, valid_items) = stratified_split(&data.labels, cfg.valid_pct, cfg.seed);
     let loader = |items, train: bool| {
         Loader::new(
@@ -508,7 +513,7 @@ fn train_here<B: AutodiffBackend>(
     let mut model = cfg.model.init::<B>(&device)?;
     if let Some(path) = &cfg.pretrained {
         let (m, report) = model.load_pretrained(path)?;
-        if opts.progress {
+        if progress {
             eprintln!(
                 "pretrained: {} tensors from {}{}",
                 report.loaded,
@@ -522,11 +527,10 @@ fn train_here<B: AutodiffBackend>(
         }
         model = m;
     }
-    let shards = cfg.shards.max(1);
-    let devices: Vec<B::Device> = (0..shards)
+    let devices: Vec<B::Device> = (0..cfg.shards.max(1))
         .map(|i| devices[i % devices.len()].clone())
         .collect();
-    let mut learner = Learner::new(
+    Ok(Learner::new(
         model,
         loader(train_items, true),
         loader(valid_items, false),
@@ -535,10 +539,39 @@ fn train_here<B: AutodiffBackend>(
             optimizer: cfg.optimizer.clone(),
             label_smoothing: cfg.label_smoothing,
             seed: cfg.seed,
-            progress: opts.progress,
+            progress,
         },
         devices,
-    );
+    ))
+}
+
+/// The LR finder on the model a run of `cfg` would start from, at its first stage's size
+/// (with the body frozen when fine-tuning starts frozen).
+pub fn find_lr<B: AutodiffBackend>(
+    cfg: &TrainConfig,
+    data: &TrainData,
+    devices: Vec<B::Device>,
+    progress: bool,
+) -> Result<LrFinder> {
+    cfg.validate()?;
+    let mut learner = build_learner::<B>(cfg, data, devices, progress)?;
+    if cfg.pretrained.is_some() && cfg.freeze_epochs > 0 {
+        learner.freeze();
+    }
+    Ok(learner.lr_find(&cfg.lr_find, cfg.stages[0].size))
+}
+
+fn train_here<B: AutodiffBackend>(
+    cfg: &TrainConfig,
+    data: &TrainData,
+    dir: &Path,
+    devices: Vec<B::Device>,
+    opts: &RunOptions,
+) -> Result<Outcome<B::InnerBackend>> {
+    cfg.validate()?;
+    let cfg = prepare_dir(cfg, data, dir, opts)?;
+    let device = devices[0].clone();
+    let mut learner = build_learner::<B>(&cfg, data, devices, opts.progress)?;
     let phases = plan(&cfg);
     let mut state = RunState {
         lrs: vec![None; phases.len()],
