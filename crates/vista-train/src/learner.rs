@@ -203,38 +203,20 @@ where
         let groups = self.group_lrs.as_ref().map(|_| self.model.layer_groups());
         let (n, s) = (batch.len(), batch.size);
         let image_len = 3 * s * s;
-        let shards = shard_ranges(n, self.devices.len());
-        let mut results: Vec<(Vec<GradientsParams>, f32)> = if shards.len() == 1 {
-            vec![shard_grads(
-                &self.model,
-                &self.devices[0],
-                &batch.images,
-                &t,
-                n,
-                s,
-                k,
-                groups.as_deref(),
-            )]
-        } else {
-            thread::scope(|sc| {
-                let handles: Vec<_> = shards
-                    .iter()
-                    .zip(&self.devices)
-                    .map(|(r, device)| {
-                        let model = self.model.clone().fork(device);
-                        let images = &batch.images[r.start * image_len..r.end * image_len];
-                        let t = &t[r.start * k..r.end * k];
-                        let groups = groups.as_deref();
-                        sc.spawn(move || shard_grads(&model, device, images, t, n, s, k, groups))
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("a training shard panicked"))
-                    .collect()
-            })
-        };
-        if shards.len() > 1 {
+        let many = self.devices.len() > 1 && n > 1;
+        let mut results: Vec<(Vec<GradientsParams>, f32)> =
+            on_shards(n, &self.devices, |r, device| {
+                let images = &batch.images[r.start * image_len..r.end * image_len];
+                let t = &t[r.start * k..r.end * k];
+                let groups = groups.as_deref();
+                if many {
+                    let model = self.model.clone().fork(device);
+                    shard_grads(&model, device, images, t, n, s, k, groups)
+                } else {
+                    shard_grads(&self.model, device, images, t, n, s, k, groups)
+                }
+            });
+        if results.len() > 1 {
             // Batch norm's running statistics keep one pending update per thread and
             // average them when synchronized; the shard threads are new at every step,
             // so synchronize now (taking a record does), or later steps would read
@@ -424,23 +406,39 @@ pub fn infer_probs<B: Backend, M: Classifier<B> + Module<B>>(
             .into_vec::<f32>()
             .expect("probabilities are f32")
     };
+    let many = devices.len() > 1 && n > 1;
+    on_shards(n, devices, |r, device| {
+        let part = &images[r.start * image_len..r.end * image_len];
+        if many {
+            run(&model.clone().fork(device), device, part)
+        } else {
+            run(model, device, part)
+        }
+    })
+    .concat()
+}
+
+/// Runs `f` on each shard of `n` rows with its device: inline when there is one shard,
+/// else on one scoped thread per shard. Results come in shard order.
+fn on_shards<D: Sync, T: Send>(
+    n: usize,
+    devices: &[D],
+    f: impl Fn(std::ops::Range<usize>, &D) -> T + Sync,
+) -> Vec<T> {
     let shards = shard_ranges(n, devices.len());
-    if shards.len() <= 1 {
-        return run(model, &devices[0], images);
+    if shards.len() == 1 {
+        return vec![f(shards[0].clone(), &devices[0])];
     }
+    let f = &f;
     thread::scope(|sc| {
         let handles: Vec<_> = shards
-            .iter()
+            .into_iter()
             .zip(devices)
-            .map(|(r, device)| {
-                let m = model.clone().fork(device);
-                let part = &images[r.start * image_len..r.end * image_len];
-                sc.spawn(move || run(&m, device, part))
-            })
+            .map(|(r, device)| sc.spawn(move || f(r, device)))
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().expect("an inference shard panicked"))
+            .map(|h| h.join().expect("a data-parallel shard panicked"))
             .collect()
     })
 }
