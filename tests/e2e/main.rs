@@ -2,6 +2,7 @@
 //! plus the repository-wide checks of ARCHITECTURE.md's invariants (`tidy`).
 
 mod data;
+mod eval;
 mod tidy;
 mod train;
 

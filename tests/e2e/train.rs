@@ -11,7 +11,7 @@ use crate::{root, text, vista};
 
 /// Three classes of 16x16 images (horizontal stripes, vertical stripes, a square) in
 /// `seg_train/<class>/`, and unlabelled ones in `seg_pred/`.
-fn write_dataset(dir: &Path, per_class: usize) {
+pub fn write_dataset(dir: &Path, per_class: usize) {
     let classes = ["horizontal", "vertical", "square"];
     for (c, name) in classes.iter().enumerate() {
         let folder = dir.join("seg_train").join(name);
@@ -29,7 +29,7 @@ fn write_dataset(dir: &Path, per_class: usize) {
     }
 }
 
-fn image(class: usize, i: usize) -> RgbImage {
+pub fn image(class: usize, i: usize) -> RgbImage {
     let phase = (i % 4) as u32;
     let base = [
         (i * 37 % 120) as u8,
@@ -63,7 +63,7 @@ const RECIPE: [&str; 14] = [
     "16",
 ];
 
-fn train_args<'a>(data: &'a str, out: &'a str) -> Vec<&'a str> {
+pub fn train_args<'a>(data: &'a str, out: &'a str) -> Vec<&'a str> {
     let mut a = vec![
         "train",
         "--data",

@@ -1,8 +1,9 @@
-//! `cargo xtask ci`: what CI runs, in the order that fails fastest.
+//! `cargo xtask ci`: what CI runs, in the order that fails fastest, ending with the
+//! smoke run of `cargo xtask reproduce`.
 
 use anyhow::{Result, bail};
 
-use crate::util::{cargo, has, run as sh};
+use crate::util::{cargo, has, root, run as sh};
 
 pub fn run_ci() -> Result<()> {
     sh(cargo().args(["fmt", "--all", "--", "--check"]))?;
@@ -16,7 +17,17 @@ pub fn run_ci() -> Result<()> {
     ]))?;
     // The CUDA backend must keep compiling even on machines without a GPU.
     sh(cargo().args(["check", "-p", "vista-cli", "--features", "cuda"]))?;
-    test()
+    test()?;
+    // The whole competition pipeline on a few thousand images, so it cannot silently
+    // break: every stage, the report and the committed expectations.
+    let out = root().join("target/reproduce-smoke");
+    crate::reproduce::run(&[
+        "--smoke".into(),
+        "--fresh".into(),
+        "--check".into(),
+        "--out".into(),
+        out.display().to_string(),
+    ])
 }
 
 /// The test command of the README: nextest when installed, else `cargo test`.

@@ -3,6 +3,7 @@
 
 mod bench;
 mod ci;
+mod report;
 mod reproduce;
 mod util;
 

@@ -30,7 +30,7 @@ pub struct BenchArgs {
     /// Timed steps per measurement (after one warm-up step).
     #[arg(long, default_value_t = 3)]
     steps: usize,
-    /// Channel multiplier of the ResNets (1.0 = the published models).
+    /// Channel multiplier of the ResNets and Inception (1.0 = the published models).
     #[arg(long, default_value_t = 1.0)]
     width: f64,
     /// The ResNets' small-image stem (3x3 stride-1 convolution, no max-pool).
@@ -126,7 +126,9 @@ fn measure<B: AutodiffBackend>(args: &BenchArgs, name: &str, size: usize) -> Res
         }
         "inception_v3" if size < 75 => None,
         "inception_v3" => {
-            let m = InceptionV3Config::new(10).init::<B>(&device);
+            let m = InceptionV3Config::new(10)
+                .with_width(args.width)
+                .init::<B>(&device);
             Some(time_sharded(
                 &m,
                 |m, x| m.forward(x),

@@ -3,6 +3,7 @@
 mod backend;
 mod bench;
 mod data;
+mod eval;
 mod paths;
 mod train;
 mod weights;
@@ -37,8 +38,15 @@ enum Command {
     Train(train::TrainArgs),
     /// Run the LR finder and plot loss against learning rate with fastai's suggestions.
     LrFind(train::LrFindArgs),
-    /// Write per-image class probabilities of a dataset's test images with a trained run.
-    Predict(train::PredictArgs),
+    /// Write per-image class probabilities of a dataset's test images with a trained run,
+    /// optionally with test-time augmentation.
+    Predict(eval::PredictArgs),
+    /// Score a prediction file: accuracy, per-class scores, confusion matrix, top losses.
+    Evaluate(eval::EvaluateArgs),
+    /// Combine prediction files by majority vote (random tie-break) or mean.
+    Ensemble(eval::EnsembleArgs),
+    /// Write a competition submission from a prediction file.
+    Submit(eval::SubmitArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -56,7 +64,10 @@ fn main() {
         Command::Bench(BenchCommand::Models(args)) => bench::run(&args),
         Command::Train(args) => train::run_train(&args, !cli.quiet),
         Command::LrFind(args) => train::run_lr_find(&args, !cli.quiet),
-        Command::Predict(args) => train::run_predict(&args, !cli.quiet),
+        Command::Predict(args) => eval::run_predict(&args, !cli.quiet),
+        Command::Evaluate(args) => eval::run_evaluate(&args, !cli.quiet),
+        Command::Ensemble(args) => eval::run_ensemble(&args),
+        Command::Submit(args) => eval::run_submit(&args, !cli.quiet),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

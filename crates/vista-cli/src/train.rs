@@ -1,4 +1,4 @@
-//! `vista train`, `vista lr-find` and `vista predict`: the training engine on a dataset
+//! `vista train` and `vista lr-find`: the training engine on a dataset
 //! folder (or the embedded data), on the CPU or a CUDA device.
 
 use std::path::{Path, PathBuf};
@@ -7,11 +7,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::backend::Autodiff;
-use burn::tensor::backend::Backend;
-use vista_data::{LoadOptions, Loaded, Normalize, OnBadImage, load, resize_plain, write_atomic};
+use vista_data::{LoadOptions, Loaded, OnBadImage, load, write_atomic};
 use vista_train::{
     Arch, ModelConfig, OptimizerConfig, RunOptions, ScheduleKind, StageConfig, TrainConfig,
-    TrainData, find_lr, infer_probs, load_run, lr_find_plot, train,
+    TrainData, find_lr, lr_find_plot, train,
 };
 
 use crate::backend::{Cpu, DeviceSpec};
@@ -111,28 +110,6 @@ pub struct LrFindArgs {
     /// Folder for `lr_find.png` and `lr_find.json`.
     #[arg(long, default_value = "runs/lr_find")]
     out: PathBuf,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct PredictArgs {
-    /// A finished run folder (from `vista train`).
-    #[arg(long)]
-    run: PathBuf,
-    /// Dataset whose test images to predict (its unlabelled images: Kaggle's seg_pred,
-    /// Analytics Vidhya's test.csv), or `embedded`.
-    #[arg(long, default_value = "embedded")]
-    data: PathBuf,
-    /// Output CSV: `image,prediction,<one probability column per class>`.
-    #[arg(long)]
-    out: PathBuf,
-    /// Image size (default: the run's last stage).
-    #[arg(long)]
-    size: Option<u32>,
-    /// A `image_name,label` CSV of the right answers: prints the accuracy.
-    #[arg(long)]
-    labels: Option<PathBuf>,
-    #[arg(long, default_value = "cpu")]
-    device: DeviceSpec,
 }
 
 fn read_config(path: &Path) -> Result<TrainConfig> {
@@ -412,141 +389,3 @@ pub fn run_lr_find(args: &LrFindArgs, progress: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn run_predict(args: &PredictArgs, progress: bool) -> Result<()> {
-    match args.device {
-        DeviceSpec::Cpu => predict_on::<Cpu>(args, Default::default(), progress),
-        #[cfg(feature = "cuda")]
-        DeviceSpec::Cuda(n) => predict_on::<crate::backend::Gpu>(
-            args,
-            burn::backend::cuda::CudaDevice::new(n),
-            progress,
-        ),
-        #[cfg(not(feature = "cuda"))]
-        DeviceSpec::Cuda(_) => {
-            bail!("this vista was built without CUDA; rebuild with `--features cuda`")
-        }
-    }
-}
-
-fn predict_on<B: Backend>(args: &PredictArgs, device: B::Device, progress: bool) -> Result<()> {
-    let run = load_run::<B>(&args.run, &device)
-        .with_context(|| format!("loading the run {}", args.run.display()))?;
-    let path = resolve_data(&args.data, progress)?;
-    let opts = LoadOptions {
-        include_unlabelled: true,
-        on_bad_image: OnBadImage::Skip,
-        progress,
-        ..LoadOptions::default()
-    };
-    let loaded = load(&path, &opts).with_context(|| format!("loading {}", path.display()))?;
-    let (paths, images): (Vec<PathBuf>, &[image::RgbImage]) =
-        if !loaded.dataset.unlabelled.is_empty() {
-            (loaded.dataset.unlabelled.clone(), &loaded.unlabelled)
-        } else if !loaded.dataset.test.is_empty() {
-            (
-                loaded.dataset.test.iter().map(|s| s.path.clone()).collect(),
-                &loaded.test,
-            )
-        } else {
-            bail!(
-                "{} has no test or unlabelled images to predict",
-                path.display()
-            );
-        };
-    let size = args
-        .size
-        .unwrap_or_else(|| run.config.stages.last().map_or(64, |s| s.size));
-    let normalize = run.config.normalize.unwrap_or(Normalize::IMAGENET);
-    let k = run.classes.len();
-    let s = size as usize;
-    let image_len = 3 * s * s;
-    let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let devices = vec![device; shards];
-    let mut probs = Vec::with_capacity(images.len() * k);
-    for chunk in images.chunks(256) {
-        let mut buf = vec![0.0f32; chunk.len() * image_len];
-        for (img, out) in chunk.iter().zip(buf.chunks_exact_mut(image_len)) {
-            resize_plain(img, size, (3.0 / 4.0, 4.0 / 3.0), out);
-        }
-        normalize.apply(&mut buf, s);
-        probs.extend(infer_probs::<B, _>(&run.model, &devices, &buf, s));
-    }
-    let mut csv = String::from("image,prediction");
-    for c in &run.classes.classes {
-        csv.push(',');
-        csv.push_str(c);
-    }
-    csv.push('\n');
-    let mut predicted = std::collections::HashMap::new();
-    for (p, row) in paths.iter().zip(probs.chunks_exact(k)) {
-        let best = (0..k)
-            .max_by(|&a, &b| row[a].total_cmp(&row[b]))
-            .unwrap_or(0);
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        csv.push_str(&format!("{name},{}", run.classes.classes[best]));
-        for v in row {
-            csv.push_str(&format!(",{v:.6}"));
-        }
-        csv.push('\n');
-        predicted.insert(name, best);
-    }
-    write_atomic(&args.out, csv.as_bytes())?;
-    println!(
-        "{} predictions written to {}",
-        paths.len(),
-        args.out.display()
-    );
-    if let Some(labels) = &args.labels {
-        let (correct, total) = score(labels, &predicted, &run.classes)?;
-        println!(
-            "test accuracy {:.4} ({correct}/{total}) against {}",
-            correct as f64 / total.max(1) as f64,
-            labels.display()
-        );
-    }
-    Ok(())
-}
-
-/// Counts predictions that match a `image_name,label` CSV (labels as class ids or names).
-fn score(
-    labels: &Path,
-    predicted: &std::collections::HashMap<String, usize>,
-    classes: &vista_data::ClassMap,
-) -> Result<(usize, usize)> {
-    let text =
-        std::fs::read_to_string(labels).with_context(|| format!("reading {}", labels.display()))?;
-    let (mut correct, mut total) = (0, 0);
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let Some((name, label)) = line.split_once(',') else {
-            bail!(
-                "{} row {}: expected `image_name,label`",
-                labels.display(),
-                i + 1
-            );
-        };
-        let Some(&pred) = predicted.get(name.trim()) else {
-            continue;
-        };
-        let label = label.trim();
-        let id = label
-            .parse::<usize>()
-            .ok()
-            .or_else(|| classes.id(label).map(|c| c as usize))
-            .with_context(|| {
-                format!(
-                    "{} row {}: unknown label `{label}`",
-                    labels.display(),
-                    i + 1
-                )
-            })?;
-        total += 1;
-        correct += usize::from(id == pred);
-    }
-    if total == 0 {
-        bail!("no predicted image is named in {}", labels.display());
-    }
-    Ok((correct, total))
-}

@@ -25,7 +25,7 @@ pub use loss::{soft_cross_entropy_sum, targets, targets_tensor};
 pub use metrics::{EpochMetrics, StepRecord, format_secs, write_metrics};
 pub use model::{AnyModel, Arch, Classifier, ModelConfig};
 pub use optim::{Optim, OptimizerConfig};
-pub use plot::{loss_plot, lr_find_plot, lr_plot};
+pub use plot::{loss_plot, lr_find_plot, lr_plot, plot_err, render_png};
 pub use run::{
     Outcome, RunOptions, ScheduleKind, StageConfig, TrainConfig, TrainData, TrainedRun, find_lr,
     latest_checkpoint, load_run, train,

@@ -24,27 +24,37 @@ fn register_fonts() {
     });
 }
 
-fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
+/// A drawing error, naming the PNG being drawn.
+pub fn plot_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Plot {
         path: path.to_path_buf(),
         message: e.to_string(),
     }
 }
 
-/// Draws with `draw` on a white canvas and writes the PNG atomically.
 fn render(
     path: &Path,
     draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<()>,
 ) -> Result<()> {
+    render_png(path, (W, H), draw)
+}
+
+/// Draws with `draw` on a white `width` x `height` canvas (the embedded DejaVu font is
+/// registered as "sans-serif") and writes the PNG atomically.
+pub fn render_png(
+    path: &Path,
+    (width, height): (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<()>,
+) -> Result<()> {
     register_fonts();
-    let mut buf = vec![0u8; (W * H * 3) as usize];
+    let mut buf = vec![0u8; (width * height * 3) as usize];
     {
-        let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
+        let root = BitMapBackend::with_buffer(&mut buf, (width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
         draw(&root)?;
         root.present().map_err(|e| plot_err(path, e))?;
     }
-    let img = image::RgbImage::from_raw(W, H, buf).expect("buffer of W*H*3 bytes");
+    let img = image::RgbImage::from_raw(width, height, buf).expect("buffer of width*height*3 bytes");
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(|e| plot_err(path, e))?;

@@ -1,0 +1,376 @@
+//! `vista predict`, `vista evaluate`, `vista ensemble` and `vista submit`: predictions of
+//! a trained run (with test-time augmentation), their scores and pictures, ensembles of
+//! prediction files, and competition submissions.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::backend::Backend;
+use vista_data::{AugmentConfig, Normalize, OnBadImage, decode_rgb, open};
+use vista_eval::{
+    Method, PredictOptions, Predictions, Tile, Tta, confusion_png, ensemble, evaluate,
+    predict_files, read_labels, tiles_png, write_av_csv, write_folders,
+};
+use vista_train::load_run;
+
+use crate::backend::{Cpu, DeviceSpec};
+use crate::paths::resolve_data;
+
+#[derive(Debug, clap::Args)]
+pub struct PredictArgs {
+    /// A finished run folder (from `vista train`).
+    #[arg(long)]
+    run: PathBuf,
+    /// Dataset whose images to predict, or `embedded`.
+    #[arg(long, default_value = "embedded")]
+    data: PathBuf,
+    /// Which images: `test` (labelled held-out images, Kaggle's seg_test), `unlabelled`
+    /// (Kaggle's seg_pred, Analytics Vidhya's test.csv), or `auto`: the unlabelled ones
+    /// when there are any, else the test ones.
+    #[arg(long, default_value = "auto")]
+    split: String,
+    /// Output CSV: `image[,label],prediction,<one probability column per class>`.
+    #[arg(long)]
+    out: PathBuf,
+    /// Image size (default: the run's last stage).
+    #[arg(long)]
+    size: Option<u32>,
+    /// Test-time augmentation: none, flip, fastai (4 augmented views blended with the
+    /// plain one, as fastai's `tta`) or ten-crop (corners, centre and their mirrors).
+    #[arg(long, default_value = "none")]
+    tta: String,
+    /// fastai TTA: augmented views per image.
+    #[arg(long, default_value_t = 4)]
+    tta_n: usize,
+    /// fastai TTA: weight of the plain view in `lerp(augmented, plain, beta)`.
+    #[arg(long, default_value_t = 0.25)]
+    tta_beta: f32,
+    /// fastai TTA: the augmented views' maximum instead of their mean.
+    #[arg(long)]
+    tta_max: bool,
+    /// A `image_name,label` CSV of the right answers: adds a label column and prints
+    /// the accuracy.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// Seed of the augmented views (default: the run's seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// What to do with corrupt or unreadable images.
+    #[arg(long, default_value = "error")]
+    on_bad_image: OnBadImage,
+    #[arg(long, default_value = "cpu")]
+    device: DeviceSpec,
+}
+
+pub fn run_predict(args: &PredictArgs, progress: bool) -> Result<()> {
+    match args.device {
+        DeviceSpec::Cpu => {
+            let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
+            predict_on::<Cpu>(args, vec![Default::default(); shards], progress)
+        }
+        #[cfg(feature = "cuda")]
+        DeviceSpec::Cuda(n) => predict_on::<crate::backend::Gpu>(
+            args,
+            vec![burn::backend::cuda::CudaDevice::new(n)],
+            progress,
+        ),
+        #[cfg(not(feature = "cuda"))]
+        DeviceSpec::Cuda(_) => {
+            bail!("this vista was built without CUDA; rebuild with `--features cuda`")
+        }
+    }
+}
+
+/// Names for a list of files: their file names, or their paths below `root` when two
+/// files share a name.
+fn image_names(root: &Path, files: &[PathBuf]) -> Vec<String> {
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+        .collect();
+    let unique: std::collections::HashSet<&String> = names.iter().collect();
+    if unique.len() == names.len() {
+        return names;
+    }
+    files
+        .iter()
+        .map(|p| p.strip_prefix(root).unwrap_or(p).to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The files of a dataset's split, with labels when the split has them.
+fn split_files(path: &Path, split: &str) -> Result<(Vec<PathBuf>, Option<Vec<u32>>, Vec<String>)> {
+    let ds = open(path).with_context(|| format!("opening {}", path.display()))?;
+    let classes = ds.classes.classes.clone();
+    let test = || {
+        (
+            ds.test.iter().map(|s| s.path.clone()).collect::<Vec<_>>(),
+            Some(ds.test.iter().map(|s| s.label).collect::<Vec<_>>()),
+        )
+    };
+    let (files, labels) = match split {
+        "test" => test(),
+        "unlabelled" => (ds.unlabelled.clone(), None),
+        "auto" if !ds.unlabelled.is_empty() => (ds.unlabelled.clone(), None),
+        "auto" => test(),
+        other => bail!("unknown split `{other}` (use auto, test or unlabelled)"),
+    };
+    if files.is_empty() {
+        bail!("{} has no {split} images to predict", path.display());
+    }
+    Ok((files, labels, classes))
+}
+
+fn predict_on<B: Backend>(args: &PredictArgs, devices: Vec<B::Device>, progress: bool) -> Result<()> {
+    let run = load_run::<B>(&args.run, &devices[0])
+        .with_context(|| format!("loading the run {}", args.run.display()))?;
+    let path = resolve_data(&args.data, progress)?;
+    let (files, labels, data_classes) = split_files(&path, &args.split)?;
+    let classes = run.classes.classes.clone();
+    if labels.is_some() && data_classes != classes {
+        bail!(
+            "{} has the classes {data_classes:?}, the run {} was trained on {classes:?}",
+            path.display(),
+            args.run.display()
+        );
+    }
+    let tta = match Tta::parse(&args.tta)? {
+        Tta::Fastai { .. } => Tta::Fastai {
+            n: args.tta_n,
+            beta: args.tta_beta,
+            use_max: args.tta_max,
+        },
+        t => t,
+    };
+    let augment = run.config.augment.clone().unwrap_or_else(|| {
+        if matches!(tta, Tta::Fastai { .. }) {
+            eprintln!(
+                "note: the run trained without augmentation; fastai TTA uses aug_transforms() defaults"
+            );
+        }
+        AugmentConfig::default()
+    });
+    let opts = PredictOptions {
+        size: args
+            .size
+            .unwrap_or_else(|| run.config.stages.last().map_or(64, |s| s.size)),
+        tta,
+        augment,
+        normalize: run.config.normalize.unwrap_or(Normalize::IMAGENET),
+        seed: args.seed.unwrap_or(run.config.seed),
+        batch: 256,
+        on_bad_image: args.on_bad_image,
+        max_pixels: vista_data::DEFAULT_MAX_PIXELS,
+        progress,
+    };
+    let k = classes.len();
+    let got = predict_files::<B, _>(&run.model, &devices, &files, k, &opts)?;
+    for p in &got.skipped {
+        eprintln!("skipped {p}");
+    }
+    let names = image_names(&path, &files);
+    let mut preds = Predictions::from_probs(
+        classes.clone(),
+        got.kept.iter().map(|&i| names[i].clone()).collect(),
+        labels.map(|l| got.kept.iter().map(|&i| l[i]).collect()),
+        got.probs,
+    );
+    if let Some(labels) = &args.labels {
+        let map = read_labels(labels, &classes)?;
+        preds.attach_labels(&map)?;
+    }
+    preds.write_csv(&args.out)?;
+    println!(
+        "{} predictions ({} TTA, {} px) written to {}",
+        preds.len(),
+        opts.tta.name(),
+        opts.size,
+        args.out.display()
+    );
+    if preds.labels.is_some() {
+        let e = evaluate(&preds, 0)?;
+        println!(
+            "test accuracy {:.4} ({}/{})",
+            e.accuracy,
+            e.confusion.correct(),
+            e.images
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvaluateArgs {
+    /// A prediction file (from `vista predict` or `vista ensemble`).
+    preds: PathBuf,
+    /// A `image_name,label` CSV of the right answers, when the predictions carry none.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// The dataset the images come from: the top-losses picture shows them.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Folder for evaluation.json, evaluation.txt, confusion.png and top_losses.png.
+    #[arg(long)]
+    out: PathBuf,
+    /// How many top losses to list and draw.
+    #[arg(long, default_value_t = 16)]
+    top: usize,
+}
+
+/// Every image file of a dataset by the name a prediction file gives it.
+fn dataset_files(path: &Path) -> Result<HashMap<String, PathBuf>> {
+    let ds = open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut out = HashMap::new();
+    for list in [
+        ds.test.iter().map(|s| s.path.clone()).collect::<Vec<_>>(),
+        ds.unlabelled.clone(),
+        ds.train.iter().map(|s| s.path.clone()).collect(),
+    ] {
+        for (name, file) in image_names(&ds.root, &list).into_iter().zip(list) {
+            out.entry(name).or_insert(file);
+        }
+    }
+    Ok(out)
+}
+
+pub fn run_evaluate(args: &EvaluateArgs, progress: bool) -> Result<()> {
+    let mut preds = Predictions::read_csv(&args.preds)?;
+    if let Some(labels) = &args.labels {
+        let map = read_labels(labels, &preds.classes)?;
+        preds.attach_labels(&map)?;
+    }
+    let e = evaluate(&preds, args.top)
+        .with_context(|| format!("evaluating {}", args.preds.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let text = e.to_text();
+    print!("{text}");
+    vista_data::write_atomic(&args.out.join("evaluation.txt"), text.as_bytes())?;
+    vista_data::write_atomic(
+        &args.out.join("evaluation.json"),
+        serde_json::to_string_pretty(&e)?.as_bytes(),
+    )?;
+    confusion_png(&args.out.join("confusion.png"), &e.confusion, &e.classes)?;
+    if let Some(data) = &args.data {
+        let files = dataset_files(&resolve_data(data, progress)?)?;
+        let mut tiles = Vec::new();
+        for t in &e.top_losses {
+            let file = files
+                .get(&t.image)
+                .with_context(|| format!("{} is not in {}", t.image, data.display()))?;
+            let image = decode_rgb(file, vista_data::DEFAULT_MAX_PIXELS)
+                .map_err(|problem| anyhow::anyhow!("{}: {problem}", file.display()))?;
+            tiles.push(Tile {
+                image,
+                caption: vec![
+                    format!("{} / {}", e.classes[t.actual as usize], e.classes[t.predicted as usize]),
+                    format!("p {:.2}  loss {:.2}", t.probability, t.loss),
+                    t.image.clone(),
+                ],
+            });
+        }
+        tiles_png(
+            &args.out.join("top_losses.png"),
+            "Top losses: actual / predicted, probability of the prediction, loss",
+            &tiles,
+            4,
+            128,
+        )?;
+    }
+    println!("evaluation written to {}", args.out.display());
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EnsembleArgs {
+    /// Prediction files of the same images (from `vista predict`).
+    #[arg(required = true)]
+    preds: Vec<PathBuf>,
+    /// vote (majority, ties broken at random), mean (of probabilities) or weighted.
+    #[arg(long, default_value = "vote")]
+    method: String,
+    /// Weights of the files for `--method weighted`, e.g. 2,1,1.
+    #[arg(long, value_delimiter = ',')]
+    weights: Option<Vec<f32>>,
+    /// Seed of the tie-breaks.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Output prediction file.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn run_ensemble(args: &EnsembleArgs) -> Result<()> {
+    let method = match (args.method.as_str(), &args.weights) {
+        ("vote", None) => Method::Vote,
+        ("mean", None) => Method::Mean,
+        ("weighted", Some(w)) => Method::Weighted(w.clone()),
+        ("weighted", None) => bail!("--method weighted needs --weights"),
+        ("vote" | "mean", Some(_)) => bail!("--weights go with --method weighted"),
+        (other, _) => bail!("unknown method `{other}` (use vote, mean or weighted)"),
+    };
+    let members = args
+        .preds
+        .iter()
+        .map(|p| Ok((p.clone(), Predictions::read_csv(p)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let e = ensemble(&members, &method, args.seed)?;
+    e.write_csv(&args.out)?;
+    println!(
+        "{} of {} files: {} predictions written to {}",
+        args.method,
+        members.len(),
+        e.len(),
+        args.out.display()
+    );
+    if e.labels.is_some() {
+        for (path, p) in &members {
+            println!("  {:.4}  {}", evaluate(p, 0)?.accuracy, path.display());
+        }
+        println!("  {:.4}  ensemble ({})", evaluate(&e, 0)?.accuracy, args.method);
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SubmitArgs {
+    /// A prediction file.
+    preds: PathBuf,
+    /// av: Analytics Vidhya's `image_name,label` CSV with class ids; folders: one folder
+    /// per predicted class holding the images (Kaggle's layout).
+    #[arg(long, default_value = "av")]
+    format: String,
+    /// The CSV (av) or the new folder (folders).
+    #[arg(long)]
+    out: PathBuf,
+    /// The dataset the images come from (folders only).
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+pub fn run_submit(args: &SubmitArgs, progress: bool) -> Result<()> {
+    let preds = Predictions::read_csv(&args.preds)?;
+    match args.format.as_str() {
+        "av" => {
+            write_av_csv(&preds, &args.out)?;
+            println!(
+                "{} rows (image_name,label with class ids 0..{}) written to {}",
+                preds.len(),
+                preds.num_classes() - 1,
+                args.out.display()
+            );
+        }
+        "folders" => {
+            let data = args
+                .data
+                .as_ref()
+                .context("--format folders needs --data, the dataset the images are in")?;
+            let files = dataset_files(&resolve_data(data, progress)?)?;
+            let n = write_folders(&preds, &files, &args.out)?;
+            println!("{n} images sorted into class folders under {}", args.out.display());
+        }
+        other => bail!("unknown format `{other}` (use av or folders)"),
+    }
+    Ok(())
+}
