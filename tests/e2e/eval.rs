@@ -35,7 +35,12 @@ fn ok(args: &[&str], tmp: &Path) -> String {
 
 fn accuracy(stdout: &str) -> f64 {
     let at = stdout.find("accuracy ").expect("an accuracy line") + "accuracy ".len();
-    stdout[at..].split_whitespace().next().unwrap().parse().unwrap()
+    stdout[at..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -49,12 +54,27 @@ fn predictions_with_tta_evaluate_ensemble_and_submit() {
     let mut accs = Vec::new();
     for tta in ["none", "flip", "ten-crop", "fastai"] {
         let stdout = ok(
-            &["predict", "--run", &r, "--data", &d, "--split", "test", "--tta", tta, "--out", &p(tta)],
+            &[
+                "predict",
+                "--run",
+                &r,
+                "--data",
+                &d,
+                "--split",
+                "test",
+                "--tta",
+                tta,
+                "--out",
+                &p(tta),
+            ],
             t,
         );
         assert!(stdout.contains(&format!("{tta} TTA")), "{stdout}");
         let csv = std::fs::read_to_string(p(tta)).unwrap();
-        assert!(csv.starts_with("image,label,prediction,horizontal,square,vertical\n"), "{csv}");
+        assert!(
+            csv.starts_with("image,label,prediction,horizontal,square,vertical\n"),
+            "{csv}"
+        );
         assert_eq!(csv.lines().count(), 25);
         accs.push(accuracy(&stdout));
     }
@@ -63,12 +83,29 @@ fn predictions_with_tta_evaluate_ensemble_and_submit() {
     // Evaluate: scores, pictures, and the accuracy predict printed.
     let eval = t.join("eval");
     let stdout = ok(
-        &["evaluate", &p("none"), "--data", &d, "--out", eval.to_str().unwrap(), "--top", "6"],
+        &[
+            "evaluate",
+            &p("none"),
+            "--data",
+            &d,
+            "--out",
+            eval.to_str().unwrap(),
+            "--top",
+            "6",
+        ],
         t,
     );
     assert!((accuracy(&stdout) - accs[0]).abs() < 1e-9, "{stdout}");
-    assert!(stdout.contains("precision") && stdout.contains("actual \\ predicted"), "{stdout}");
-    for f in ["evaluation.json", "evaluation.txt", "confusion.png", "top_losses.png"] {
+    assert!(
+        stdout.contains("precision") && stdout.contains("actual \\ predicted"),
+        "{stdout}"
+    );
+    for f in [
+        "evaluation.json",
+        "evaluation.txt",
+        "confusion.png",
+        "top_losses.png",
+    ] {
         assert!(eval.join(f).is_file(), "{f} missing");
     }
     let json: serde_json::Value =
@@ -81,7 +118,16 @@ fn predictions_with_tta_evaluate_ensemble_and_submit() {
     for method in ["vote", "mean"] {
         let out = p(&format!("ens-{method}"));
         let stdout = ok(
-            &["ensemble", &p("none"), &p("flip"), &p("ten-crop"), "--method", method, "--out", &out],
+            &[
+                "ensemble",
+                &p("none"),
+                &p("flip"),
+                &p("ten-crop"),
+                "--method",
+                method,
+                "--out",
+                &out,
+            ],
             t,
         );
         assert!(stdout.contains(&format!("ensemble ({method})")), "{stdout}");
@@ -90,13 +136,37 @@ fn predictions_with_tta_evaluate_ensemble_and_submit() {
 
     // Submissions: Analytics Vidhya ids, and class folders of copies.
     let sub = t.join("sub.csv");
-    ok(&["submit", &p("ens-vote"), "--format", "av", "--out", sub.to_str().unwrap()], t);
+    ok(
+        &[
+            "submit",
+            &p("ens-vote"),
+            "--format",
+            "av",
+            "--out",
+            sub.to_str().unwrap(),
+        ],
+        t,
+    );
     let csv = std::fs::read_to_string(&sub).unwrap();
     assert!(csv.starts_with("image_name,label\n"));
-    assert!(csv.lines().skip(1).all(|l| matches!(l.rsplit(',').next(), Some("0" | "1" | "2"))), "{csv}");
+    assert!(
+        csv.lines()
+            .skip(1)
+            .all(|l| matches!(l.rsplit(',').next(), Some("0" | "1" | "2"))),
+        "{csv}"
+    );
     let folders = t.join("folders");
     ok(
-        &["submit", &p("ens-vote"), "--format", "folders", "--data", &d, "--out", folders.to_str().unwrap()],
+        &[
+            "submit",
+            &p("ens-vote"),
+            "--format",
+            "folders",
+            "--data",
+            &d,
+            "--out",
+            folders.to_str().unwrap(),
+        ],
         t,
     );
     let copied: usize = ["horizontal", "square", "vertical"]
@@ -104,7 +174,10 @@ fn predictions_with_tta_evaluate_ensemble_and_submit() {
         .map(|c| std::fs::read_dir(folders.join(c)).unwrap().count())
         .sum();
     assert_eq!(copied, 24);
-    assert!(Path::new(&d).join("seg_test/square/t2_0.png").is_file(), "sources stay");
+    assert!(
+        Path::new(&d).join("seg_test/square/t2_0.png").is_file(),
+        "sources stay"
+    );
 }
 
 #[test]
@@ -113,25 +186,57 @@ fn bad_evaluation_inputs_fail_with_the_file_named() {
     let t = tmp.path();
     let a = t.join("a.csv");
     let b = t.join("b.csv");
-    std::fs::write(&a, "image,prediction,x,y\n1.png,x,0.9,0.1\n2.png,y,0.2,0.8\n").unwrap();
-    std::fs::write(&b, "image,prediction,x,y\n1.png,x,0.9,0.1\n3.png,y,0.2,0.8\n").unwrap();
+    std::fs::write(
+        &a,
+        "image,prediction,x,y\n1.png,x,0.9,0.1\n2.png,y,0.2,0.8\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &b,
+        "image,prediction,x,y\n1.png,x,0.9,0.1\n3.png,y,0.2,0.8\n",
+    )
+    .unwrap();
     let out = vista(
-        &["ensemble", a.to_str().unwrap(), b.to_str().unwrap(), "--out", t.join("e.csv").to_str().unwrap()],
+        &[
+            "ensemble",
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--out",
+            t.join("e.csv").to_str().unwrap(),
+        ],
         t,
     );
     let (_, stderr) = text(&out);
     assert!(!out.status.success());
-    assert!(stderr.contains("b.csv") && stderr.contains("3.png"), "{stderr}");
+    assert!(
+        stderr.contains("b.csv") && stderr.contains("3.png"),
+        "{stderr}"
+    );
     assert!(!t.join("e.csv").exists());
 
-    let out = vista(&["evaluate", a.to_str().unwrap(), "--out", t.join("ev").to_str().unwrap()], t);
+    let out = vista(
+        &[
+            "evaluate",
+            a.to_str().unwrap(),
+            "--out",
+            t.join("ev").to_str().unwrap(),
+        ],
+        t,
+    );
     assert!(!out.status.success());
     assert!(text(&out).1.contains("no labels"), "{:?}", text(&out));
 
     let labels = t.join("labels.csv");
     std::fs::write(&labels, "image_name,label\n1.png,x\n2.png,x\n").unwrap();
     let stdout = ok(
-        &["evaluate", a.to_str().unwrap(), "--labels", labels.to_str().unwrap(), "--out", t.join("ev").to_str().unwrap()],
+        &[
+            "evaluate",
+            a.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+            "--out",
+            t.join("ev").to_str().unwrap(),
+        ],
         t,
     );
     assert!(stdout.contains("accuracy 0.5000"), "{stdout}");

@@ -36,8 +36,9 @@ pub struct PredictArgs {
     /// Image size (default: the run's last stage).
     #[arg(long)]
     size: Option<u32>,
-    /// Test-time augmentation: none, flip, fastai (4 augmented views blended with the
-    /// plain one, as fastai's `tta`) or ten-crop (corners, centre and their mirrors).
+    /// Test-time augmentation: none, flip, fastai (4 views with the training
+    /// augmentations blended with the plain one, as fastai's `tta`), ten-crop (corners,
+    /// centre and their mirrors) or five-crop (without the mirrors).
     #[arg(long, default_value = "none")]
     tta: String,
     /// fastai TTA: augmented views per image.
@@ -87,7 +88,11 @@ pub fn run_predict(args: &PredictArgs, progress: bool) -> Result<()> {
 fn image_names(root: &Path, files: &[PathBuf]) -> Vec<String> {
     let names: Vec<String> = files
         .iter()
-        .map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+        .map(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
         .collect();
     let unique: std::collections::HashSet<&String> = names.iter().collect();
     if unique.len() == names.len() {
@@ -95,12 +100,26 @@ fn image_names(root: &Path, files: &[PathBuf]) -> Vec<String> {
     }
     files
         .iter()
-        .map(|p| p.strip_prefix(root).unwrap_or(p).to_string_lossy().into_owned())
+        .map(|p| {
+            p.strip_prefix(root)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect()
 }
 
+/// The images of one split of a dataset.
+struct Split {
+    files: Vec<PathBuf>,
+    /// Their labels, when the split has them.
+    labels: Option<Vec<u32>>,
+    /// The dataset's classes.
+    classes: Vec<String>,
+}
+
 /// The files of a dataset's split, with labels when the split has them.
-fn split_files(path: &Path, split: &str) -> Result<(Vec<PathBuf>, Option<Vec<u32>>, Vec<String>)> {
+fn split_files(path: &Path, split: &str) -> Result<Split> {
     let ds = open(path).with_context(|| format!("opening {}", path.display()))?;
     let classes = ds.classes.classes.clone();
     let test = || {
@@ -119,14 +138,26 @@ fn split_files(path: &Path, split: &str) -> Result<(Vec<PathBuf>, Option<Vec<u32
     if files.is_empty() {
         bail!("{} has no {split} images to predict", path.display());
     }
-    Ok((files, labels, classes))
+    Ok(Split {
+        files,
+        labels,
+        classes,
+    })
 }
 
-fn predict_on<B: Backend>(args: &PredictArgs, devices: Vec<B::Device>, progress: bool) -> Result<()> {
+fn predict_on<B: Backend>(
+    args: &PredictArgs,
+    devices: Vec<B::Device>,
+    progress: bool,
+) -> Result<()> {
     let run = load_run::<B>(&args.run, &devices[0])
         .with_context(|| format!("loading the run {}", args.run.display()))?;
     let path = resolve_data(&args.data, progress)?;
-    let (files, labels, data_classes) = split_files(&path, &args.split)?;
+    let Split {
+        files,
+        labels,
+        classes: data_classes,
+    } = split_files(&path, &args.split)?;
     let classes = run.classes.classes.clone();
     if labels.is_some() && data_classes != classes {
         bail!(
@@ -143,13 +174,19 @@ fn predict_on<B: Backend>(args: &PredictArgs, devices: Vec<B::Device>, progress:
         },
         t => t,
     };
+    // fastai's `tta` draws the training augmentations. A run trained without any gets
+    // `aug_transforms()` without its flip: the model never saw a mirror image, and much
+    // data is not mirror-symmetric (Fashion-MNIST's shoes all face one way).
     let augment = run.config.augment.clone().unwrap_or_else(|| {
         if matches!(tta, Tta::Fastai { .. }) {
             eprintln!(
-                "note: the run trained without augmentation; fastai TTA uses aug_transforms() defaults"
+                "note: the run trained without augmentation; fastai TTA uses aug_transforms() without flips"
             );
         }
-        AugmentConfig::default()
+        AugmentConfig {
+            flip_p: 0.0,
+            ..AugmentConfig::default()
+        }
     });
     let opts = PredictOptions {
         size: args
@@ -264,7 +301,10 @@ pub fn run_evaluate(args: &EvaluateArgs, progress: bool) -> Result<()> {
             tiles.push(Tile {
                 image,
                 caption: vec![
-                    format!("{} / {}", e.classes[t.actual as usize], e.classes[t.predicted as usize]),
+                    format!(
+                        "{} / {}",
+                        e.classes[t.actual as usize], e.classes[t.predicted as usize]
+                    ),
                     format!("p {:.2}  loss {:.2}", t.probability, t.loss),
                     t.image.clone(),
                 ],
@@ -328,7 +368,11 @@ pub fn run_ensemble(args: &EnsembleArgs) -> Result<()> {
         for (path, p) in &members {
             println!("  {:.4}  {}", evaluate(p, 0)?.accuracy, path.display());
         }
-        println!("  {:.4}  ensemble ({})", evaluate(&e, 0)?.accuracy, args.method);
+        println!(
+            "  {:.4}  ensemble ({})",
+            evaluate(&e, 0)?.accuracy,
+            args.method
+        );
     }
     Ok(())
 }
@@ -368,7 +412,10 @@ pub fn run_submit(args: &SubmitArgs, progress: bool) -> Result<()> {
                 .context("--format folders needs --data, the dataset the images are in")?;
             let files = dataset_files(&resolve_data(data, progress)?)?;
             let n = write_folders(&preds, &files, &args.out)?;
-            println!("{n} images sorted into class folders under {}", args.out.display());
+            println!(
+                "{n} images sorted into class folders under {}",
+                args.out.display()
+            );
         }
         other => bail!("unknown format `{other}` (use av or folders)"),
     }

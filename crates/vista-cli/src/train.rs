@@ -388,4 +388,3 @@ pub fn run_lr_find(args: &LrFindArgs, progress: bool) -> Result<()> {
     );
     Ok(())
 }
-

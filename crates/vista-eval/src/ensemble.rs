@@ -57,7 +57,9 @@ pub fn ensemble(
     seed: u64,
 ) -> Result<Predictions> {
     let Some((first_path, first)) = members.first() else {
-        return Err(Error::Invalid("an ensemble needs at least one prediction file".into()));
+        return Err(Error::Invalid(
+            "an ensemble needs at least one prediction file".into(),
+        ));
     };
     for (path, p) in &members[1..] {
         let mismatch = |message: String| Error::Mismatch {
@@ -98,7 +100,9 @@ pub fn ensemble(
                 members.len()
             )));
         }
-        Method::Weighted(w) if w.iter().any(|x| !x.is_finite() || *x < 0.0) || w.iter().sum::<f32>() <= 0.0 => {
+        Method::Weighted(w)
+            if w.iter().any(|x| !x.is_finite() || *x < 0.0) || w.iter().sum::<f32>() <= 0.0 =>
+        {
             return Err(Error::Invalid(format!(
                 "weights {w:?} must be non-negative with a positive sum"
             )));

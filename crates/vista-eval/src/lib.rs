@@ -19,9 +19,7 @@ mod tta;
 
 pub use ensemble::{Method, ensemble, vote};
 pub use error::{Error, Result};
-pub use metrics::{
-    ClassScores, Confusion, Evaluation, TopLoss, accuracy_interval, evaluate,
-};
+pub use metrics::{ClassScores, Confusion, Evaluation, TopLoss, accuracy_interval, evaluate};
 pub use plots::{Tile, confusion_png, tiles_png};
 pub use predictions::{Predictions, argmax, read_labels};
 pub use submit::{write_av_csv, write_folders};

@@ -200,8 +200,16 @@ pub fn evaluate(preds: &Predictions, top: usize) -> Result<Evaluation> {
             let tp = confusion.get(c, c) as f64;
             let predicted: u64 = (0..k).map(|a| confusion.get(a, c)).sum();
             let support: u64 = (0..k).map(|p| confusion.get(c, p)).sum();
-            let precision = if predicted > 0 { tp / predicted as f64 } else { 0.0 };
-            let recall = if support > 0 { tp / support as f64 } else { 0.0 };
+            let precision = if predicted > 0 {
+                tp / predicted as f64
+            } else {
+                0.0
+            };
+            let recall = if support > 0 {
+                tp / support as f64
+            } else {
+                0.0
+            };
             let f1 = if precision + recall > 0.0 {
                 2.0 * precision * recall / (precision + recall)
             } else {
@@ -259,7 +267,13 @@ impl Evaluation {
             self.log_loss,
             self.macro_f1
         );
-        let w = self.classes.iter().map(String::len).max().unwrap_or(5).max(5);
+        let w = self
+            .classes
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(5)
+            .max(5);
         s.push_str(&format!(
             "{:>w$} {:>9} {:>9} {:>9} {:>8}\n",
             "class", "precision", "recall", "f1", "support"

@@ -29,7 +29,7 @@ pub fn confusion_png(path: &Path, confusion: &Confusion, classes: &[String]) -> 
         .map_err(err)?;
         let (x0, y0) = (label as i32, (label + 20) as i32);
         let c = cell as i32;
-        for a in 0..k {
+        for (a, class) in classes.iter().enumerate().take(k) {
             let row: u64 = (0..k).map(|p| confusion.get(a, p)).sum();
             for p in 0..k {
                 let n = confusion.get(a, p);
@@ -60,7 +60,7 @@ pub fn confusion_png(path: &Path, confusion: &Confusion, classes: &[String]) -> 
                 .map_err(err)?;
             }
             root.draw(&Text::new(
-                classes[a].clone(),
+                class.clone(),
                 (x0 - 8, y0 + a as i32 * c + c / 2),
                 ("sans-serif", 14)
                     .into_font()
@@ -69,7 +69,7 @@ pub fn confusion_png(path: &Path, confusion: &Confusion, classes: &[String]) -> 
             ))
             .map_err(err)?;
             root.draw(&Text::new(
-                classes[a].clone(),
+                class.clone(),
                 (x0 + a as i32 * c + c / 2, y0 - 8),
                 ("sans-serif", 14)
                     .into_font()
@@ -105,7 +105,10 @@ pub fn tiles_png(path: &Path, title: &str, tiles: &[Tile], cols: usize, side: u3
         root.draw(&Text::new(title.to_string(), (10, 10), ("sans-serif", 18)))
             .map_err(err)?;
         for (i, tile) in tiles.iter().enumerate() {
-            let (cx, cy) = ((i % cols) as i32 * tw as i32 + 13, (i / cols) as i32 * th as i32 + 40);
+            let (cx, cy) = (
+                (i % cols) as i32 * tw as i32 + 13,
+                (i / cols) as i32 * th as i32 + 40,
+            );
             let img = &tile.image;
             let scale = side as f32 / img.width().max(img.height()) as f32;
             let (sw, sh) = (
@@ -119,11 +122,8 @@ pub fn tiles_png(path: &Path, title: &str, tiles: &[Tile], cols: usize, side: u3
             };
             let shown = image::imageops::resize(img, sw, sh, filter);
             for (x, y, p) in shown.enumerate_pixels() {
-                root.draw_pixel(
-                    (cx + x as i32, cy + y as i32),
-                    &RGBColor(p[0], p[1], p[2]),
-                )
-                .map_err(err)?;
+                root.draw_pixel((cx + x as i32, cy + y as i32), &RGBColor(p[0], p[1], p[2]))
+                    .map_err(err)?;
             }
             for (l, line) in tile.caption.iter().take(3).enumerate() {
                 root.draw(&Text::new(

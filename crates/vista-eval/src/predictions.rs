@@ -45,7 +45,11 @@ impl Predictions {
         probs: Vec<f32>,
     ) -> Self {
         let k = classes.len().max(1);
-        assert_eq!(probs.len(), images.len() * classes.len(), "one row per image");
+        assert_eq!(
+            probs.len(),
+            images.len() * classes.len(),
+            "one row per image"
+        );
         let predicted = probs.chunks_exact(k).map(argmax).collect();
         Self {
             classes,
@@ -228,7 +232,12 @@ pub fn read_labels(path: &Path, classes: &[String]) -> Result<HashMap<String, u3
             .iter()
             .position(|c| c == label)
             .map(|i| i as u32)
-            .or_else(|| label.parse::<u32>().ok().filter(|&i| (i as usize) < classes.len()))
+            .or_else(|| {
+                label
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|&i| (i as usize) < classes.len())
+            })
             .ok_or_else(|| Error::Format {
                 path: path.to_path_buf(),
                 line,

@@ -44,10 +44,14 @@ pub fn write_folders(
             out.display()
         )));
     }
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let tmp = parent.join(format!(
         ".{}.tmp-{}",
-        out.file_name().map_or("submission".into(), |n| n.to_string_lossy()),
+        out.file_name()
+            .map_or("submission".into(), |n| n.to_string_lossy()),
         std::process::id()
     ));
     let io = |path: &Path| {

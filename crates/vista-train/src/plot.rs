@@ -54,7 +54,8 @@ pub fn render_png(
         draw(&root)?;
         root.present().map_err(|e| plot_err(path, e))?;
     }
-    let img = image::RgbImage::from_raw(width, height, buf).expect("buffer of width*height*3 bytes");
+    let img =
+        image::RgbImage::from_raw(width, height, buf).expect("buffer of width*height*3 bytes");
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(|e| plot_err(path, e))?;

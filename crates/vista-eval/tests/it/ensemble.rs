@@ -80,7 +80,10 @@ fn the_tie_break_draws_every_tied_class_and_depends_on_the_seed() {
     let picks: Vec<u32> = (0..400).map(|i| vote(&votes, 3, 11, i)).collect();
     let zeros = picks.iter().filter(|&&p| p == 0).count();
     assert!(picks.iter().all(|&p| p == 0 || p == 2));
-    assert!((150..250).contains(&zeros), "{zeros} of 400 ties went to class 0");
+    assert!(
+        (150..250).contains(&zeros),
+        "{zeros} of 400 ties went to class 0"
+    );
     let other: Vec<u32> = (0..400).map(|i| vote(&votes, 3, 12, i)).collect();
     assert_ne!(picks, other, "another seed breaks the ties differently");
 }
@@ -115,17 +118,27 @@ fn files_of_other_images_or_classes_are_refused_by_name() {
     let mut b = a.clone();
     b.images[1] = "other.png".into();
     let err = ensemble(
-        &[(PathBuf::from("a.csv"), a.clone()), (PathBuf::from("b.csv"), b)],
+        &[
+            (PathBuf::from("a.csv"), a.clone()),
+            (PathBuf::from("b.csv"), b),
+        ],
         &Method::Vote,
         0,
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("b.csv") && err.contains("other.png") && err.contains("a.csv"), "{err}");
+    assert!(
+        err.contains("b.csv") && err.contains("other.png") && err.contains("a.csv"),
+        "{err}"
+    );
     let mut c = a.clone();
     c.classes[0] = "z".into();
-    let err = ensemble(&[(PathBuf::from("a.csv"), a), (PathBuf::from("c.csv"), c)], &Method::Mean, 0)
-        .unwrap_err()
-        .to_string();
+    let err = ensemble(
+        &[(PathBuf::from("a.csv"), a), (PathBuf::from("c.csv"), c)],
+        &Method::Mean,
+        0,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("c.csv") && err.contains("classes"), "{err}");
 }

@@ -13,7 +13,9 @@ use vista_eval::Predictions;
 pub fn preds(k: usize, probs: Vec<f32>, labels: Option<Vec<u32>>) -> Predictions {
     let n = probs.len() / k;
     Predictions::from_probs(
-        (0..k).map(|c| ((b'a' + c as u8) as char).to_string()).collect(),
+        (0..k)
+            .map(|c| ((b'a' + c as u8) as char).to_string())
+            .collect(),
         (0..n).map(|i| format!("img{i}.png")).collect(),
         labels,
         probs,

@@ -52,7 +52,10 @@ fn predictions_without_labels_cannot_be_scored() {
 fn the_accuracy_interval_is_clopper_pearson() {
     // R: binom.test(9, 10)$conf.int = 0.5549839 0.9974714
     let (lo, hi) = accuracy_interval(9, 10);
-    assert!((lo - 0.5549839).abs() < 1e-6 && (hi - 0.9974714).abs() < 1e-6, "{lo} {hi}");
+    assert!(
+        (lo - 0.5549839).abs() < 1e-6 && (hi - 0.9974714).abs() < 1e-6,
+        "{lo} {hi}"
+    );
     assert_eq!(accuracy_interval(10, 10).1, 1.0);
     assert_eq!(accuracy_interval(0, 10).0, 0.0);
 }
@@ -67,7 +70,10 @@ fn the_heat_map_and_the_tile_grid_render() {
     let img = image::open(&heat).unwrap().to_rgb8();
     assert!(img.width() > 200 && img.height() > 200);
     // The diagonal's full cell (1 of 1 `a` predicted `a`... here 1 of 2) is shaded.
-    assert!(img.pixels().any(|p| p[2] > 150 && p[0] < 150), "no blue cell drawn");
+    assert!(
+        img.pixels().any(|p| p[2] > 150 && p[0] < 150),
+        "no blue cell drawn"
+    );
     let tiles = vec![
         Tile {
             image: image::RgbImage::from_pixel(28, 28, image::Rgb([200, 0, 0])),

@@ -23,9 +23,16 @@ fn a_prediction_file_reads_back_as_written() {
 fn a_bad_prediction_file_is_named_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.csv");
-    std::fs::write(&path, "image,prediction,a,b\nx.png,a,0.5,0.5\ny.png,q,0.5,0.5\n").unwrap();
+    std::fs::write(
+        &path,
+        "image,prediction,a,b\nx.png,a,0.5,0.5\ny.png,q,0.5,0.5\n",
+    )
+    .unwrap();
     let err = Predictions::read_csv(&path).unwrap_err().to_string();
-    assert!(err.contains("bad.csv line 3") && err.contains("unknown class `q`"), "{err}");
+    assert!(
+        err.contains("bad.csv line 3") && err.contains("unknown class `q`"),
+        "{err}"
+    );
     std::fs::write(&path, "name,whatever\n").unwrap();
     let err = Predictions::read_csv(&path).unwrap_err().to_string();
     assert!(err.contains("bad.csv line 1"), "{err}");
@@ -41,11 +48,17 @@ fn labels_come_as_ids_or_names_and_attach_to_every_image() {
     std::fs::write(&path, "image_name,label\nimg0.png,2\nimg1.png,b\n").unwrap();
     let classes: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
     let labels = read_labels(&path, &classes).unwrap();
-    assert_eq!(labels, HashMap::from([("img0.png".into(), 2), ("img1.png".into(), 1)]));
+    assert_eq!(
+        labels,
+        HashMap::from([("img0.png".into(), 2), ("img1.png".into(), 1)])
+    );
     let mut p = preds(3, vec![0.7, 0.2, 0.1, 0.1, 0.1, 0.8], None);
     assert_eq!(p.attach_labels(&labels).unwrap(), 2);
     assert_eq!(p.labels, Some(vec![2, 1]));
     std::fs::write(&path, "image_name,label\nimg0.png,7\n").unwrap();
     let err = read_labels(&path, &classes).unwrap_err().to_string();
-    assert!(err.contains("labels.csv line 2") && err.contains("`7`"), "{err}");
+    assert!(
+        err.contains("labels.csv line 2") && err.contains("`7`"),
+        "{err}"
+    );
 }

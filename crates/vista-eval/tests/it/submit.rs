@@ -29,8 +29,14 @@ fn folders_get_copies_and_the_sources_stay() {
     let p = preds(3, vec![0.1, 0.1, 0.8, 0.9, 0.05, 0.05], None);
     let out = dir.path().join("sub");
     assert_eq!(write_folders(&p, &sources, &out).unwrap(), 2);
-    assert_eq!(std::fs::read_to_string(out.join("c/img0.png")).unwrap(), "image 0");
-    assert_eq!(std::fs::read_to_string(out.join("a/img1.png")).unwrap(), "image 1");
+    assert_eq!(
+        std::fs::read_to_string(out.join("c/img0.png")).unwrap(),
+        "image 0"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("a/img1.png")).unwrap(),
+        "image 1"
+    );
     assert!(out.join("b").is_dir());
     assert!(dir.path().join("img0.png").exists() && dir.path().join("img1.png").exists());
     let err = write_folders(&p, &sources, &out).unwrap_err().to_string();
