@@ -1,6 +1,7 @@
 //! End-to-end tests: run the `vista` binary on the committed fixtures, as a user would,
 //! plus the repository-wide checks of ARCHITECTURE.md's invariants (`tidy`).
 
+mod clean;
 mod data;
 mod eval;
 mod tidy;

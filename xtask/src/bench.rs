@@ -25,8 +25,9 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("data") => sh(cargo().args(["bench", "-p", "vista-data", "--bench", "loader"])),
         Some("models") => models(&args[1..]),
         Some("train") => train(&args[1..]),
+        Some("clean") => crate::bench_clean::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench data | models [--sizes 64,128] [--batch 32] [--steps 3] | train [--skip-fastai]"
+            "usage: cargo xtask bench data | models [--sizes 64,128] [--batch 32] [--steps 3] | train [--skip-fastai] | clean [--noise 0.05]"
         ),
     }
 }

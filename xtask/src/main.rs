@@ -2,6 +2,7 @@
 //! It runs cargo and the `vista` binary as processes and links none of vista's crates.
 
 mod bench;
+mod bench_clean;
 mod ci;
 mod report;
 mod reproduce;
@@ -17,6 +18,8 @@ commands:
   reproduce [options]      the competition run, end to end (see `cargo xtask reproduce --help`)
   bench data               the loader benchmark (criterion)
   bench models             training-step throughput per model, beside PyTorch
+  bench train              time to accuracy on the embedded data, beside fastai
+  bench clean              noisy-label benchmark of cleaning (detection, accuracy with/without)
 ";
 
 fn main() {

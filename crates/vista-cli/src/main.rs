@@ -2,6 +2,7 @@
 
 mod backend;
 mod bench;
+mod clean;
 mod data;
 mod eval;
 mod paths;
@@ -47,6 +48,11 @@ enum Command {
     Ensemble(eval::EnsembleArgs),
     /// Write a competition submission from a prediction file.
     Submit(eval::SubmitArgs),
+    /// Find confusing training images and leave them out, undoably.
+    #[command(subcommand)]
+    Clean(clean::CleanCommand),
+    /// Review flagged images in the browser: keep, relabel or remove each.
+    Review(clean::ReviewArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +74,8 @@ fn main() {
         Command::Evaluate(args) => eval::run_evaluate(&args, !cli.quiet),
         Command::Ensemble(args) => eval::run_ensemble(&args),
         Command::Submit(args) => eval::run_submit(&args, !cli.quiet),
+        Command::Clean(cmd) => clean::run_clean(&cmd, !cli.quiet),
+        Command::Review(args) => clean::run_review(&args, !cli.quiet),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -6,14 +6,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use burn::backend::Autodiff;
 use vista_data::{LoadOptions, Loaded, OnBadImage, load, write_atomic};
 use vista_train::{
     Arch, ModelConfig, OptimizerConfig, RunOptions, ScheduleKind, StageConfig, TrainConfig,
     TrainData, find_lr, lr_find_plot, train,
 };
 
-use crate::backend::{Cpu, DeviceSpec};
+use crate::backend::DeviceSpec;
 use crate::paths::resolve_data;
 
 /// Settings shared by `train` and `lr-find`; unset ones come from `--config` or the
@@ -22,7 +21,11 @@ use crate::paths::resolve_data;
 pub struct RecipeArgs {
     /// Dataset folder or CSV, or `embedded` for the bundled Fashion-MNIST.
     #[arg(long, default_value = "embedded")]
-    data: PathBuf,
+    pub data: PathBuf,
+    /// Give about this share of the training labels a wrong class (chosen by file name
+    /// and --seed): label noise on purpose, to measure how cleaning copes with it.
+    #[arg(long)]
+    pub flip_labels: Option<f64>,
     /// A JSON or TOML file with any settings of a run (see `config.json` of a run);
     /// flags given here override it.
     #[arg(long)]
@@ -85,7 +88,7 @@ pub struct RecipeArgs {
     shards: Option<usize>,
     /// `cpu`, `cuda` or `cuda:N`.
     #[arg(long, default_value = "cpu")]
-    device: DeviceSpec,
+    pub device: DeviceSpec,
     /// What to do with corrupt or unreadable images.
     #[arg(long, default_value = "error")]
     on_bad_image: OnBadImage,
@@ -142,7 +145,7 @@ fn typical_size(images: &[image::RgbImage]) -> u32 {
 /// - a ResNet-18 with the small-image stem for images of 64 px or less, at 1/8 of its
 ///   channels on the CPU (a 2-core machine trains it at ~550 img/s at 28 px) and full
 ///   width on a GPU; one data-parallel shard per CPU core.
-fn build_config(
+pub(crate) fn build_config(
     args: &RecipeArgs,
     images: &[image::RgbImage],
     classes: usize,
@@ -274,7 +277,7 @@ fn build_config(
     Ok(cfg)
 }
 
-fn load_data(args: &RecipeArgs, progress: bool) -> Result<(Loaded, PathBuf)> {
+pub(crate) fn load_data(args: &RecipeArgs, progress: bool) -> Result<(Loaded, PathBuf)> {
     let path = resolve_data(&args.data, progress)?;
     let opts = LoadOptions {
         on_bad_image: args.on_bad_image,
@@ -289,6 +292,50 @@ fn load_data(args: &RecipeArgs, progress: bool) -> Result<(Loaded, PathBuf)> {
         );
     }
     Ok((loaded, path))
+}
+
+/// Paths of the training images relative to the dataset's root: the names cleaning
+/// manifests use.
+pub(crate) fn train_names(loaded: &Loaded) -> Vec<String> {
+    let root = &loaded.dataset.root;
+    loaded
+        .dataset
+        .train
+        .iter()
+        .map(|s| {
+            s.path
+                .strip_prefix(root)
+                .unwrap_or(&s.path)
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+/// The training data, with `--flip-labels` applied; also returns the flipped indices.
+pub(crate) fn noisy_train_data(
+    args: &RecipeArgs,
+    cfg: &TrainConfig,
+    loaded: Loaded,
+) -> (TrainData, Vec<usize>) {
+    let names = train_names(&loaded);
+    let k = loaded.dataset.classes.len();
+    let mut data = train_data(loaded);
+    let flipped = match args.flip_labels {
+        Some(f) if f > 0.0 => {
+            let mut labels = data.labels.to_vec();
+            let flipped = vista_clean::flip_labels_by_name(&names, &mut labels, k, f, cfg.seed);
+            eprintln!(
+                "--flip-labels {f}: {} of {} training labels given a wrong class on purpose",
+                flipped.len(),
+                labels.len()
+            );
+            data.labels = Arc::new(labels);
+            flipped
+        }
+        _ => Vec::new(),
+    };
+    (data, flipped)
 }
 
 fn train_data(loaded: Loaded) -> TrainData {
@@ -306,13 +353,13 @@ macro_rules! with_backend {
     ($device:expr, |$B:ident, $dev:ident| $body:expr) => {
         match $device {
             DeviceSpec::Cpu => {
-                type $B = Autodiff<Cpu>;
+                type $B = burn::backend::Autodiff<crate::backend::Cpu>;
                 let $dev = Default::default();
                 $body
             }
             #[cfg(feature = "cuda")]
             DeviceSpec::Cuda(n) => {
-                type $B = Autodiff<crate::backend::Gpu>;
+                type $B = burn::backend::Autodiff<crate::backend::Gpu>;
                 let $dev = burn::backend::cuda::CudaDevice::new(n);
                 $body
             }
@@ -324,11 +371,13 @@ macro_rules! with_backend {
     };
 }
 
+pub(crate) use with_backend;
+
 pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
     let start = Instant::now();
     let (loaded, path) = load_data(&args.recipe, progress)?;
     let cfg = build_config(&args.recipe, &loaded.train, loaded.dataset.classes.len())?;
-    let data = train_data(loaded);
+    let (data, _) = noisy_train_data(&args.recipe, &cfg, loaded);
     if progress {
         eprintln!(
             "training {} (width {}) on {} ({} images, {} classes): stages {}",

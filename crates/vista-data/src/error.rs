@@ -41,6 +41,13 @@ pub enum Error {
          `seg_train/` (Kaggle Intel); `train.csv` (Analytics Vidhya); class folders holding images)"
     )]
     UnknownLayout { path: PathBuf },
+    /// A cleaned view relabels an image to a class the dataset does not have.
+    #[error("{path}: relabels {file} to `{class}`, which is not a class of the dataset")]
+    UnknownClass {
+        path: PathBuf,
+        file: PathBuf,
+        class: String,
+    },
     /// The dataset holds no usable labelled image.
     #[error("{path}: no labelled image found")]
     Empty { path: PathBuf },

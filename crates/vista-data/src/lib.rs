@@ -6,6 +6,8 @@
 //! - [`augment`] and [`AugmentConfig`] are fastai's `aug_transforms` on the CPU;
 //!   [`mixup`] blends images and labels.
 //! - [`Loader`] builds normalized, seeded batches on worker threads, at any image size.
+//! - [`CleanView`] (`vista-clean.json`) leaves images out and corrects labels for every
+//!   loader, without touching the files.
 //! - [`fashion_mnist`] turns the embedded Fashion-MNIST files into a competition folder.
 
 mod augment;
@@ -23,6 +25,7 @@ mod problem;
 mod seed;
 mod source;
 mod split;
+mod view;
 
 pub use augment::{
     AugmentConfig, AugmentParams, CoordMap, CropRect, apply, augment, centre_crop, draw_params,
@@ -41,3 +44,4 @@ pub use problem::{OnBadImage, Problem, ProblemKind, ProblemReport};
 pub use seed::derive_seed;
 pub use source::{Dataset, IMAGE_EXTENSIONS, Layout, Sample, detect_layout, open};
 pub use split::stratified_split;
+pub use view::{CleanView, VIEW_FILE, view_path};

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::classes::ClassMap;
 use crate::error::{Error, Result, io_err};
 use crate::problem::{Problem, ProblemKind, ProblemReport};
+use crate::view::CleanView;
 
 /// File extensions read as images (compared case-insensitively).
 pub const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
@@ -63,6 +64,8 @@ pub struct Dataset {
     /// Problems found while listing the files (missing files, unknown labels, ...).
     /// Problems inside image files are found when they are decoded.
     pub problems: Vec<Problem>,
+    /// The cleaned view applied to the listing, if the dataset has one.
+    pub view: Option<CleanView>,
 }
 
 impl Dataset {
@@ -120,12 +123,18 @@ pub fn detect_layout(path: &Path) -> Result<Layout> {
 /// Detects the layout of `path` and lists its samples and structural problems.
 pub fn open(path: &Path) -> Result<Dataset> {
     let layout = detect_layout(path)?;
-    let dataset = match layout {
+    let mut dataset = match layout {
         Layout::ImageFolder => open_image_folder(path)?,
         Layout::KaggleIntel => open_kaggle(path)?,
         Layout::AnalyticsVidhya => open_analytics_vidhya(path)?,
         Layout::PathCsv => open_path_csv(path)?,
     };
+    // A cleaned view (`vista clean --apply`, `vista review --apply`) leaves images out
+    // and corrects labels for every loader.
+    if let Some(view) = CleanView::read(path)? {
+        view.apply(&mut dataset)?;
+        dataset.view = Some(view);
+    }
     if dataset.train.is_empty() {
         return Err(Error::Empty { path: path.into() });
     }
@@ -222,6 +231,7 @@ fn open_image_folder(root: &Path) -> Result<Dataset> {
         test: Vec::new(),
         unlabelled: Vec::new(),
         problems,
+        view: None,
     })
 }
 
@@ -260,6 +270,7 @@ fn open_kaggle(root: &Path) -> Result<Dataset> {
         test,
         unlabelled,
         problems,
+        view: None,
     })
 }
 
@@ -448,6 +459,7 @@ fn open_analytics_vidhya(root: &Path) -> Result<Dataset> {
         test: Vec::new(),
         unlabelled,
         problems,
+        view: None,
     })
 }
 
@@ -492,5 +504,6 @@ fn open_path_csv(csv_path: &Path) -> Result<Dataset> {
         test: Vec::new(),
         unlabelled: Vec::new(),
         problems,
+        view: None,
     })
 }

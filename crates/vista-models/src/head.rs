@@ -11,6 +11,8 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
+use crate::dropout::dropout;
+
 #[derive(Config, Debug)]
 pub struct FastaiHeadConfig {
     /// Channels of the body's feature maps.
@@ -60,9 +62,9 @@ impl<B: Backend> FastaiHead<B> {
         let max = flat.clone().max_dim(2).reshape([b, c]);
         let avg = flat.mean_dim(2).reshape([b, c]);
         let x = Tensor::cat(vec![max, avg], 1);
-        let x = self.lin1.forward(self.drop1.forward(self.bn1.forward(x)));
+        let x = self.lin1.forward(dropout(&self.drop1, self.bn1.forward(x)));
         let x = relu(x);
-        self.lin2.forward(self.drop2.forward(self.bn2.forward(x)))
+        self.lin2.forward(dropout(&self.drop2, self.bn2.forward(x)))
     }
 }
 
@@ -85,7 +87,7 @@ pub(crate) fn classify<B: Backend>(
     }
     let pooled = global_avg_pool(f);
     let pooled = match dropout {
-        Some(d) => d.forward(pooled),
+        Some(d) => crate::dropout::dropout(d, pooled),
         None => pooled,
     };
     fc.expect("a model is built with a classifier")

@@ -7,6 +7,7 @@
 //!   failing with every mismatched key unless told otherwise; [`inspect`] lists a
 //!   checkpoint and names the architecture it fits.
 
+mod dropout;
 mod efficientnet;
 mod error;
 mod gan;
@@ -18,6 +19,7 @@ mod norm;
 mod resnet;
 mod torch_file;
 
+pub use dropout::{dropout, seed_dropout};
 pub use efficientnet::{EfficientNetLite, EfficientNetLiteConfig, MbConv, SameConv};
 pub use error::{Error, KeyMismatch, Result, ShapeMismatch};
 pub use gan::{Critic, CriticConfig, Generator, GeneratorConfig, UpBlock, clip_weights};

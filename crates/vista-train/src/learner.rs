@@ -61,6 +61,8 @@ pub struct Learner<B: AutodiffBackend, M: AutodiffModule<B>> {
     /// Every optimizer step's learning rate and loss.
     pub steps: Vec<StepRecord>,
     header_shown: bool,
+    /// Seed of the current step's dropout masks (see `vista_models::seed_dropout`).
+    dropout_seed: u64,
 }
 
 impl<B: AutodiffBackend, M: AutodiffModule<B>> std::fmt::Debug for Learner<B, M> {
@@ -110,6 +112,7 @@ where
             group_lrs: None,
             epochs_done: 0,
             steps: Vec::new(),
+            dropout_seed: 0,
             header_shown: false,
         }
     }
@@ -143,6 +146,7 @@ where
             for (i, batch) in self.train.epoch(epoch, spec.size).enumerate() {
                 let step = e * per_epoch + i;
                 lr = spec.schedule.lr(step, total);
+                self.dropout_seed = derive_seed(self.cfg.seed, &[4, epoch, i as u64]);
                 let loss = self.train_step(&batch, lr);
                 if !loss.is_finite() {
                     return Err(Error::Diverged {
@@ -206,6 +210,9 @@ where
         let many = self.devices.len() > 1 && n > 1;
         let mut results: Vec<(Vec<GradientsParams>, f32)> =
             on_shards(n, &self.devices, |r, device| {
+                // Each shard's dropout masks come from its own seed, whatever the
+                // threads' timing.
+                vista_models::seed_dropout(derive_seed(self.dropout_seed, &[r.start as u64]));
                 let images = &batch.images[r.start * image_len..r.end * image_len];
                 let t = &t[r.start * k..r.end * k];
                 let groups = groups.as_deref();

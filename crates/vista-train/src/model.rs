@@ -94,7 +94,34 @@ impl Default for ModelConfig {
     }
 }
 
+/// burn's backends draw random numbers from one generator per process; two threads
+/// that seed it and initialize a model at the same time would take each other's draws.
+static SEEDED_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl ModelConfig {
+    /// [`ModelConfig::init`] with the backend's generator seeded first, holding a
+    /// process-wide lock, so the same seed gives the same weights whatever else runs.
+    pub fn init_seeded<B: Backend>(&self, seed: u64, device: &B::Device) -> Result<AnyModel<B>> {
+        let _guard = SEEDED_INIT.lock().unwrap_or_else(|e| e.into_inner());
+        // Records of large models make deep frames at low optimization levels: work on
+        // a thread with room for them.
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .stack_size(256 << 20)
+                .spawn_scoped(s, || {
+                    B::seed(device, seed);
+                    let model = self.init::<B>(device)?;
+                    // burn initializes parameters lazily (and each clone on its own):
+                    // materialize them all while the lock is held.
+                    let record = model.clone().into_record();
+                    Ok(model.load_record(record))
+                })
+                .expect("a thread for model init")
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<AnyModel<B>> {
         let head = if self.fastai_head {
             HeadKind::Fastai

@@ -509,8 +509,9 @@ fn build_learner<B: AutodiffBackend>(
     let device = devices[0].clone();
     // The initial weights come from the backend's generator: seed it, so every process
     // with this config starts from the same model (a resumed run relies on it too).
-    B::seed(&device, vista_data::derive_seed(cfg.seed, &[4]));
-    let mut model = cfg.model.init::<B>(&device)?;
+    let mut model = cfg
+        .model
+        .init_seeded::<B>(vista_data::derive_seed(cfg.seed, &[4]), &device)?;
     if let Some(path) = &cfg.pretrained {
         let (m, report) = model.load_pretrained(path)?;
         if progress {

@@ -2,18 +2,19 @@
 
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, Recorder};
-use burn::tensor::backend::Backend;
 use vista_schedule::{LrFindConfig, Schedule};
 use vista_train::{FitSpec, Learner, LearnerConfig, OptimizerConfig};
 
 use crate::{B, loaders, synthetic, tiny_model};
 
 fn learner(mixup: Option<f32>, optimizer: OptimizerConfig) -> Learner<B, vista_train::AnyModel<B>> {
+    // Tests run in parallel and burn's generator is global: `init_seeded` holds a lock.
+    let model = tiny_model()
+        .init_seeded::<B>(5, &Default::default())
+        .unwrap();
     let data = synthetic(40, 3);
     let (train, valid) = loaders(&data, 16, mixup);
     let device = Default::default();
-    B::seed(&device, 5);
-    let model = tiny_model().init::<B>(&device).unwrap();
     Learner::new(
         model,
         train,
@@ -46,6 +47,7 @@ fn fit(
 
 #[test]
 fn one_cycle_with_adamw_and_mixup_learns_the_synthetic_classes() {
+    let _serial = crate::serial();
     let mut l = learner(Some(0.4), OptimizerConfig::default());
     let (loss_before, acc_before) = l.evaluate(16);
     let m = fit(&mut l, 4, 1e-2);
@@ -68,6 +70,7 @@ fn one_cycle_with_adamw_and_mixup_learns_the_synthetic_classes() {
 
 #[test]
 fn sgd_with_momentum_learns_too() {
+    let _serial = crate::serial();
     let mut l = learner(None, OptimizerConfig::sgd());
     let m = fit(&mut l, 4, 0.1);
     assert!(m.last().unwrap().accuracy >= 0.9, "{:?}", m.last());
@@ -75,6 +78,7 @@ fn sgd_with_momentum_learns_too() {
 
 #[test]
 fn the_same_seed_gives_the_same_metrics() {
+    let _serial = crate::serial();
     let a = fit(&mut learner(Some(0.4), OptimizerConfig::default()), 2, 1e-2);
     let b = fit(&mut learner(Some(0.4), OptimizerConfig::default()), 2, 1e-2);
     let key = |m: &[vista_train::EpochMetrics]| {
@@ -87,6 +91,7 @@ fn the_same_seed_gives_the_same_metrics() {
 
 #[test]
 fn lr_find_restores_weights_batch_norm_statistics_and_optimizer_state() {
+    let _serial = crate::serial();
     let mut l = learner(None, OptimizerConfig::default());
     // One epoch first, so the optimizer has state to lose.
     fit(&mut l, 1, 1e-2);
@@ -126,6 +131,7 @@ fn lr_find_restores_weights_batch_norm_statistics_and_optimizer_state() {
 
 #[test]
 fn frozen_body_keeps_its_weights_and_discriminative_rates_train_every_group() {
+    let _serial = crate::serial();
     use vista_models::LayerGroups;
     let mut l = learner(None, OptimizerConfig::default());
     let conv1 = |l: &Learner<B, vista_train::AnyModel<B>>| match &l.model {

@@ -17,6 +17,16 @@ use vista_train::{Arch, ModelConfig, TrainData};
 
 pub type B = Autodiff<Flex>;
 
+/// Held by every training test here: some compare two runs value for value, and burn
+/// keeps process-wide state (the backend's generator, which every seeding replaces;
+/// batch norm's per-thread running statistics), so training tests do not overlap. A
+/// vista process trains one model at a time.
+pub static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Three easy classes of 16x16 images: horizontal stripes, vertical stripes, a bright
 /// square; colours and phase vary.
 pub fn synthetic(n_per_class: usize, seed: u64) -> TrainData {

@@ -93,6 +93,7 @@ fn weights<M: Module<B>>(m: &M) -> Vec<f32> {
 
 #[test]
 fn two_devices_train_as_one_device_does() {
+    let _serial = crate::serial();
     let data = synthetic(20, 8);
     let device = Default::default();
     let init = Plain::<B>::new(&device);
@@ -123,11 +124,11 @@ fn two_devices_train_as_one_device_does() {
 
 #[test]
 fn two_devices_train_a_resnet_with_batch_norm_to_the_same_accuracy() {
+    let _serial = crate::serial();
     let data = synthetic(40, 9);
     let device = Default::default();
     let run = |devices: usize| {
-        B::seed(&device, 4);
-        let model = tiny_model().init::<B>(&device).unwrap();
+        let model = tiny_model().init_seeded::<B>(4, &device).unwrap();
         let (train, valid) = loaders(&data, 16, None);
         let mut l = Learner::new(model, train, valid, cfg(), vec![device; devices]);
         let spec = FitSpec {
@@ -143,4 +144,28 @@ fn two_devices_train_a_resnet_with_batch_norm_to_the_same_accuracy() {
         one.accuracy >= 0.85 && two.accuracy >= 0.85,
         "{one:?} vs {two:?}"
     );
+}
+
+#[test]
+fn dropout_on_two_shards_repeats_exactly() {
+    let _serial = crate::serial();
+    // fastai's head has two dropout layers; two shards draw their masks on two threads
+    // at once, each from its own seeded generator.
+    let data = synthetic(40, 9);
+    let device = Default::default();
+    let run = || {
+        let model = vista_train::ModelConfig {
+            fastai_head: true,
+            ..tiny_model()
+        }
+        .init_seeded::<B>(4, &device)
+        .unwrap();
+        let (train, valid) = loaders(&data, 16, None);
+        let mut l = Learner::new(model, train, valid, cfg(), vec![device; 2]);
+        l.fit(&spec(), &mut |_, _| Ok(())).unwrap()
+    };
+    let (a, b) = (run(), run());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((x.train_loss, x.valid_loss), (y.train_loss, y.valid_loss));
+    }
 }

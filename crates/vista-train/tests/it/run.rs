@@ -51,6 +51,7 @@ fn metrics_without_timing(dir: &Path) -> Vec<String> {
 
 #[test]
 fn a_run_folder_holds_config_metrics_plots_model_and_checkpoints() {
+    let _serial = crate::serial();
     let data = synthetic(60, 4);
     let dir = tempfile::tempdir().unwrap();
     let out = train::<B>(
@@ -104,6 +105,7 @@ fn a_run_folder_holds_config_metrics_plots_model_and_checkpoints() {
 
 #[test]
 fn resuming_from_an_earlier_checkpoint_finishes_as_the_uninterrupted_run() {
+    let _serial = crate::serial();
     let data = synthetic(30, 5);
     let full = tempfile::tempdir().unwrap();
     train::<B>(

@@ -1,0 +1,323 @@
+//! The review page: a local web server that shows flagged images and records a
+//! person's decision on each (keep, relabel, remove) in a journal, one line per
+//! decision, written through at once, so a reload or a crash loses nothing.
+//!
+//! Security: only the manifest's images are served, and only when their real path
+//! (symlinks resolved) lies inside the dataset's root; requests must name the server's
+//! own host (no DNS rebinding); state-changing requests need the page's per-session
+//! token and are refused from another origin. The server binds to loopback unless told
+//! otherwise.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, io_err};
+use crate::manifest::Manifest;
+
+/// What a person decided about one image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Decision {
+    Keep,
+    Remove,
+    Relabel { class: String },
+}
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// Path relative to the dataset's root.
+    pub image: String,
+    #[serde(flatten)]
+    pub decision: Decision,
+}
+
+/// The latest decision per image of a journal (later lines win). A missing journal is
+/// an empty one; a torn last line (a crash mid-write) is ignored.
+pub fn read_journal(path: &Path) -> Result<HashMap<String, Decision>> {
+    let mut out = HashMap::new();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    for (i, line) in lines.iter().enumerate() {
+        match serde_json::from_str::<JournalEntry>(line) {
+            Ok(e) => {
+                out.insert(e.image, e.decision);
+            }
+            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {}
+            Err(source) => {
+                return Err(Error::Json {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Appends one entry and flushes it to disk before returning.
+pub fn append_journal(path: &Path, entry: &JournalEntry) -> Result<()> {
+    let mut line = serde_json::to_string(entry).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    line.push('\n');
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    f.write_all(line.as_bytes()).map_err(io_err(path))?;
+    f.sync_data().map_err(io_err(path))
+}
+
+/// The real path of `rel` below `root` (itself canonical), or `None` when `rel` is
+/// absolute, climbs with `..`, does not exist, or resolves (through a symlink) outside.
+pub fn resolve_inside(root: &Path, rel: &str) -> Option<PathBuf> {
+    let p = Path::new(rel);
+    if p.components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return None;
+    }
+    let real = root.join(p).canonicalize().ok()?;
+    (real.starts_with(root) && real.is_file()).then_some(real)
+}
+
+/// One image on the page.
+#[derive(Debug, Clone, Serialize)]
+struct Item {
+    image: String,
+    given: String,
+    predicted: String,
+    probability: f32,
+    reason: &'static str,
+    decision: Option<Decision>,
+}
+
+#[derive(Debug)]
+struct AppState {
+    root: PathBuf,
+    manifest: Manifest,
+    journal: PathBuf,
+    token: String,
+    /// The `Host` values the server answers to.
+    hosts: Vec<String>,
+    decisions: Mutex<HashMap<String, Decision>>,
+}
+
+/// A review session, ready to serve.
+#[derive(Debug, Clone)]
+pub struct Review {
+    root: PathBuf,
+    manifest: Manifest,
+    journal: PathBuf,
+    token: String,
+    decisions: HashMap<String, Decision>,
+}
+
+impl Review {
+    /// A session over `manifest`'s images with its decisions in `journal` (replayed).
+    pub fn new(manifest: Manifest, journal: PathBuf) -> Result<Review> {
+        let root = manifest
+            .dataset
+            .canonicalize()
+            .map_err(io_err(&manifest.dataset))?;
+        let decisions = read_journal(&journal)?;
+        let mut rng = rand::rng();
+        let token = (0..32)
+            .map(|_| format!("{:x}", rng.random_range(0..16u8)))
+            .collect();
+        Ok(Review {
+            root,
+            manifest,
+            journal,
+            token,
+            decisions,
+        })
+    }
+
+    /// The token state-changing requests must carry.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The app, answering only to `Host: <addr>` (and `localhost:<port>` for loopback).
+    pub fn router(&self, addr: std::net::SocketAddr) -> Router {
+        let mut hosts = vec![addr.to_string()];
+        if addr.ip().is_loopback() {
+            hosts.push(format!("localhost:{}", addr.port()));
+        }
+        let state = Arc::new(AppState {
+            root: self.root.clone(),
+            manifest: self.manifest.clone(),
+            journal: self.journal.clone(),
+            token: self.token.clone(),
+            hosts,
+            decisions: Mutex::new(self.decisions.clone()),
+        });
+        Router::new()
+            .route("/", get(page))
+            .route("/api/items", get(items))
+            .route("/image/{index}", get(image))
+            .route("/api/decide", post(decide))
+            .with_state(state)
+    }
+
+    /// Serves on `listener` until the task is dropped.
+    pub async fn serve(&self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        let addr = listener.local_addr()?;
+        axum::serve(listener, self.router(addr)).await
+    }
+}
+
+fn host_ok(state: &AppState, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| state.hosts.iter().any(|ok| ok == h))
+}
+
+fn refuse(status: StatusCode, why: &'static str) -> Response {
+    (status, why).into_response()
+}
+
+async fn page(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if !host_ok(&s, &headers) {
+        return refuse(StatusCode::MISDIRECTED_REQUEST, "unknown host");
+    }
+    let html = include_str!("review.html").replace("{{TOKEN}}", &s.token);
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, "default-src 'self'; img-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; frame-ancestors 'none'"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+        ],
+        Html(html),
+    )
+        .into_response()
+}
+
+async fn items(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if !host_ok(&s, &headers) {
+        return refuse(StatusCode::MISDIRECTED_REQUEST, "unknown host");
+    }
+    let decisions = s.decisions.lock().expect("not poisoned");
+    let items: Vec<Item> = s
+        .manifest
+        .flags
+        .iter()
+        .map(|f| Item {
+            image: f.image.clone(),
+            given: f.given.clone(),
+            predicted: f.predicted.clone(),
+            probability: f.probability,
+            reason: f.reason.name(),
+            decision: decisions.get(&f.image).cloned(),
+        })
+        .collect();
+    axum::Json(serde_json::json!({ "classes": s.manifest.classes, "items": items })).into_response()
+}
+
+async fn image(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    UrlPath(index): UrlPath<usize>,
+) -> Response {
+    if !host_ok(&s, &headers) {
+        return refuse(StatusCode::MISDIRECTED_REQUEST, "unknown host");
+    }
+    let Some(flag) = s.manifest.flags.get(index) else {
+        return refuse(StatusCode::NOT_FOUND, "no such image");
+    };
+    let Some(real) = resolve_inside(&s.root, &flag.image) else {
+        return refuse(StatusCode::FORBIDDEN, "outside the dataset");
+    };
+    let mime = match real
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+    {
+        Some(e) if e == "png" => "image/png",
+        Some(e) if e == "jpg" || e == "jpeg" => "image/jpeg",
+        _ => return refuse(StatusCode::FORBIDDEN, "not an image"),
+    };
+    match tokio::fs::read(&real).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, mime)], bytes).into_response(),
+        Err(_) => refuse(StatusCode::NOT_FOUND, "unreadable"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DecideRequest {
+    index: usize,
+    #[serde(flatten)]
+    decision: Decision,
+}
+
+async fn decide(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !host_ok(&s, &headers) {
+        return refuse(StatusCode::MISDIRECTED_REQUEST, "unknown host");
+    }
+    // A browser names the page's origin on every POST; another site's page cannot
+    // pretend to be ours, and without the token (which only our page can read) the
+    // request is refused anyway.
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+        let ours = s.hosts.iter().any(|h| origin == format!("http://{h}"));
+        if !ours {
+            return refuse(StatusCode::FORBIDDEN, "cross-origin request refused");
+        }
+    }
+    if headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site")
+    {
+        return refuse(StatusCode::FORBIDDEN, "cross-site request refused");
+    }
+    let token = headers.get("x-vista-token").and_then(|t| t.to_str().ok());
+    if token != Some(s.token.as_str()) {
+        return refuse(StatusCode::FORBIDDEN, "missing or wrong session token");
+    }
+    let Ok(req) = serde_json::from_slice::<DecideRequest>(&body) else {
+        return refuse(StatusCode::BAD_REQUEST, "expected {index, action[, class]}");
+    };
+    let Some(flag) = s.manifest.flags.get(req.index) else {
+        return refuse(StatusCode::NOT_FOUND, "no such image");
+    };
+    if let Decision::Relabel { class } = &req.decision
+        && !s.manifest.classes.contains(class)
+    {
+        return refuse(StatusCode::BAD_REQUEST, "unknown class");
+    }
+    let entry = JournalEntry {
+        image: flag.image.clone(),
+        decision: req.decision,
+    };
+    let mut decisions = s.decisions.lock().expect("not poisoned");
+    if append_journal(&s.journal, &entry).is_err() {
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot write the journal",
+        );
+    }
+    decisions.insert(entry.image, entry.decision);
+    StatusCode::NO_CONTENT.into_response()
+}
