@@ -5,7 +5,6 @@
 //! The dataset's cleaned view is undone at the end.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -17,18 +16,8 @@ const RECIPE: &str =
     "--arch resnet18 --width 0.125 --small-stem true --sizes 16,28 --epochs 2,1 --lr 3e-3 --quiet";
 
 fn vista(bin: &Path, args: &str) -> Result<String> {
-    eprintln!("$ vista {args}");
-    let out = Command::new(bin)
-        .args(args.split_whitespace())
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    print!("{stdout}");
-    if !out.status.success() {
-        bail!("`vista {args}` failed ({})", out.status);
-    }
-    Ok(stdout)
+    let args: Vec<String> = args.split_whitespace().map(str::to_owned).collect();
+    crate::reproduce::vista(bin, &args)
 }
 
 fn test_accuracy(stdout: &str) -> Option<f64> {

@@ -26,6 +26,10 @@ pub struct RecipeArgs {
     /// and --seed): label noise on purpose, to measure how cleaning copes with it.
     #[arg(long)]
     pub flip_labels: Option<f64>,
+    /// Leave out the training images a `vista clean detect` manifest (flags.json) flags
+    /// as likely mislabelled, without touching the dataset.
+    #[arg(long)]
+    pub exclude: Option<PathBuf>,
     /// A JSON or TOML file with any settings of a run (see `config.json` of a run);
     /// flags given here override it.
     #[arg(long)]
@@ -377,7 +381,25 @@ pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
     let start = Instant::now();
     let (loaded, path) = load_data(&args.recipe, progress)?;
     let cfg = build_config(&args.recipe, &loaded.train, loaded.dataset.classes.len())?;
-    let (data, _) = noisy_train_data(&args.recipe, &cfg, loaded);
+    let names = train_names(&loaded);
+    let (mut data, _) = noisy_train_data(&args.recipe, &cfg, loaded);
+    if let Some(path) = &args.recipe.exclude {
+        let m = vista_clean::Manifest::read(path)?;
+        let out: std::collections::HashSet<&str> = m
+            .of(vista_clean::Reason::LikelyMislabelled)
+            .map(|f| f.image.as_str())
+            .collect();
+        let keep: Vec<usize> = (0..names.len())
+            .filter(|&i| !out.contains(names[i].as_str()))
+            .collect();
+        eprintln!(
+            "--exclude: {} flagged training images left out ({})",
+            names.len() - keep.len(),
+            path.display()
+        );
+        data.images = Arc::new(keep.iter().map(|&i| data.images[i].clone()).collect());
+        data.labels = Arc::new(keep.iter().map(|&i| data.labels[i]).collect());
+    }
     if progress {
         eprintln!(
             "training {} (width {}) on {} ({} images, {} classes): stages {}",
