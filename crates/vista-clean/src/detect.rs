@@ -29,6 +29,8 @@ impl Default for Rules {
 pub enum Reason {
     LikelyMislabelled,
     Ambiguous,
+    /// Among the highest losses of its given class (for review without rules).
+    TopLoss,
 }
 
 impl Reason {
@@ -36,6 +38,7 @@ impl Reason {
         match self {
             Reason::LikelyMislabelled => "likely_mislabelled",
             Reason::Ambiguous => "ambiguous",
+            Reason::TopLoss => "top_loss",
         }
     }
 
@@ -43,6 +46,7 @@ impl Reason {
         match name {
             "likely_mislabelled" | "mislabelled" => Some(Reason::LikelyMislabelled),
             "ambiguous" => Some(Reason::Ambiguous),
+            "top_loss" => Some(Reason::TopLoss),
             _ => None,
         }
     }
@@ -83,6 +87,35 @@ pub fn flag(preds: &Predictions, rules: &Rules) -> Vec<Flag> {
             probability: p,
             reason,
         });
+    }
+    flags
+}
+
+/// The `per_class` images of each given class with the highest loss (`-ln p(given)`),
+/// worst first within each class: what to review when no rule is wanted.
+pub fn top_losses(preds: &Predictions, per_class: usize) -> Vec<Flag> {
+    let Some(labels) = &preds.labels else {
+        return Vec::new();
+    };
+    let mut flags = Vec::new();
+    for c in 0..preds.num_classes() as u32 {
+        let mut members: Vec<(f32, usize)> = labels
+            .iter()
+            .enumerate()
+            .filter(|&(_, &l)| l == c)
+            .map(|(i, &l)| (-preds.row(i)[l as usize].max(1e-7).ln(), i))
+            .collect();
+        members.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for &(_, i) in members.iter().take(per_class) {
+            let predicted = preds.predicted[i];
+            flags.push(Flag {
+                image: preds.images[i].clone(),
+                given: preds.classes[c as usize].clone(),
+                predicted: preds.classes[predicted as usize].clone(),
+                probability: preds.row(i)[predicted as usize],
+                reason: Reason::TopLoss,
+            });
+        }
     }
     flags
 }

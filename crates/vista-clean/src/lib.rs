@@ -19,7 +19,7 @@ mod noise;
 mod review;
 
 pub use apply::{Applied, apply_journal, quarantine_dir, undo_review};
-pub use detect::{Flag, Reason, Rules, flag};
+pub use detect::{Flag, Reason, Rules, flag, top_losses};
 pub use error::{Error, Result};
 pub use kfold::{out_of_fold, stratified_folds};
 pub use manifest::Manifest;

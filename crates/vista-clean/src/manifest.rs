@@ -64,7 +64,11 @@ impl Manifest {
     /// with given and predicted class and probability. Returns the files written.
     pub fn contact_sheets(&self, dir: &Path, max: usize) -> Result<Vec<PathBuf>> {
         let mut written = Vec::new();
-        for reason in [Reason::LikelyMislabelled, Reason::Ambiguous] {
+        for reason in [
+            Reason::LikelyMislabelled,
+            Reason::Ambiguous,
+            Reason::TopLoss,
+        ] {
             let mut tiles = Vec::new();
             for f in self.of(reason).take(max) {
                 let path = self.dataset.join(&f.image);

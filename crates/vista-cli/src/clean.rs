@@ -219,6 +219,14 @@ pub struct ReviewArgs {
     /// flags.json from `vista clean detect`.
     #[arg(long)]
     manifest: Option<PathBuf>,
+    /// Without a manifest: review the top losses of each class in this labelled
+    /// prediction file of the training images (e.g. `predictions.csv` of `vista clean
+    /// detect`).
+    #[arg(long)]
+    preds: Option<PathBuf>,
+    /// Top losses per class to review, with --preds.
+    #[arg(long, default_value_t = 12)]
+    per_class: usize,
     /// The decisions' journal (default: review.jsonl beside the manifest).
     #[arg(long)]
     journal: Option<PathBuf>,

@@ -94,3 +94,22 @@ fn detection_is_scored_against_the_flipped_images() {
     let m = score_detection(&flags, Some(Reason::LikelyMislabelled), &flipped);
     assert_eq!((m.flagged, m.hits), (2, 2));
 }
+
+#[test]
+fn top_losses_take_the_worst_of_each_given_class() {
+    let classes = ["a", "b"].map(String::from).to_vec();
+    let preds = Predictions::from_probs(
+        classes,
+        (0..5).map(|i| format!("{i}.png")).collect(),
+        Some(vec![0, 0, 0, 1, 1]),
+        vec![0.9, 0.1, 0.2, 0.8, 0.6, 0.4, 0.3, 0.7, 0.1, 0.9],
+    );
+    let flags = vista_clean::top_losses(&preds, 2);
+    let images: Vec<&str> = flags.iter().map(|f| f.image.as_str()).collect();
+    assert_eq!(images, ["1.png", "2.png", "3.png", "4.png"]);
+    assert!(flags.iter().all(|f| f.reason == Reason::TopLoss));
+    assert_eq!(
+        (flags[0].given.as_str(), flags[0].predicted.as_str()),
+        ("a", "b")
+    );
+}
