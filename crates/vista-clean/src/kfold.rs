@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use vista_data::derive_seed;
-use vista_eval::{PredictOptions, Predictions, Tta, predict_images};
+use vista_eval::{PredictOptions, Predictions, predict_images};
 use vista_train::{RunOptions, TrainConfig, TrainData, latest_checkpoint, load_run, train};
 
 use crate::error::{Error, Result};
@@ -87,16 +87,7 @@ pub fn out_of_fold<B: AutodiffBackend>(
                 &RunOptions { resume, progress },
             )?;
             let run = load_run::<B::InnerBackend>(&fold_dir, &devices[0])?;
-            let opts = PredictOptions {
-                size: run.config.stages.last().map_or(64, |s| s.size),
-                tta: Tta::None,
-                normalize: run
-                    .config
-                    .normalize
-                    .unwrap_or(vista_data::Normalize::IMAGENET),
-                seed: cfg.seed,
-                ..PredictOptions::default()
-            };
+            let opts = PredictOptions::for_run(&run.config);
             let images: Vec<_> = held.iter().map(|&i| data.images[i].clone()).collect();
             let idx: Vec<u64> = held.iter().map(|&i| i as u64).collect();
             let inner: Vec<_> = devices.clone();

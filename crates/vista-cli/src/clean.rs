@@ -8,8 +8,8 @@ use anyhow::{Context, Result, bail};
 use vista_clean::{
     Manifest, Reason, Review, Rules, apply_journal, flag, out_of_fold, score_detection, undo_review,
 };
-use vista_data::{CleanView, Normalize};
-use vista_eval::{PredictOptions, Predictions, Tta, predict_images};
+use vista_data::CleanView;
+use vista_eval::{PredictOptions, Predictions, predict_images};
 use vista_train::load_run;
 
 use crate::backend::{Cpu, DeviceSpec};
@@ -193,12 +193,7 @@ fn given_run(
     };
     let dev = burn::backend::flex::FlexDevice;
     let r = load_run::<Cpu>(run, &dev).with_context(|| format!("loading {}", run.display()))?;
-    let opts = PredictOptions {
-        size: r.config.stages.last().map_or(64, |s| s.size),
-        tta: Tta::None,
-        normalize: r.config.normalize.unwrap_or(Normalize::IMAGENET),
-        ..PredictOptions::default()
-    };
+    let opts = PredictOptions::for_run(&r.config);
     let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
     let idx: Vec<u64> = (0..names.len() as u64).collect();
     let k = r.classes.len();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::Backend;
-use vista_data::{AugmentConfig, Normalize, OnBadImage, decode_rgb, open};
+use vista_data::{AugmentConfig, OnBadImage, decode_rgb, open};
 use vista_eval::{
     Method, PredictOptions, Predictions, Tile, Tta, confusion_png, ensemble, evaluate,
     predict_files, read_labels, tiles_png, write_av_csv, write_folders,
@@ -188,18 +188,15 @@ fn predict_on<B: Backend>(
             ..AugmentConfig::default()
         }
     });
+    let defaults = PredictOptions::for_run(&run.config);
     let opts = PredictOptions {
-        size: args
-            .size
-            .unwrap_or_else(|| run.config.stages.last().map_or(64, |s| s.size)),
+        size: args.size.unwrap_or(defaults.size),
         tta,
         augment,
-        normalize: run.config.normalize.unwrap_or(Normalize::IMAGENET),
-        seed: args.seed.unwrap_or(run.config.seed),
-        batch: 256,
+        seed: args.seed.unwrap_or(defaults.seed),
         on_bad_image: args.on_bad_image,
-        max_pixels: vista_data::DEFAULT_MAX_PIXELS,
         progress,
+        ..defaults
     };
     let k = classes.len();
     let got = predict_files::<B, _>(&run.model, &devices, &files, k, &opts)?;

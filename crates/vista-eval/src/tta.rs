@@ -250,6 +250,19 @@ impl Default for PredictOptions {
     }
 }
 
+impl PredictOptions {
+    /// Plain predictions as a trained run sees its images: its last stage's size, its
+    /// normalization and seed.
+    pub fn for_run(cfg: &vista_train::TrainConfig) -> Self {
+        Self {
+            size: cfg.stages.last().map_or(64, |s| s.size),
+            normalize: cfg.normalize.unwrap_or(Normalize::IMAGENET),
+            seed: cfg.seed,
+            ..Self::default()
+        }
+    }
+}
+
 /// Class probabilities (`[images, k]`) of decoded images; `indices[i]` is the index of
 /// `images[i]` in the whole list, which seeds its augmented views.
 pub fn predict_images<B: Backend, M: Classifier<B> + Module<B>>(
