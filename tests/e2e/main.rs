@@ -4,6 +4,7 @@
 mod clean;
 mod data;
 mod eval;
+mod gan;
 mod tidy;
 mod train;
 

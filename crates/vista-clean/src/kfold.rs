@@ -4,7 +4,6 @@
 //! finished fold's predictions are kept, so an interrupted pass carries on.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
@@ -70,11 +69,11 @@ pub fn out_of_fold<B: AutodiffBackend>(
             Predictions::read_csv(&saved)?
         } else {
             let keep: Vec<usize> = (0..n).filter(|&i| folds[i] != f).collect();
-            let part = TrainData {
-                images: Arc::new(keep.iter().map(|&i| data.images[i].clone()).collect()),
-                labels: Arc::new(keep.iter().map(|&i| data.labels[i]).collect()),
-                classes: data.classes.clone(),
-            };
+            let part = TrainData::new(
+                keep.iter().map(|&i| data.images[i].clone()).collect(),
+                keep.iter().map(|&i| data.labels[i]).collect(),
+                data.classes.clone(),
+            );
             if progress {
                 eprintln!("fold {}/{k}: training on {} images", f + 1, keep.len());
             }

@@ -5,6 +5,7 @@ mod bench;
 mod clean;
 mod data;
 mod eval;
+mod gan;
 mod paths;
 mod train;
 mod weights;
@@ -53,6 +54,9 @@ enum Command {
     Clean(clean::CleanCommand),
     /// Review flagged images in the browser: keep, relabel or remove each.
     Review(clean::ReviewArgs),
+    /// Train a Wasserstein GAN and write its images as extra training data.
+    #[command(subcommand)]
+    Gan(gan::GanCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +80,7 @@ fn main() {
         Command::Submit(args) => eval::run_submit(&args, !cli.quiet),
         Command::Clean(cmd) => clean::run_clean(&cmd, !cli.quiet),
         Command::Review(args) => clean::run_review(&args, !cli.quiet),
+        Command::Gan(cmd) => gan::run(&cmd, !cli.quiet),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

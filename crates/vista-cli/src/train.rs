@@ -30,6 +30,14 @@ pub struct RecipeArgs {
     /// as likely mislabelled, without touching the dataset.
     #[arg(long)]
     pub exclude: Option<PathBuf>,
+    /// Extra training images: an image-folder tree with the dataset's class names, such
+    /// as `vista gan sample --out`. They join the training part only.
+    #[arg(long)]
+    pub extra_data: Option<PathBuf>,
+    /// Extra images per real training image, drawn with the seed from --extra-data
+    /// (default 0.2).
+    #[arg(long, requires = "extra_data")]
+    pub extra_ratio: Option<f32>,
     /// A JSON or TOML file with any settings of a run (see `config.json` of a run);
     /// flags given here override it.
     #[arg(long)]
@@ -277,25 +285,39 @@ pub(crate) fn build_config(
     if let Some(s) = args.shards {
         cfg.shards = s;
     }
+    if let Some(dir) = &args.extra_data {
+        cfg.extra_data = Some(dir.clone());
+        cfg.extra_ratio = args.extra_ratio.unwrap_or(0.2);
+    }
     cfg.validate()?;
     Ok(cfg)
 }
 
 pub(crate) fn load_data(args: &RecipeArgs, progress: bool) -> Result<(Loaded, PathBuf)> {
     let path = resolve_data(&args.data, progress)?;
+    let loaded = load_data_at(&path, args.on_bad_image, progress)?;
+    Ok((loaded, path))
+}
+
+/// Decodes the dataset at `path`, reporting skipped files.
+pub(crate) fn load_data_at(
+    path: &Path,
+    on_bad_image: OnBadImage,
+    progress: bool,
+) -> Result<Loaded> {
     let opts = LoadOptions {
-        on_bad_image: args.on_bad_image,
+        on_bad_image,
         progress,
         ..LoadOptions::default()
     };
-    let loaded = load(&path, &opts).with_context(|| format!("loading {}", path.display()))?;
+    let loaded = load(path, &opts).with_context(|| format!("loading {}", path.display()))?;
     if !loaded.report.is_empty() {
         eprintln!(
             "{} bad files skipped (see `vista data check`)",
             loaded.report.problems.len()
         );
     }
-    Ok((loaded, path))
+    Ok(loaded)
 }
 
 /// Paths of the training images relative to the dataset's root: the names cleaning
@@ -344,11 +366,7 @@ pub(crate) fn noisy_train_data(
 
 fn train_data(loaded: Loaded) -> TrainData {
     let labels = loaded.dataset.train.iter().map(|s| s.label).collect();
-    TrainData {
-        images: Arc::new(loaded.train),
-        labels: Arc::new(labels),
-        classes: loaded.dataset.classes,
-    }
+    TrainData::new(loaded.train, labels, loaded.dataset.classes)
 }
 
 /// Calls `$body` with `$B` bound to the autodiff backend of `$device`, and `$dev` to its
@@ -399,6 +417,19 @@ pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
         );
         data.images = Arc::new(keep.iter().map(|&i| data.images[i].clone()).collect());
         data.labels = Arc::new(keep.iter().map(|&i| data.labels[i]).collect());
+    }
+    if let Some(dir) = &args.recipe.extra_data {
+        let (images, labels) =
+            crate::gan::load_extra(dir, &data.classes, args.recipe.on_bad_image, progress)?;
+        eprintln!(
+            "--extra-data: {} images in {}; {} per real training image join the training part",
+            images.len(),
+            dir.display(),
+            cfg.extra_ratio
+        );
+        data.extra = images.len();
+        data.images = Arc::new(data.images.iter().cloned().chain(images).collect());
+        data.labels = Arc::new(data.labels.iter().copied().chain(labels).collect());
     }
     if progress {
         eprintln!(

@@ -210,6 +210,12 @@ struct Clip(f32);
 impl<B: Backend> ModuleMapper<B> for Clip {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
         let c = self.0;
-        param.map(|t| t.clamp(-c, c))
+        // Detached, so each clipped weight is a leaf of the next step's graph rather
+        // than the output of a clamp that backward would walk through.
+        param.map(|t| {
+            let grad = t.is_require_grad();
+            let t = t.clamp(-c, c).detach();
+            if grad { t.require_grad() } else { t }
+        })
     }
 }

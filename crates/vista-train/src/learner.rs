@@ -427,7 +427,7 @@ pub fn infer_probs<B: Backend, M: Classifier<B> + Module<B>>(
 
 /// Runs `f` on each shard of `n` rows with its device: inline when there is one shard,
 /// else on one scoped thread per shard. Results come in shard order.
-fn on_shards<D: Sync, T: Send>(
+pub(crate) fn on_shards<D: Sync, T: Send>(
     n: usize,
     devices: &[D],
     f: impl Fn(std::ops::Range<usize>, &D) -> T + Sync,

@@ -7,9 +7,12 @@
 //! - [`train`] runs a whole [`TrainConfig`]: fine-tuning's frozen epochs, then the
 //!   stages of progressive resizing, with checkpoints after every epoch that `resume`
 //!   continues from, and writes config, metrics, plots and model into a run folder.
+//! - [`train_gan`] trains a Wasserstein GAN on a dataset's images (weight clipping,
+//!   RMSprop, 5 critic steps per generator step), resumable; [`generate`] samples it.
 //! - [`ScheduledLr`] puts vista's schedules behind burn's `LrScheduler`.
 
 mod error;
+mod gan;
 mod learner;
 mod loss;
 mod metrics;
@@ -20,12 +23,13 @@ mod run;
 mod sched;
 
 pub use error::{Error, Result};
+pub use gan::{GanConfig, GanEpoch, GanStep, TrainedGan, all_grey, generate, load_gan, train_gan};
 pub use learner::{FitSpec, Learner, LearnerConfig, even_mults, infer_probs};
 pub use loss::{soft_cross_entropy_sum, targets, targets_tensor};
 pub use metrics::{EpochMetrics, StepRecord, format_secs, write_metrics};
 pub use model::{AnyModel, Arch, Classifier, ModelConfig};
 pub use optim::{Optim, OptimizerConfig};
-pub use plot::{loss_plot, lr_find_plot, lr_plot, plot_err, render_png};
+pub use plot::{gan_plot, loss_plot, lr_find_plot, lr_plot, plot_err, render_png};
 pub use run::{
     Outcome, RunOptions, ScheduleKind, StageConfig, TrainConfig, TrainData, TrainedRun, find_lr,
     latest_checkpoint, load_run, train,

@@ -98,27 +98,39 @@ impl Default for ModelConfig {
 /// that seed it and initialize a model at the same time would take each other's draws.
 static SEEDED_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Runs `init` with the backend's generator seeded first, holding a process-wide lock,
+/// on a thread with room for deep frames (records of large models make them at low
+/// optimization levels). `init` must materialize the parameters it makes: burn
+/// initializes them lazily, and a later draw would not be seeded.
+pub(crate) fn init_seeded_with<B: Backend, T: Send>(
+    seed: u64,
+    device: &B::Device,
+    init: impl FnOnce() -> T + Send,
+) -> T {
+    let _guard = SEEDED_INIT.lock().unwrap_or_else(|e| e.into_inner());
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn_scoped(s, || {
+                B::seed(device, seed);
+                init()
+            })
+            .expect("a thread for model init")
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 impl ModelConfig {
     /// [`ModelConfig::init`] with the backend's generator seeded first, holding a
     /// process-wide lock, so the same seed gives the same weights whatever else runs.
     pub fn init_seeded<B: Backend>(&self, seed: u64, device: &B::Device) -> Result<AnyModel<B>> {
-        let _guard = SEEDED_INIT.lock().unwrap_or_else(|e| e.into_inner());
-        // Records of large models make deep frames at low optimization levels: work on
-        // a thread with room for them.
-        std::thread::scope(|s| {
-            std::thread::Builder::new()
-                .stack_size(256 << 20)
-                .spawn_scoped(s, || {
-                    B::seed(device, seed);
-                    let model = self.init::<B>(device)?;
-                    // burn initializes parameters lazily (and each clone on its own):
-                    // materialize them all while the lock is held.
-                    let record = model.clone().into_record();
-                    Ok(model.load_record(record))
-                })
-                .expect("a thread for model init")
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        init_seeded_with::<B, _>(seed, device, || {
+            let model = self.init::<B>(device)?;
+            // burn initializes parameters lazily (and each clone on its own):
+            // materialize them all while the lock is held.
+            let record = model.clone().into_record();
+            Ok(model.load_record(record))
         })
     }
 

@@ -1,6 +1,7 @@
 //! The optimizers a run can choose, as one type the Learner holds and checkpoints:
 //! AdamW (fastai's default: betas 0.9/0.99, eps 1e-5, decoupled weight decay 0.01) and
-//! SGD with momentum.
+//! SGD with momentum; RMSprop for the Wasserstein GAN's critic and generator (the WGAN
+//! paper's choice: no momentum).
 
 use std::path::Path;
 
@@ -8,7 +9,9 @@ use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
+use burn::optim::{
+    AdamW, AdamWConfig, GradientsParams, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
+};
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
@@ -29,6 +32,9 @@ pub enum OptimizerConfig {
         weight_decay: f32,
         nesterov: bool,
     },
+    /// PyTorch's `RMSprop` (smoothing `alpha`, `eps` added to the root, optional
+    /// momentum); no weight decay.
+    RmsProp { alpha: f32, eps: f32, momentum: f32 },
 }
 
 impl Default for OptimizerConfig {
@@ -52,8 +58,29 @@ impl OptimizerConfig {
         }
     }
 
+    /// RMSprop as the WGAN paper runs it: PyTorch's defaults (alpha 0.99, eps 1e-8),
+    /// no momentum.
+    pub fn rmsprop() -> Self {
+        OptimizerConfig::RmsProp {
+            alpha: 0.99,
+            eps: 1e-8,
+            momentum: 0.0,
+        }
+    }
+
     pub fn init<B: AutodiffBackend, M: AutodiffModule<B>>(&self) -> Optim<M, B> {
         match *self {
+            OptimizerConfig::RmsProp {
+                alpha,
+                eps,
+                momentum,
+            } => Optim::RmsProp(
+                RmsPropConfig::new()
+                    .with_alpha(alpha)
+                    .with_epsilon(eps)
+                    .with_momentum(momentum)
+                    .init(),
+            ),
             OptimizerConfig::AdamW {
                 beta1,
                 beta2,
@@ -93,6 +120,7 @@ impl OptimizerConfig {
 pub enum Optim<M: AutodiffModule<B>, B: AutodiffBackend> {
     AdamW(OptimizerAdaptor<AdamW, M, B>),
     Sgd(OptimizerAdaptor<Sgd<B::InnerBackend>, M, B>),
+    RmsProp(OptimizerAdaptor<RmsProp, M, B>),
 }
 
 impl<M: AutodiffModule<B>, B: AutodiffBackend> std::fmt::Debug for Optim<M, B> {
@@ -100,6 +128,7 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> std::fmt::Debug for Optim<M, B> {
         f.write_str(match self {
             Optim::AdamW(_) => "Optim::AdamW",
             Optim::Sgd(_) => "Optim::Sgd",
+            Optim::RmsProp(_) => "Optim::RmsProp",
         })
     }
 }
@@ -109,6 +138,7 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> Optim<M, B> {
         match self {
             Optim::AdamW(o) => o.step(lr, module, grads),
             Optim::Sgd(o) => o.step(lr, module, grads),
+            Optim::RmsProp(o) => o.step(lr, module, grads),
         }
     }
 
@@ -118,6 +148,7 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> Optim<M, B> {
         let res = match self {
             Optim::AdamW(o) => recorder.record(o.to_record(), path.to_path_buf()),
             Optim::Sgd(o) => recorder.record(o.to_record(), path.to_path_buf()),
+            Optim::RmsProp(o) => recorder.record(o.to_record(), path.to_path_buf()),
         };
         res.map_err(|e| Error::record(path, e))
     }
@@ -134,6 +165,13 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> Optim<M, B> {
                 ),
             ),
             Optim::Sgd(o) => Optim::Sgd(
+                o.load_record(
+                    recorder
+                        .load(p, device)
+                        .map_err(|e| Error::record(path, e))?,
+                ),
+            ),
+            Optim::RmsProp(o) => Optim::RmsProp(
                 o.load_record(
                     recorder
                         .load(p, device)

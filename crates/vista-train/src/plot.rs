@@ -11,6 +11,7 @@ use plotters::style::{FontStyle, register_font};
 use vista_schedule::Suggestions;
 
 use crate::error::{Error, Result};
+use crate::gan::GanStep;
 use crate::metrics::{EpochMetrics, StepRecord};
 
 const W: u32 = 800;
@@ -239,6 +240,57 @@ pub fn lr_plot(path: &Path, steps: &[StepRecord]) -> Result<()> {
                 steps.iter().enumerate().map(|(i, s)| (i as f64, s.lr)),
                 &BLUE,
             ))
+            .map_err(|e| plot_err(path, e))?;
+        Ok(())
+    })
+}
+
+/// A GAN run's curves against the generator step, smoothed as the loss plot is: the
+/// critic's Wasserstein estimate (falling as the generator improves) and the
+/// generator's loss.
+pub fn gan_plot(path: &Path, steps: &[GanStep]) -> Result<()> {
+    let smooth = |f: &dyn Fn(&GanStep) -> f32| -> Vec<(f64, f64)> {
+        let mut avg = 0.0;
+        steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                avg = 0.98 * avg + 0.02 * f64::from(f(s));
+                (i as f64, avg / (1.0 - 0.98f64.powi(i as i32 + 1)))
+            })
+            .collect()
+    };
+    let w = smooth(&|s| s.wasserstein);
+    let g = smooth(&|s| s.gen_loss);
+    let (y0, y1) = finite_range(w.iter().chain(&g).map(|p| p.1))
+        .ok_or_else(|| plot_err(path, "no finite GAN loss was recorded"))?;
+    let pad = (y1 - y0) * 0.05;
+    let x1 = (steps.len().max(2) - 1) as f64;
+    render(path, |root| {
+        let mut chart = framed(root, "WGAN", 80)
+            .build_cartesian_2d(0.0..x1, (y0 - pad)..(y1 + pad))
+            .map_err(|e| plot_err(path, e))?;
+        chart
+            .configure_mesh()
+            .x_desc("generator step")
+            .y_desc("value (smoothed)")
+            .draw()
+            .map_err(|e| plot_err(path, e))?;
+        for (points, colour, label) in [
+            (&w, BLUE, "Wasserstein estimate (critic)"),
+            (&g, RED, "generator loss"),
+        ] {
+            chart
+                .draw_series(LineSeries::new(points.iter().copied(), &colour))
+                .map_err(|e| plot_err(path, e))?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
             .map_err(|e| plot_err(path, e))?;
         Ok(())
     })

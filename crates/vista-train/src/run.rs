@@ -17,6 +17,8 @@ use burn::module::{AutodiffModule, Module};
 use burn::record::{BinFileRecorder, FullPrecisionSettings};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use image::RgbImage;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use vista_data::{
     AugmentConfig, ClassMap, Loader, LoaderConfig, Normalize, stratified_split, write_atomic,
@@ -156,6 +158,12 @@ pub struct TrainConfig {
     pub workers: usize,
     /// Data-parallel shards per batch, each on its own thread and device.
     pub shards: usize,
+    /// Where extra training images came from (e.g. `vista gan sample`'s folder); a
+    /// record only: the images arrive in [`TrainData`].
+    pub extra_data: Option<PathBuf>,
+    /// Extra images added to the training part, per real training image; drawn once
+    /// per run, seeded, from the extra pool. They never enter validation.
+    pub extra_ratio: f32,
 }
 
 impl Default for TrainConfig {
@@ -182,6 +190,8 @@ impl Default for TrainConfig {
             seed: 42,
             workers: 0,
             shards: 1,
+            extra_data: None,
+            extra_ratio: 0.0,
         }
     }
 }
@@ -192,6 +202,26 @@ pub struct TrainData {
     pub images: Arc<Vec<RgbImage>>,
     pub labels: Arc<Vec<u32>>,
     pub classes: ClassMap,
+    /// The last `extra` images are extra training material (generated ones): kept out
+    /// of the validation split and the normalization statistics.
+    pub extra: usize,
+}
+
+impl TrainData {
+    /// Real images and labels only.
+    pub fn new(images: Vec<RgbImage>, labels: Vec<u32>, classes: ClassMap) -> Self {
+        Self {
+            images: Arc::new(images),
+            labels: Arc::new(labels),
+            classes,
+            extra: 0,
+        }
+    }
+
+    /// Number of real (not extra) images.
+    pub fn real(&self) -> usize {
+        self.labels.len() - self.extra
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -294,6 +324,12 @@ impl TrainConfig {
         {
             return bad(format!("mixup alpha {a} must be positive"));
         }
+        if !(self.extra_ratio >= 0.0 && self.extra_ratio.is_finite()) {
+            return bad(format!(
+                "extra ratio {} must be zero or positive",
+                self.extra_ratio
+            ));
+        }
         Ok(())
     }
 }
@@ -357,9 +393,14 @@ fn save_checkpoint<B: AutodiffBackend, M: AutodiffModule<B>>(
     }
     std::fs::rename(&tmp, &fin).map_err(|e| Error::io(&fin, e))?;
     write_atomic(&root.join("latest"), name.as_bytes())?;
-    // Older checkpoints are ours to remove; keep the previous one as a spare.
-    let mut old: Vec<PathBuf> = std::fs::read_dir(&root)
-        .map_err(|e| Error::io(&root, e))?
+    prune_checkpoints(&root, &name)
+}
+
+/// Removes the checkpoints under `root` older than the previous one: ours to remove,
+/// and the previous one stays as a spare.
+pub(crate) fn prune_checkpoints(root: &Path, name: &str) -> Result<()> {
+    let mut old: Vec<PathBuf> = std::fs::read_dir(root)
+        .map_err(|e| Error::io(root, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.file_name()
@@ -449,7 +490,10 @@ pub fn train<B: AutodiffBackend>(
 }
 
 /// Runs `f` on a scoped thread with [`TRAIN_STACK`] bytes of stack; panics propagate.
-fn on_large_stack<T: Send>(dir: &Path, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+pub(crate) fn on_large_stack<T: Send>(
+    dir: &Path,
+    f: impl FnOnce() -> Result<T> + Send,
+) -> Result<T> {
     std::thread::scope(|s| {
         let worker = std::thread::Builder::new()
             .name("vista-train".into())
@@ -469,9 +513,35 @@ fn normalization(cfg: &TrainConfig, data: &TrainData) -> Normalize {
         if cfg.pretrained.is_some() {
             Normalize::IMAGENET
         } else {
-            Normalize::from_images(data.images.iter())
+            Normalize::from_images(data.images[..data.real()].iter())
         }
     })
+}
+
+/// The extra images a run trains on: `extra_ratio` of them per real training image,
+/// drawn without replacement (seeded) from the extra pool.
+fn extra_items(cfg: &TrainConfig, data: &TrainData, real_train: usize) -> Result<Vec<usize>> {
+    let want = (f64::from(cfg.extra_ratio) * real_train as f64).round() as usize;
+    if want == 0 {
+        return Ok(Vec::new());
+    }
+    if want > data.extra {
+        return Err(Error::Config(format!(
+            "extra ratio {} asks for {want} extra images ({} real training images), but {} holds {}",
+            cfg.extra_ratio,
+            real_train,
+            cfg.extra_data
+                .as_ref()
+                .map_or("the extra data".into(), |p| p.display().to_string()),
+            data.extra
+        )));
+    }
+    let mut pool: Vec<usize> = (data.real()..data.labels.len()).collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(vista_data::derive_seed(cfg.seed, &[6]));
+    pool.shuffle(&mut rng);
+    pool.truncate(want);
+    pool.sort_unstable();
+    Ok(pool)
 }
 
 /// The Learner of a run: seeded initial weights (pretrained ones loaded), the stratified
@@ -483,7 +553,18 @@ fn build_learner<B: AutodiffBackend>(
     progress: bool,
 ) -> Result<Learner<B, AnyModel<B>>> {
     let normalize = normalization(cfg, data);
-    let (train_items, valid_items) = stratified_split(&data.labels, cfg.valid_pct, cfg.seed);
+    let (mut train_items, valid_items) =
+        stratified_split(&data.labels[..data.real()], cfg.valid_pct, cfg.seed);
+    let extra = extra_items(cfg, data, train_items.len())?;
+    if progress && !extra.is_empty() {
+        eprintln!(
+            "extra images: {} of {} join {} real training images",
+            extra.len(),
+            data.extra,
+            train_items.len()
+        );
+    }
+    train_items.extend(extra);
     let loader = |items, train: bool| {
         Loader::new(
             data.images.clone(),

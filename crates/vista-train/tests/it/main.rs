@@ -2,11 +2,10 @@
 //! learns, the same seed gives the same run, the LR finder leaves the model as it found
 //! it, data-parallel shards match one device, and a run folder holds what it promises.
 
+mod gan;
 mod learner;
 mod parallel;
 mod run;
-
-use std::sync::Arc;
 
 use burn::backend::{Autodiff, Flex};
 use image::{Rgb, RgbImage};
@@ -52,15 +51,15 @@ pub fn synthetic(n_per_class: usize, seed: u64) -> TrainData {
         images.push(img);
         labels.push(class);
     }
-    TrainData {
-        images: Arc::new(images),
-        labels: Arc::new(labels),
-        classes: ClassMap::new(vec![
+    TrainData::new(
+        images,
+        labels,
+        ClassMap::new(vec![
             "horizontal".into(),
             "vertical".into(),
             "square".into(),
         ]),
-    }
+    )
 }
 
 pub fn tiny_model() -> ModelConfig {

@@ -1,0 +1,474 @@
+//! `vista gan train` and `vista gan sample`: a Wasserstein GAN on a dataset's training
+//! images, and its images written as an image-folder tree marked as synthetic, which
+//! `vista train --extra-data DIR --extra-ratio R` adds to the training part.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::backend::Backend;
+use image::{GrayImage, RgbImage};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use vista_data::{LoadOptions, OnBadImage, load, write_atomic};
+use vista_eval::{PredictOptions, predict_images};
+use vista_train::{
+    GanConfig, OptimizerConfig, RunOptions, TrainData, TrainedGan, generate, load_gan, load_run,
+    train_gan,
+};
+
+use crate::backend::{Cpu, DeviceSpec};
+use crate::paths::resolve_data;
+use crate::train::{load_data_at, with_backend};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum GanCommand {
+    /// Train a Wasserstein GAN on a dataset's training images (weight clipping 0.01,
+    /// RMSprop 5e-5, 5 critic steps per generator step): checkpoints, a sample grid per
+    /// epoch, resumable.
+    Train(GanTrainArgs),
+    /// Write generated images as an image-folder tree marked as synthetic, optionally
+    /// scored for class consistency by a classifier trained on real images.
+    Sample(GanSampleArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GanTrainArgs {
+    /// Dataset folder or CSV, or `embedded` for the bundled Fashion-MNIST.
+    #[arg(long, default_value = "embedded")]
+    data: PathBuf,
+    /// Run folder for the networks, checkpoints, sample grids and loss curves.
+    #[arg(long, default_value = "runs/gan")]
+    out: PathBuf,
+    /// Side of the generated images: 32 or 64.
+    #[arg(long, default_value_t = 32)]
+    size: usize,
+    /// Colour channels, 1 or 3 (default: 1 when every training image is grey).
+    #[arg(long)]
+    channels: Option<usize>,
+    /// Feature maps of the generator's last layer and the critic's first (DCGAN: 64).
+    #[arg(long, default_value_t = 64)]
+    features: usize,
+    /// One generator for all classes, not told the class (the images then have no
+    /// class and `sample` cannot write them per class).
+    #[arg(long)]
+    unconditional: bool,
+    /// Passes of the critic over the training images.
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Critic steps per generator step.
+    #[arg(long, default_value_t = 5)]
+    critic_steps: usize,
+    /// The critic's weights are clipped into [-clip, clip] after each of its steps.
+    #[arg(long, default_value_t = 0.01)]
+    clip: f32,
+    /// rmsprop (the WGAN paper's) or adam (beta1 0, beta2 0.99, as fastai's WGAN
+    /// example).
+    #[arg(long, default_value = "rmsprop")]
+    optimizer: String,
+    #[arg(long, default_value_t = 5e-5)]
+    lr: f64,
+    /// Train on this many training images, drawn with the seed (default: all).
+    #[arg(long)]
+    images: Option<usize>,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Data-parallel shards per batch (default: one per core on the CPU).
+    #[arg(long)]
+    shards: Option<usize>,
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceSpec,
+    /// What to do with corrupt or unreadable images.
+    #[arg(long, default_value = "error")]
+    on_bad_image: OnBadImage,
+    /// Carry on from the run folder's last checkpoint.
+    #[arg(long)]
+    resume: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GanSampleArgs {
+    /// The GAN run folder (`vista gan train --out`).
+    #[arg(long, default_value = "runs/gan")]
+    run: PathBuf,
+    /// A checkpoint folder of the run to sample instead of its final generator.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Images per class.
+    #[arg(long)]
+    per_class: usize,
+    /// The folder to create: `<class>/gan-NNNNN.png` and `synthetic.json`.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// A classifier run trained on real images: report the share of generated images
+    /// it puts in their intended class, per class (class consistency).
+    #[arg(long)]
+    check_with: Option<PathBuf>,
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceSpec,
+}
+
+/// `synthetic.json`: which images are generated, and by what.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SyntheticManifest {
+    pub synthetic: bool,
+    /// The GAN run and the generator file the images came from.
+    pub run: PathBuf,
+    pub generator: PathBuf,
+    /// Epochs the generator had trained.
+    pub epochs: usize,
+    pub seed: u64,
+    pub per_class: usize,
+    pub size: usize,
+    pub classes: Vec<String>,
+    /// One entry per image: its path below the folder and its intended class.
+    pub images: Vec<SyntheticImage>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SyntheticImage {
+    pub file: String,
+    pub class: String,
+}
+
+/// `consistency.json`: how often a classifier trained on real images agrees with the
+/// class each image was generated for.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Consistency {
+    pub classifier: PathBuf,
+    pub overall: f64,
+    pub per_class: Vec<(String, f64)>,
+}
+
+pub fn run(cmd: &GanCommand, progress: bool) -> Result<()> {
+    match cmd {
+        GanCommand::Train(args) => run_train(args, progress),
+        GanCommand::Sample(args) => run_sample(args, progress),
+    }
+}
+
+fn run_train(args: &GanTrainArgs, progress: bool) -> Result<()> {
+    let start = Instant::now();
+    let path = resolve_data(&args.data, progress)?;
+    let loaded = load_data_at(&path, args.on_bad_image, progress)?;
+    let labels: Vec<u32> = loaded.dataset.train.iter().map(|s| s.label).collect();
+    let mut data = TrainData::new(loaded.train, labels, loaded.dataset.classes);
+    if let Some(n) = args.images.filter(|&n| n < data.labels.len()) {
+        let mut pick: Vec<usize> = (0..data.labels.len()).collect();
+        pick.shuffle(&mut ChaCha8Rng::seed_from_u64(args.seed));
+        pick.truncate(n);
+        pick.sort_unstable();
+        data = TrainData::new(
+            pick.iter().map(|&i| data.images[i].clone()).collect(),
+            pick.iter().map(|&i| data.labels[i]).collect(),
+            data.classes,
+        );
+    }
+    let optimizer = match args.optimizer.as_str() {
+        "rmsprop" => OptimizerConfig::rmsprop(),
+        "adam" => OptimizerConfig::AdamW {
+            beta1: 0.0,
+            beta2: 0.99,
+            eps: 1e-5,
+            weight_decay: 0.0,
+        },
+        o => bail!("unknown GAN optimizer `{o}` (rmsprop, adam)"),
+    };
+    let on_cpu = args.device == DeviceSpec::Cpu;
+    let cfg = GanConfig {
+        size: args.size,
+        channels: args.channels,
+        features: args.features,
+        conditional: !args.unconditional,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        critic_steps: args.critic_steps,
+        clip: args.clip,
+        optimizer,
+        lr: args.lr,
+        seed: args.seed,
+        shards: args.shards.unwrap_or(if on_cpu {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            1
+        }),
+        ..GanConfig::default()
+    };
+    cfg.validate()?;
+    if progress {
+        eprintln!(
+            "training a {}WGAN at {} px on {} ({} images, {} classes): {} epochs, {} critic steps per generator step",
+            if cfg.conditional {
+                "class-conditional "
+            } else {
+                ""
+            },
+            cfg.size,
+            path.display(),
+            data.labels.len(),
+            data.classes.len(),
+            cfg.epochs,
+            cfg.critic_steps
+        );
+    }
+    let opts = RunOptions {
+        resume: args.resume,
+        progress,
+    };
+    let epochs = with_backend!(args.device, |B, device| {
+        train_gan::<B>(&cfg, &data, &args.out, vec![device], &opts)
+    })
+    .with_context(|| format!("training a GAN into {}", args.out.display()))?;
+    let last = epochs.last().context("the GAN trained no epoch")?;
+    println!(
+        "done in {}: Wasserstein estimate {:.5} (epoch 1: {:.5}); samples in {}",
+        vista_train::format_secs(start.elapsed().as_secs_f32()),
+        last.wasserstein,
+        epochs[0].wasserstein,
+        args.out.join("samples").display()
+    );
+    Ok(())
+}
+
+fn run_sample(args: &GanSampleArgs, progress: bool) -> Result<()> {
+    match args.device {
+        DeviceSpec::Cpu => sample_on::<Cpu>(args, Default::default(), progress),
+        #[cfg(feature = "cuda")]
+        DeviceSpec::Cuda(n) => sample_on::<crate::backend::Gpu>(
+            args,
+            burn::backend::cuda::CudaDevice::new(n),
+            progress,
+        ),
+        #[cfg(not(feature = "cuda"))]
+        DeviceSpec::Cuda(_) => {
+            bail!("this vista was built without CUDA; rebuild with `--features cuda`")
+        }
+    }
+}
+
+fn sample_on<B: Backend>(args: &GanSampleArgs, device: B::Device, progress: bool) -> Result<()> {
+    if args.out.exists() {
+        bail!(
+            "{} already exists; choose a new folder (nothing was written)",
+            args.out.display()
+        );
+    }
+    if args.per_class == 0 {
+        bail!("--per-class must be at least 1");
+    }
+    let gan: TrainedGan<B> = load_gan(&args.run, args.checkpoint.as_deref(), &device)
+        .with_context(|| format!("loading the GAN run {}", args.run.display()))?;
+    if !gan.config.conditional {
+        bail!(
+            "{} is an unconditional GAN: its images have no class to file them under",
+            args.run.display()
+        );
+    }
+    let k = gan.classes.len();
+    let labels: Vec<u32> = (0..k * args.per_class)
+        .map(|i| (i / args.per_class) as u32)
+        .collect();
+    let images = generate(&gan.generator, &gan.config, &labels, args.seed, &device);
+    let size = gan.config.size as u32;
+    let grey = gan.config.channels == Some(1);
+    let rgb: Vec<RgbImage> = images.iter().map(|x| to_rgb(x, size)).collect();
+
+    // Build the tree under a temporary name beside the target, then rename it.
+    let parent = args.out.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(p) = parent {
+        std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
+    }
+    let name = args
+        .out
+        .file_name()
+        .context("--out needs a folder name")?
+        .to_string_lossy();
+    let tmp = parent
+        .unwrap_or(Path::new("."))
+        .join(format!(".{name}.tmp-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).with_context(|| format!("clearing {}", tmp.display()))?;
+    }
+    let mut entries = Vec::with_capacity(rgb.len());
+    for (i, (img, &label)) in rgb.iter().zip(&labels).enumerate() {
+        let class = gan.classes.name(label).expect("label in range").to_string();
+        let dir = tmp.join(&class);
+        if i % args.per_class == 0 {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let file = format!("{class}/gan-{:05}.png", i % args.per_class);
+        let path = tmp.join(&file);
+        let saved = if grey {
+            GrayImage::from_fn(size, size, |x, y| image::Luma([img.get_pixel(x, y)[0]])).save(&path)
+        } else {
+            img.save(&path)
+        };
+        saved.with_context(|| format!("writing {}", path.display()))?;
+        entries.push(SyntheticImage { file, class });
+    }
+    let manifest = SyntheticManifest {
+        synthetic: true,
+        run: std::path::absolute(&args.run).unwrap_or_else(|_| args.run.clone()),
+        generator: std::path::absolute(&gan.weights).unwrap_or_else(|_| gan.weights.clone()),
+        epochs: gan.epochs,
+        seed: args.seed,
+        per_class: args.per_class,
+        size: gan.config.size,
+        classes: gan.classes.classes.clone(),
+        images: entries,
+    };
+    write_atomic(
+        &tmp.join("synthetic.json"),
+        &serde_json::to_vec_pretty(&manifest).expect("manifest serializes"),
+    )?;
+    let consistency = match &args.check_with {
+        Some(run) => {
+            let c = class_consistency(run, &rgb, &labels, &gan.classes.classes, progress)?;
+            write_atomic(
+                &tmp.join("consistency.json"),
+                &serde_json::to_vec_pretty(&c).expect("consistency serializes"),
+            )?;
+            Some(c)
+        }
+        None => None,
+    };
+    std::fs::rename(&tmp, &args.out)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), args.out.display()))?;
+    println!(
+        "{} generated images ({} per class, {} px, generator of epoch {}) in {}",
+        rgb.len(),
+        args.per_class,
+        size,
+        gan.epochs,
+        args.out.display()
+    );
+    if let Some(c) = consistency {
+        print!("{}", consistency_table(&c));
+    }
+    Ok(())
+}
+
+/// A CHW image in [0, 1] with three channels, as 8-bit RGB.
+fn to_rgb(x: &[f32], size: u32) -> RgbImage {
+    let plane = (size * size) as usize;
+    RgbImage::from_fn(size, size, |px, py| {
+        let i = (py * size + px) as usize;
+        let v = |c: usize| (x[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8;
+        image::Rgb([v(0), v(1), v(2)])
+    })
+}
+
+/// The share of `images` that the classifier in `run` puts in their intended class,
+/// overall and per class. Predictions run on the CPU.
+fn class_consistency(
+    run: &Path,
+    images: &[RgbImage],
+    labels: &[u32],
+    classes: &[String],
+    progress: bool,
+) -> Result<Consistency> {
+    let dev = burn::backend::flex::FlexDevice;
+    let r = load_run::<Cpu>(run, &dev)
+        .with_context(|| format!("loading the classifier {}", run.display()))?;
+    if r.classes.classes != classes {
+        bail!(
+            "the classifier {} knows the classes {:?}, the GAN {:?}",
+            run.display(),
+            r.classes.classes,
+            classes
+        );
+    }
+    if progress {
+        eprintln!(
+            "class consistency: {} generated images through {}",
+            images.len(),
+            run.display()
+        );
+    }
+    let opts = PredictOptions::for_run(&r.config);
+    let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let idx: Vec<u64> = (0..images.len() as u64).collect();
+    let k = classes.len();
+    let probs = predict_images::<Cpu, _>(&r.model, &vec![dev; shards], images, &idx, k, &opts);
+    let mut hit = vec![0usize; k];
+    let mut all = vec![0usize; k];
+    for (row, &l) in probs.chunks_exact(k).zip(labels) {
+        let best = row
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i);
+        all[l as usize] += 1;
+        hit[l as usize] += usize::from(best == l as usize);
+    }
+    Ok(Consistency {
+        classifier: std::path::absolute(run).unwrap_or_else(|_| run.to_path_buf()),
+        overall: hit.iter().sum::<usize>() as f64 / all.iter().sum::<usize>().max(1) as f64,
+        per_class: classes
+            .iter()
+            .zip(hit.iter().zip(&all))
+            .map(|(c, (&h, &a))| (c.clone(), h as f64 / a.max(1) as f64))
+            .collect(),
+    })
+}
+
+pub fn consistency_table(c: &Consistency) -> String {
+    let mut s = format!(
+        "class consistency (classifier {}): {:.1}% overall\n",
+        c.classifier.display(),
+        100.0 * c.overall
+    );
+    for (class, v) in &c.per_class {
+        let _ = writeln!(s, "  {class:<16} {:>5.1}%", 100.0 * v);
+    }
+    s
+}
+
+/// Loads `--extra-data`: an image-folder tree whose class folders carry the dataset's
+/// class names. Returns the images and their class ids in `classes`.
+pub(crate) fn load_extra(
+    dir: &Path,
+    classes: &vista_data::ClassMap,
+    on_bad_image: OnBadImage,
+    progress: bool,
+) -> Result<(Vec<RgbImage>, Vec<u32>)> {
+    let opts = LoadOptions {
+        on_bad_image,
+        progress,
+        ..LoadOptions::default()
+    };
+    let loaded =
+        load(dir, &opts).with_context(|| format!("loading --extra-data {}", dir.display()))?;
+    let mut labels = Vec::with_capacity(loaded.train.len());
+    for s in &loaded.dataset.train {
+        let name = loaded
+            .dataset
+            .classes
+            .name(s.label)
+            .expect("label in range");
+        let Some(id) = classes.id(name) else {
+            bail!(
+                "--extra-data {}: class folder `{name}` is not a class of the dataset ({})",
+                dir.display(),
+                classes.classes.join(", ")
+            );
+        };
+        labels.push(id);
+    }
+    if !dir.join("synthetic.json").exists() && progress {
+        eprintln!(
+            "note: {} has no synthetic.json; its images are used as extra training images all the same",
+            dir.display()
+        );
+    }
+    Ok((loaded.train, labels))
+}

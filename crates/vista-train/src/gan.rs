@@ -1,0 +1,867 @@
+//! Training a Wasserstein GAN (Arjovsky et al. 2017) on a dataset's training images, the
+//! way fastai's `GANLearner.wgan` runs it: after every `critic_steps` (5) critic steps
+//! one generator step, the critic's weights clipped into `[-clip, clip]` (0.01) after
+//! each of its steps, RMSprop at 5e-5 without momentum (the paper's Algorithm 1). The
+//! critic scores a real and a generated batch in one pass and minimizes
+//! `mean C(fake) - mean C(real)`; the generator minimizes `-mean C(fake)`.
+//!
+//! Why not WGAN-GP (Gulrajani et al. 2017): its penalty differentiates the norm of the
+//! critic's gradient with respect to its input, a double backward. burn 0.21's autodiff
+//! hands gradients out as tensors of the inner backend (`Tensor::grad` returns
+//! `Tensor<B::InnerBackend, D>`), outside any graph, so they cannot be differentiated
+//! again. Weight clipping needs only first derivatives.
+//!
+//! An epoch is one pass of the critic over the training images. A run folder holds
+//! `gan.json` (the settings, channels resolved), `classes.txt`, `checkpoints/epoch-NNNN`
+//! (both networks, both optimizers and `state.json`, renamed into place and named by
+//! `checkpoints/latest`), `samples/epoch-NNNN.png` (one row per class from the same
+//! noise every epoch), `losses.csv`, `gan_loss.png`, and at the end `generator.bin`.
+//! Batches and noise are seeded per `(seed, epoch, step)`, so a resumed run repeats
+//! what the uninterrupted one would have done.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module};
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::record::{BinFileRecorder, FullPrecisionSettings};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use image::RgbImage;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal, Uniform};
+use serde::{Deserialize, Serialize};
+use vista_data::{ClassMap, derive_seed, grid, labels_tensor, resize_plain, write_atomic};
+use vista_models::{Critic, CriticConfig, Generator, GeneratorConfig, clip_weights};
+
+use crate::error::{Error, Result};
+use crate::learner::on_shards;
+use crate::model::init_seeded_with;
+use crate::optim::{Optim, OptimizerConfig};
+use crate::plot::gan_plot;
+use crate::run::{RunOptions, TrainData, on_large_stack};
+
+/// Every setting of a GAN run; saved as `gan.json` in the run folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GanConfig {
+    /// Side of the generated images: 32 or 64.
+    pub size: usize,
+    /// Colour channels; `None`: 1 when every training image is grey, else 3.
+    pub channels: Option<usize>,
+    /// Length of the noise vector.
+    pub noise: usize,
+    /// Feature maps of the generator's last hidden layer and of the critic's first.
+    pub features: usize,
+    /// One generator for every class, told the class (the critic is told it too);
+    /// off, the generator ignores classes.
+    pub conditional: bool,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Critic steps per generator step.
+    pub critic_steps: usize,
+    /// The critic's weights are clipped into `[-clip, clip]` after each of its steps.
+    pub clip: f32,
+    pub optimizer: OptimizerConfig,
+    pub lr: f64,
+    pub seed: u64,
+    /// Data-parallel shards per batch, each on its own thread and device.
+    pub shards: usize,
+}
+
+impl Default for GanConfig {
+    fn default() -> Self {
+        Self {
+            size: 32,
+            channels: None,
+            noise: 100,
+            features: 64,
+            conditional: true,
+            epochs: 5,
+            batch_size: 64,
+            critic_steps: 5,
+            clip: 0.01,
+            optimizer: OptimizerConfig::rmsprop(),
+            lr: 5e-5,
+            seed: 42,
+            shards: 1,
+        }
+    }
+}
+
+impl GanConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if !matches!(self.size, 32 | 64) {
+            return bad(format!(
+                "GAN image size must be 32 or 64, not {}",
+                self.size
+            ));
+        }
+        if let Some(c) = self.channels
+            && c != 1
+            && c != 3
+        {
+            return bad(format!("GAN channels must be 1 or 3, not {c}"));
+        }
+        if self.batch_size < 2 || self.critic_steps == 0 || self.noise == 0 {
+            return bad("batch size >= 2, critic steps >= 1 and noise >= 1 are needed".into());
+        }
+        if self.features < 2 {
+            return bad(format!(
+                "GAN features must be at least 2, not {}",
+                self.features
+            ));
+        }
+        if !(self.clip > 0.0 && self.clip.is_finite()) {
+            return bad(format!(
+                "weight clipping bound {} must be positive",
+                self.clip
+            ));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad(format!("learning rate {} is not positive", self.lr));
+        }
+        Ok(())
+    }
+
+    fn channels(&self) -> usize {
+        self.channels.unwrap_or(3)
+    }
+
+    /// The generator this config builds for `classes` classes.
+    pub fn generator(&self, classes: usize) -> GeneratorConfig {
+        GeneratorConfig::new(self.size)
+            .with_channels(self.channels())
+            .with_noise(self.noise)
+            .with_features(self.features)
+            .with_num_classes(self.conditional.then_some(classes))
+    }
+
+    /// The critic this config builds for `classes` classes.
+    pub fn critic(&self, classes: usize) -> CriticConfig {
+        CriticConfig::new(self.size)
+            .with_channels(self.channels())
+            .with_features(self.features)
+            .with_num_classes(self.conditional.then_some(classes))
+    }
+}
+
+/// Means over one epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GanEpoch {
+    /// 1-based.
+    pub epoch: usize,
+    /// The critic's estimate of the Wasserstein distance, `mean C(real) - mean C(fake)`,
+    /// averaged over the epoch's critic steps; it falls as the generator improves.
+    pub wasserstein: f32,
+    /// The generator's loss, `-mean C(fake)`.
+    pub gen_loss: f32,
+    pub gen_steps: usize,
+    /// Real images the critic saw per second.
+    pub images_per_sec: f32,
+    pub wall_s: f32,
+}
+
+/// One generator step and the critic steps before it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GanStep {
+    pub step: usize,
+    pub epoch: usize,
+    pub wasserstein: f32,
+    pub gen_loss: f32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct GanState {
+    epochs: Vec<GanEpoch>,
+    steps: Vec<GanStep>,
+}
+
+/// A trained generator, loaded for sampling.
+#[derive(Debug)]
+pub struct TrainedGan<B: Backend> {
+    pub config: GanConfig,
+    pub classes: ClassMap,
+    pub generator: Generator<B>,
+    /// The file the generator came from.
+    pub weights: PathBuf,
+    pub epochs: usize,
+}
+
+fn recorder() -> BinFileRecorder<FullPrecisionSettings> {
+    BinFileRecorder::new()
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::State {
+        path: path.to_path_buf(),
+        source: e,
+    })
+}
+
+/// True when every pixel of every image has equal red, green and blue.
+pub fn all_grey(images: &[RgbImage]) -> bool {
+    images
+        .iter()
+        .all(|img| img.pixels().all(|p| p[0] == p[1] && p[1] == p[2]))
+}
+
+/// The images at `size` px in [-1, 1], `[n, channels, size, size]` row-major; one
+/// channel is the mean of the three.
+fn real_images(images: &[RgbImage], size: usize, channels: usize) -> Vec<f32> {
+    let plane = size * size;
+    let mut out = vec![0f32; images.len() * channels * plane];
+    let mut rgb = vec![0f32; 3 * plane];
+    for (img, dst) in images.iter().zip(out.chunks_exact_mut(channels * plane)) {
+        resize_plain(img, size as u32, (1.0, 1.0), &mut rgb);
+        if channels == 3 {
+            for (d, s) in dst.iter_mut().zip(&rgb) {
+                *d = s * 2.0 - 1.0;
+            }
+        } else {
+            for (i, d) in dst.iter_mut().enumerate() {
+                let m = (rgb[i] + rgb[plane + i] + rgb[2 * plane + i]) / 3.0;
+                *d = m * 2.0 - 1.0;
+            }
+        }
+    }
+    out
+}
+
+/// Standard normal noise, `n * dim` values, from `seed`.
+fn normal_noise(seed: u64, n: usize, dim: usize) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n * dim)
+        .map(|_| StandardNormal.sample(&mut rng))
+        .collect()
+}
+
+/// The generator's images for `labels`, CHW in [0, 1] with three channels (grey ones
+/// repeated), in `labels`' order. Image `i`'s noise comes from `(seed, i)` alone, so
+/// the result does not depend on how the work is chunked.
+pub fn generate<B: Backend>(
+    generator: &Generator<B>,
+    cfg: &GanConfig,
+    labels: &[u32],
+    seed: u64,
+    device: &B::Device,
+) -> Vec<Vec<f32>> {
+    let (c, s) = (cfg.channels(), cfg.size);
+    let plane = s * s;
+    let mut out = Vec::with_capacity(labels.len());
+    for (chunk_i, chunk) in labels.chunks(256).enumerate() {
+        let noise: Vec<f32> = (0..chunk.len())
+            .flat_map(|j| {
+                normal_noise(
+                    derive_seed(seed, &[(chunk_i * 256 + j) as u64]),
+                    1,
+                    cfg.noise,
+                )
+            })
+            .collect();
+        let z = Tensor::<B, 2>::from_data(TensorData::new(noise, [chunk.len(), cfg.noise]), device);
+        let y = cfg.conditional.then(|| labels_tensor::<B>(chunk, device));
+        let x: Vec<f32> = generator
+            .forward(z, y)
+            .into_data()
+            .convert::<f32>()
+            .into_vec()
+            .expect("images are f32");
+        for img in x.chunks_exact(c * plane) {
+            let mut rgb = Vec::with_capacity(3 * plane);
+            for ch in 0..3 {
+                let src = &img[(ch % c) * plane..(ch % c + 1) * plane];
+                rgb.extend(src.iter().map(|v| (v + 1.0) / 2.0));
+            }
+            out.push(rgb);
+        }
+    }
+    out
+}
+
+/// Trains a WGAN as `cfg` says on `data`'s images, writing everything into `dir`.
+pub fn train_gan<B: AutodiffBackend>(
+    cfg: &GanConfig,
+    data: &TrainData,
+    dir: &Path,
+    devices: Vec<B::Device>,
+    opts: &RunOptions,
+) -> Result<Vec<GanEpoch>> {
+    on_large_stack(dir, || train_gan_here::<B>(cfg, data, dir, devices, opts))
+}
+
+/// Checks the folder and resolves the channels; returns the settings to run with.
+fn prepare_gan_dir(
+    cfg: &GanConfig,
+    data: &TrainData,
+    dir: &Path,
+    opts: &RunOptions,
+) -> Result<GanConfig> {
+    let config_path = dir.join("gan.json");
+    let has_checkpoint = crate::run::latest_checkpoint(dir)?.is_some();
+    if has_checkpoint && !opts.resume {
+        return Err(Error::Config(format!(
+            "{} already holds a GAN run with checkpoints; pass --resume to carry it on, or choose another output folder",
+            dir.display()
+        )));
+    }
+    let mut resolved = cfg.clone();
+    resolved.channels = Some(
+        cfg.channels
+            .unwrap_or(if all_grey(&data.images) { 1 } else { 3 }),
+    );
+    if opts.resume && config_path.exists() {
+        // Only the number of epochs may change: a finished run resumed with more
+        // epochs trains on.
+        let mut saved: GanConfig = read_json(&config_path)?;
+        let saved_epochs = saved.epochs;
+        saved.epochs = resolved.epochs;
+        if saved != resolved {
+            return Err(Error::Config(format!(
+                "--resume with settings that differ from {} (only --epochs may change); resume with the same settings",
+                config_path.display()
+            )));
+        }
+        if saved_epochs != resolved.epochs {
+            write_atomic(
+                &config_path,
+                &serde_json::to_vec_pretty(&resolved).expect("config serializes"),
+            )?;
+        }
+        return Ok(resolved);
+    }
+    std::fs::create_dir_all(dir.join("samples")).map_err(|e| Error::io(dir, e))?;
+    write_atomic(
+        &config_path,
+        &serde_json::to_vec_pretty(&resolved).expect("config serializes"),
+    )?;
+    data.classes.save(&dir.join("classes.txt"))?;
+    Ok(resolved)
+}
+
+struct GanTrainer<B: AutodiffBackend> {
+    cfg: GanConfig,
+    classes: usize,
+    generator: Generator<B>,
+    critic: Critic<B>,
+    optim_g: Optim<Generator<B>, B>,
+    optim_c: Optim<Critic<B>, B>,
+    devices: Vec<B::Device>,
+}
+
+impl<B: AutodiffBackend> GanTrainer<B> {
+    /// One critic step on `real` (`[n, c, s, s]`) with `labels`; returns the batch's
+    /// Wasserstein estimate.
+    fn critic_step(&mut self, real: &[f32], labels: &[u32], noise: &[f32]) -> f32 {
+        let (n, c, s, nz) = (
+            labels.len(),
+            self.cfg.channels(),
+            self.cfg.size,
+            self.cfg.noise,
+        );
+        let image_len = c * s * s;
+        let cond = self.cfg.conditional;
+        let many = self.devices.len() > 1 && n > 1;
+        let results = on_shards(n, &self.devices, |r, device| {
+            let (generator, critic) = if many {
+                (
+                    self.generator.clone().fork(device),
+                    self.critic.clone().fork(device),
+                )
+            } else {
+                (self.generator.clone(), self.critic.clone())
+            };
+            let rows = r.len();
+            let real = Tensor::<B, 4>::from_data(
+                TensorData::new(
+                    real[r.start * image_len..r.end * image_len].to_vec(),
+                    [rows, c, s, s],
+                ),
+                device,
+            );
+            let z = Tensor::<B, 2>::from_data(
+                TensorData::new(noise[r.start * nz..r.end * nz].to_vec(), [rows, nz]),
+                device,
+            );
+            let y = cond.then(|| labels_tensor::<B>(&labels[r.clone()], device));
+            // The generator runs in training mode, as it does in fastai's and the
+            // paper's code; no gradient flows into it.
+            let fake = generator.no_grad().forward(z, y.clone()).detach();
+            let yy: Option<Tensor<B, 1, Int>> = y.map(|y| Tensor::cat(vec![y.clone(), y], 0));
+            let scores = critic.forward(Tensor::cat(vec![real, fake], 0), yy);
+            let real_sum = scores.clone().narrow(0, 0, rows).sum();
+            let fake_sum = scores.narrow(0, rows, rows).sum();
+            let loss = (fake_sum - real_sum).div_scalar(n as f64);
+            let value: f32 = loss.clone().into_scalar().elem();
+            (
+                GradientsParams::from_grads(loss.backward(), &critic),
+                -value,
+            )
+        });
+        self.sync_batch_norm(results.len());
+        let w = results.iter().map(|(_, v)| v).sum();
+        let grads = self.merge(
+            results.into_iter().map(|(g, _)| g).collect(),
+            &self.critic.clone(),
+        );
+        let critic = self.optim_c.step(self.cfg.lr, self.critic.clone(), grads);
+        self.critic = clip_weights(critic, self.cfg.clip);
+        w
+    }
+
+    /// One generator step on `noise` for `labels`; returns its loss.
+    fn generator_step(&mut self, labels: &[u32], noise: &[f32]) -> f32 {
+        let (n, nz) = (labels.len(), self.cfg.noise);
+        let cond = self.cfg.conditional;
+        let many = self.devices.len() > 1 && n > 1;
+        let results = on_shards(n, &self.devices, |r, device| {
+            let (generator, critic) = if many {
+                (
+                    self.generator.clone().fork(device),
+                    self.critic.clone().fork(device),
+                )
+            } else {
+                (self.generator.clone(), self.critic.clone())
+            };
+            let z = Tensor::<B, 2>::from_data(
+                TensorData::new(noise[r.start * nz..r.end * nz].to_vec(), [r.len(), nz]),
+                device,
+            );
+            let y = cond.then(|| labels_tensor::<B>(&labels[r.clone()], device));
+            let fake = generator.forward(z, y.clone());
+            let loss = critic
+                .no_grad()
+                .forward(fake, y)
+                .sum()
+                .neg()
+                .div_scalar(n as f64);
+            let value: f32 = loss.clone().into_scalar().elem();
+            (
+                GradientsParams::from_grads(loss.backward(), &generator),
+                value,
+            )
+        });
+        self.sync_batch_norm(results.len());
+        let loss = results.iter().map(|(_, v)| v).sum();
+        let grads = self.merge(
+            results.into_iter().map(|(g, _)| g).collect(),
+            &self.generator.clone(),
+        );
+        self.generator = self
+            .optim_g
+            .step(self.cfg.lr, self.generator.clone(), grads);
+        loss
+    }
+
+    /// Batch norm's running statistics keep one pending update per thread; the shard
+    /// threads are new at every step, so synchronize now (taking a record does).
+    fn sync_batch_norm(&self, shards: usize) {
+        if shards > 1 {
+            let _ = self.generator.clone().into_record();
+        }
+    }
+
+    fn merge<M: AutodiffModule<B>>(
+        &self,
+        mut grads: Vec<GradientsParams>,
+        module: &M,
+    ) -> GradientsParams {
+        if grads.len() == 1 {
+            return grads.pop().expect("one shard");
+        }
+        let mut acc = GradientsAccumulator::<M>::new();
+        for g in grads {
+            acc.accumulate(module, g.to_device(&self.devices[0], module));
+        }
+        acc.grads()
+    }
+
+    fn save_checkpoint(&self, dir: &Path, state: &GanState) -> Result<()> {
+        let root = dir.join("checkpoints");
+        let name = format!("epoch-{:04}", state.epochs.len());
+        let tmp = root.join(format!(".{name}.tmp"));
+        let fin = root.join(&name);
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let save = |m: &dyn Fn(&Path) -> std::result::Result<(), burn::record::RecorderError>,
+                    file: &str| {
+            m(&tmp.join(file)).map_err(|e| Error::record(&tmp.join(format!("{file}.bin")), e))
+        };
+        save(
+            &|p| self.generator.clone().save_file(p, &recorder()),
+            "generator",
+        )?;
+        save(&|p| self.critic.clone().save_file(p, &recorder()), "critic")?;
+        self.optim_g.save(&tmp.join("optim_generator"))?;
+        self.optim_c.save(&tmp.join("optim_critic"))?;
+        write_atomic(
+            &tmp.join("state.json"),
+            &serde_json::to_vec(state).expect("state serializes"),
+        )?;
+        if fin.exists() {
+            std::fs::remove_dir_all(&fin).map_err(|e| Error::io(&fin, e))?;
+        }
+        std::fs::rename(&tmp, &fin).map_err(|e| Error::io(&fin, e))?;
+        write_atomic(&root.join("latest"), name.as_bytes())?;
+        crate::run::prune_checkpoints(&root, &name)
+    }
+
+    fn resume(&mut self, ckpt: &Path) -> Result<GanState> {
+        let device = self.devices[0].clone();
+        let load_err = |file: &str| {
+            let path = ckpt.join(format!("{file}.bin"));
+            move |e| Error::record(&path, e)
+        };
+        self.generator = self
+            .generator
+            .clone()
+            .load_file(ckpt.join("generator"), &recorder(), &device)
+            .map_err(load_err("generator"))?;
+        self.critic = self
+            .critic
+            .clone()
+            .load_file(ckpt.join("critic"), &recorder(), &device)
+            .map_err(load_err("critic"))?;
+        self.optim_g = self
+            .optim_g
+            .clone()
+            .load(&ckpt.join("optim_generator"), &device)?;
+        self.optim_c = self
+            .optim_c
+            .clone()
+            .load(&ckpt.join("optim_critic"), &device)?;
+        read_json(&ckpt.join("state.json"))
+    }
+}
+
+fn bar(progress: bool, len: usize, prefix: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(len as u64),
+        if progress {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>18} [{bar:30}] {pos}/{len} {msg} (eta {eta})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(prefix.to_string());
+    bar
+}
+
+/// Columns of the sample grid: this many images of each class, one class a row.
+const SAMPLE_COLS: usize = 8;
+
+fn sample_grid<B: AutodiffBackend>(t: &GanTrainer<B>, path: &Path) -> Result<()> {
+    let rows = if t.cfg.conditional {
+        t.classes.min(16)
+    } else {
+        4
+    };
+    let labels: Vec<u32> = (0..rows * SAMPLE_COLS)
+        .map(|i| (i / SAMPLE_COLS) as u32)
+        .collect();
+    // The same noise every epoch, so the grids show the generator changing.
+    let images = generate(
+        &t.generator.valid(),
+        &t.cfg,
+        &labels,
+        derive_seed(t.cfg.seed, &[5]),
+        &t.devices[0],
+    );
+    let zoom = (96 / t.cfg.size).max(1) as u32;
+    let img = grid(&images, t.cfg.size as u32, SAMPLE_COLS as u32, zoom);
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| crate::plot::plot_err(path, e))?;
+    Ok(write_atomic(path, &png)?)
+}
+
+fn write_losses(dir: &Path, state: &GanState) -> Result<()> {
+    let mut csv = String::from("step,epoch,wasserstein,gen_loss\n");
+    for s in &state.steps {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{}",
+            s.step, s.epoch, s.wasserstein, s.gen_loss
+        );
+    }
+    write_atomic(&dir.join("losses.csv"), csv.as_bytes())?;
+    write_atomic(
+        &dir.join("epochs.json"),
+        &serde_json::to_vec_pretty(&state.epochs).expect("epochs serialize"),
+    )?;
+    Ok(())
+}
+
+fn train_gan_here<B: AutodiffBackend>(
+    cfg: &GanConfig,
+    data: &TrainData,
+    dir: &Path,
+    devices: Vec<B::Device>,
+    opts: &RunOptions,
+) -> Result<Vec<GanEpoch>> {
+    cfg.validate()?;
+    let cfg = prepare_gan_dir(cfg, data, dir, opts)?;
+    let classes = data.classes.len();
+    let device = devices[0].clone();
+    let (generator, critic) =
+        init_seeded_with::<B, _>(derive_seed(cfg.seed, &[4]), &device, || {
+            let g = cfg.generator(classes).init::<B>(&device)?;
+            let c = cfg.critic(classes).init::<B>(&device)?;
+            // Materialize the lazily initialized parameters while the generator is seeded.
+            let (gr, cr) = (g.clone().into_record(), c.clone().into_record());
+            Ok::<_, Error>((g.load_record(gr), c.load_record(cr)))
+        })?;
+    let mut t = GanTrainer {
+        optim_g: cfg.optimizer.init(),
+        optim_c: cfg.optimizer.init(),
+        classes,
+        generator,
+        critic,
+        devices: (0..cfg.shards.max(1))
+            .map(|i| devices[i % devices.len()].clone())
+            .collect(),
+        cfg: cfg.clone(),
+    };
+    let mut state = GanState::default();
+    if opts.resume
+        && let Some(ckpt) = crate::run::latest_checkpoint(dir)?
+    {
+        state = t.resume(&ckpt)?;
+        if opts.progress {
+            eprintln!(
+                "resuming from {} (epoch {})",
+                ckpt.display(),
+                state.epochs.len()
+            );
+        }
+    }
+
+    let (c, s, nz) = (cfg.channels(), cfg.size, cfg.noise);
+    let image_len = c * s * s;
+    let n = data.labels.len();
+    if n < cfg.batch_size {
+        return Err(Error::Config(format!(
+            "{n} training images are fewer than one GAN batch of {}",
+            cfg.batch_size
+        )));
+    }
+    let real = real_images(&data.images, s, c);
+    let batches = n / cfg.batch_size;
+    if opts.progress && state.epochs.len() < cfg.epochs {
+        println!(
+            "{:>5} {:>11} {:>9} {:>9} {:>8} {:>7}",
+            "epoch", "wasserstein", "gen_loss", "gen_steps", "img/s", "time"
+        );
+    }
+    for epoch in state.epochs.len()..cfg.epochs {
+        let start = Instant::now();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
+            cfg.seed,
+            &[1, epoch as u64],
+        )));
+        let bar = bar(opts.progress, batches, &format!("gan epoch {}", epoch + 1));
+        let (mut w_sum, mut w_n, mut g_sum, mut g_n) = (0f64, 0usize, 0f64, 0usize);
+        let mut w_since = Vec::new();
+        let mut batch = vec![0f32; cfg.batch_size * image_len];
+        let mut labels = vec![0u32; cfg.batch_size];
+        for b in 0..batches {
+            for (k, &i) in order[b * cfg.batch_size..(b + 1) * cfg.batch_size]
+                .iter()
+                .enumerate()
+            {
+                batch[k * image_len..(k + 1) * image_len]
+                    .copy_from_slice(&real[i * image_len..(i + 1) * image_len]);
+                labels[k] = data.labels[i];
+            }
+            let step_seed = derive_seed(cfg.seed, &[2, epoch as u64, b as u64]);
+            let noise = normal_noise(step_seed, cfg.batch_size, nz);
+            let w = t.critic_step(&batch, &labels, &noise);
+            if !w.is_finite() {
+                return Err(Error::Diverged {
+                    epoch: epoch + 1,
+                    step: b,
+                    value: w,
+                });
+            }
+            w_sum += f64::from(w);
+            w_n += 1;
+            w_since.push(w);
+            if (b + 1) % cfg.critic_steps == 0 {
+                let mut rng =
+                    ChaCha8Rng::seed_from_u64(derive_seed(cfg.seed, &[3, epoch as u64, b as u64]));
+                let uniform = Uniform::new(0, classes as u32).expect("at least one class");
+                let gen_labels: Vec<u32> = (0..cfg.batch_size)
+                    .map(|_| uniform.sample(&mut rng))
+                    .collect();
+                let noise = normal_noise(derive_seed(step_seed, &[1]), cfg.batch_size, nz);
+                let g = t.generator_step(&gen_labels, &noise);
+                g_sum += f64::from(g);
+                g_n += 1;
+                state.steps.push(GanStep {
+                    step: state.steps.len(),
+                    epoch: epoch + 1,
+                    wasserstein: w_since.iter().sum::<f32>() / w_since.len() as f32,
+                    gen_loss: g,
+                });
+                w_since.clear();
+            }
+            bar.inc(1);
+            let rate = ((b + 1) * cfg.batch_size) as f64 / start.elapsed().as_secs_f64();
+            bar.set_message(format!(
+                "W {:.4} · G {:.4} · {rate:.0} img/s",
+                w_sum / w_n as f64,
+                g_sum / g_n.max(1) as f64
+            ));
+        }
+        bar.finish_and_clear();
+        let secs = start.elapsed().as_secs_f32();
+        let m = GanEpoch {
+            epoch: epoch + 1,
+            wasserstein: (w_sum / w_n.max(1) as f64) as f32,
+            gen_loss: (g_sum / g_n.max(1) as f64) as f32,
+            gen_steps: g_n,
+            images_per_sec: (batches * cfg.batch_size) as f32 / secs,
+            wall_s: secs,
+        };
+        if opts.progress {
+            println!(
+                "{:>5} {:>11.5} {:>9.5} {:>9} {:>8.0} {:>7}",
+                m.epoch,
+                m.wasserstein,
+                m.gen_loss,
+                m.gen_steps,
+                m.images_per_sec,
+                crate::metrics::format_secs(m.wall_s)
+            );
+        }
+        state.epochs.push(m);
+        sample_grid(
+            &t,
+            &dir.join("samples")
+                .join(format!("epoch-{:04}.png", epoch + 1)),
+        )?;
+        t.save_checkpoint(dir, &state)?;
+        write_losses(dir, &state)?;
+    }
+    if !state.steps.is_empty() {
+        gan_plot(&dir.join("gan_loss.png"), &state.steps)?;
+    }
+    let path = dir.join("generator");
+    t.generator
+        .valid()
+        .save_file(&path, &recorder())
+        .map_err(|e| Error::record(&dir.join("generator.bin"), e))?;
+    write_losses(dir, &state)?;
+    Ok(state.epochs)
+}
+
+/// Loads a GAN run's generator: the final `generator.bin`, or with `checkpoint` the
+/// generator of that checkpoint folder.
+pub fn load_gan<B: Backend>(
+    dir: &Path,
+    checkpoint: Option<&Path>,
+    device: &B::Device,
+) -> Result<TrainedGan<B>> {
+    let config: GanConfig = read_json(&dir.join("gan.json"))?;
+    let classes = ClassMap::load(&dir.join("classes.txt"))?;
+    let (file, epochs) = match checkpoint {
+        Some(ckpt) => {
+            let state: GanState = read_json(&ckpt.join("state.json"))?;
+            (ckpt.join("generator"), state.epochs.len())
+        }
+        None => {
+            let epochs: Vec<GanEpoch> = read_json(&dir.join("epochs.json"))?;
+            (dir.join("generator"), epochs.len())
+        }
+    };
+    let weights = file.with_extension("bin");
+    if !weights.exists() {
+        return Err(Error::Config(format!(
+            "{} has no trained generator ({} is missing); finish `vista gan train` first",
+            dir.display(),
+            weights.display()
+        )));
+    }
+    let generator = config
+        .generator(classes.len())
+        .init::<B>(device)?
+        .load_file(file, &recorder(), device)
+        .map_err(|e| Error::record(&weights, e))?;
+    Ok(TrainedGan {
+        config,
+        classes,
+        generator,
+        weights,
+        epochs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noise_is_standard_normal_and_seeded() {
+        let a = normal_noise(7, 1000, 10);
+        assert_eq!(a, normal_noise(7, 1000, 10));
+        assert_ne!(a, normal_noise(8, 1000, 10));
+        let mean = a.iter().sum::<f32>() / a.len() as f32;
+        let var = a.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / a.len() as f32;
+        assert!(mean.abs() < 0.05 && (var - 1.0).abs() < 0.1, "{mean} {var}");
+    }
+
+    #[test]
+    fn grey_images_become_one_channel_in_minus_one_to_one() {
+        let black = RgbImage::from_pixel(8, 8, image::Rgb([0, 0, 0]));
+        let white = RgbImage::from_pixel(8, 8, image::Rgb([255, 255, 255]));
+        assert!(all_grey(&[black.clone(), white.clone()]));
+        assert!(!all_grey(&[RgbImage::from_pixel(
+            2,
+            2,
+            image::Rgb([1, 0, 0])
+        )]));
+        let x = real_images(&[black, white], 4, 1);
+        assert_eq!(x.len(), 2 * 16);
+        assert!(x[..16].iter().all(|&v| (v + 1.0).abs() < 1e-6));
+        assert!(x[16..].iter().all(|&v| (v - 1.0).abs() < 1e-6));
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        for cfg in [
+            GanConfig {
+                size: 28,
+                ..GanConfig::default()
+            },
+            GanConfig {
+                channels: Some(2),
+                ..GanConfig::default()
+            },
+            GanConfig {
+                clip: 0.0,
+                ..GanConfig::default()
+            },
+            GanConfig {
+                critic_steps: 0,
+                ..GanConfig::default()
+            },
+        ] {
+            assert!(cfg.validate().is_err(), "{cfg:?}");
+        }
+        GanConfig::default().validate().unwrap();
+    }
+}
