@@ -42,9 +42,13 @@ fn run(cfg: &GanConfig, dir: &Path, resume: bool) {
 
 /// The final generator's images for two of each class.
 fn images(dir: &Path) -> Vec<Vec<f32>> {
+    images_of(dir, &[0, 0, 1, 1, 2, 2])
+}
+
+fn images_of(dir: &Path, labels: &[u32]) -> Vec<Vec<f32>> {
     let device = Default::default();
     let gan = load_gan::<Inner>(dir, None, &device).unwrap();
-    generate(&gan.generator, &gan.config, &[0, 0, 1, 1, 2, 2], 3, &device)
+    generate(&gan.generator, &gan.config, labels, 3, &device)
 }
 
 /// Every weight of a checkpoint's critic.
@@ -163,4 +167,35 @@ fn same_seed_same_generator_and_a_resumed_run_matches() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("--resume"), "{err}");
+}
+
+#[test]
+fn a_gan_on_white_images_learns_to_make_bright_ones() {
+    let _serial = crate::serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let white = image::RgbImage::from_pixel(8, 8, image::Rgb([255, 255, 255]));
+    let data = vista_train::TrainData::new(
+        vec![white; 64],
+        (0..64).map(|i| i % 2).collect(),
+        vista_data::ClassMap::new(vec!["a".into(), "b".into()]),
+    );
+    let cfg = GanConfig {
+        epochs: 6,
+        ..config(1)
+    };
+    train_gan::<B>(
+        &cfg,
+        &data,
+        tmp.path(),
+        vec![Default::default()],
+        &RunOptions {
+            resume: false,
+            progress: false,
+        },
+    )
+    .unwrap();
+    let imgs = images_of(tmp.path(), &[0, 1, 0, 1]);
+    let mean = imgs.iter().flatten().sum::<f32>() / imgs.iter().flatten().count() as f32;
+    eprintln!("mean {mean}");
+    assert!(mean > 0.8, "mean brightness {mean}");
 }
