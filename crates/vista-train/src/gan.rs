@@ -29,7 +29,6 @@ use burn::record::{BinFileRecorder, FullPrecisionSettings};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use image::RgbImage;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -39,7 +38,7 @@ use vista_data::{ClassMap, derive_seed, grid, labels_tensor, resize_plain, write
 use vista_models::{Critic, CriticConfig, Generator, GeneratorConfig, clip_weights};
 
 use crate::error::{Error, Result};
-use crate::learner::on_shards;
+use crate::learner::{on_shards, progress_bar};
 use crate::model::init_seeded_with;
 use crate::optim::{Optim, OptimizerConfig};
 use crate::plot::gan_plot;
@@ -369,14 +368,7 @@ impl<B: AutodiffBackend> GanTrainer<B> {
         let cond = self.cfg.conditional;
         let many = self.devices.len() > 1 && n > 1;
         let results = on_shards(n, &self.devices, |r, device| {
-            let (generator, critic) = if many {
-                (
-                    self.generator.clone().fork(device),
-                    self.critic.clone().fork(device),
-                )
-            } else {
-                (self.generator.clone(), self.critic.clone())
-            };
+            let (generator, critic) = self.shard_modules(many, device);
             let rows = r.len();
             let real = Tensor::<B, 4>::from_data(
                 TensorData::new(
@@ -421,14 +413,7 @@ impl<B: AutodiffBackend> GanTrainer<B> {
         let cond = self.cfg.conditional;
         let many = self.devices.len() > 1 && n > 1;
         let results = on_shards(n, &self.devices, |r, device| {
-            let (generator, critic) = if many {
-                (
-                    self.generator.clone().fork(device),
-                    self.critic.clone().fork(device),
-                )
-            } else {
-                (self.generator.clone(), self.critic.clone())
-            };
+            let (generator, critic) = self.shard_modules(many, device);
             let z = Tensor::<B, 2>::from_data(
                 TensorData::new(noise[r.start * nz..r.end * nz].to_vec(), [r.len(), nz]),
                 device,
@@ -457,6 +442,19 @@ impl<B: AutodiffBackend> GanTrainer<B> {
             .optim_g
             .step(self.cfg.lr, self.generator.clone(), grads);
         loss
+    }
+
+    /// The networks for one shard's thread: forked onto its device when there are
+    /// several shards.
+    fn shard_modules(&self, many: bool, device: &B::Device) -> (Generator<B>, Critic<B>) {
+        if many {
+            (
+                self.generator.clone().fork(device),
+                self.critic.clone().fork(device),
+            )
+        } else {
+            (self.generator.clone(), self.critic.clone())
+        }
     }
 
     /// Batch norm's running statistics keep one pending update per thread; the shard
@@ -540,24 +538,6 @@ impl<B: AutodiffBackend> GanTrainer<B> {
             .load(&ckpt.join("optim_critic"), &device)?;
         read_json(&ckpt.join("state.json"))
     }
-}
-
-fn bar(progress: bool, len: usize, prefix: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(
-        Some(len as u64),
-        if progress {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        },
-    );
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>18} [{bar:30}] {pos}/{len} {msg} (eta {eta})")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(prefix.to_string());
-    bar
 }
 
 /// Columns of the sample grid: this many images of each class, one class a row.
@@ -673,7 +653,7 @@ fn train_gan_here<B: AutodiffBackend>(
             cfg.seed,
             &[1, epoch as u64],
         )));
-        let bar = bar(opts.progress, batches, &format!("gan epoch {}", epoch + 1));
+        let bar = progress_bar(opts.progress, batches, &format!("gan epoch {}", epoch + 1));
         let (mut w_sum, mut w_n, mut g_sum, mut g_n) = (0f64, 0usize, 0f64, 0usize);
         let mut w_since = Vec::new();
         let mut batch = vec![0f32; cfg.batch_size * image_len];

@@ -311,22 +311,27 @@ where
     }
 
     fn bar(&self, len: usize, prefix: &str) -> ProgressBar {
-        let bar = ProgressBar::with_draw_target(
-            Some(len as u64),
-            if self.cfg.progress {
-                ProgressDrawTarget::stderr()
-            } else {
-                ProgressDrawTarget::hidden()
-            },
-        );
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>18} [{bar:30}] {pos}/{len} {msg} (eta {eta})")
-                .expect("a valid template")
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(prefix.to_string());
-        bar
+        progress_bar(self.cfg.progress, len, prefix)
     }
+}
+
+/// A progress bar of `len` steps on stderr, or a hidden one when `show` is off.
+pub(crate) fn progress_bar(show: bool, len: usize, prefix: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(len as u64),
+        if show {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>18} [{bar:30}] {pos}/{len} {msg} (eta {eta})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(prefix.to_string());
+    bar
 }
 
 /// fastai's `even_mults`: `n` multipliers from `start` to 1, evenly spaced on a log scale.
