@@ -1094,6 +1094,10 @@ fn gan_section(run: &Run<'_>, doc: &mut Vec<Block>) {
                 })
                 .collect(),
         });
+        let gen_steps: u64 = rows.iter().filter_map(|r| r["gen_steps"].as_u64()).sum();
+        doc.push(Block::Para(format!(
+            "{gen_steps} generator steps in all; the WGAN paper's samples come after many thousands. Early on, a weight-clipped critic is close to linear, and against a linear critic a generator does best with one image per class: rows of alike images in the grid below mean the GAN has not trained long enough."
+        )));
         if let Some(last) = rows.last().and_then(|r| r["epoch"].as_u64()) {
             doc.push(Block::Image {
                 alt: format!("Generated images after epoch {last}, one class a row"),
