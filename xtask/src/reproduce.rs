@@ -610,8 +610,9 @@ pub fn run(args: &[String]) -> Result<()> {
         vista(&run.bin, &args)?;
         let images = run.out("gan/images");
         if images.exists() {
-            // Left by an interrupted stage: complete (it is renamed into place), but
-            // written before the generator was final.
+            // Left by a stage interrupted while retraining: sampling refuses an
+            // existing folder, and it writes the same images again (the generator is
+            // final and the noise seeded).
             std::fs::remove_dir_all(&images)
                 .with_context(|| format!("removing {}", images.display()))?;
         }

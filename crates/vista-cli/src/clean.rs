@@ -103,8 +103,18 @@ fn detect(args: &DetectArgs, progress: bool) -> Result<()> {
     if args.ambiguous.len() != 2 || args.ambiguous[0] > args.ambiguous[1] {
         bail!("--ambiguous takes two probabilities, low,high");
     }
+    if args.recipe.extra_data.is_some() {
+        bail!(
+            "--extra-data is for `vista train` and `vista lr-find`; cleaning judges real images only"
+        );
+    }
     let (loaded, path) = load_data(&args.recipe, progress)?;
     let cfg = build_config(&args.recipe, &loaded.train, loaded.dataset.classes.len())?;
+    if cfg.extra_ratio > 0.0 {
+        bail!(
+            "the run settings ask for extra images (extra_ratio); cleaning judges real images only"
+        );
+    }
     let names = train_names(&loaded);
     let root = loaded.dataset.root.clone();
     let (data, flipped) = noisy_train_data(&args.recipe, &cfg, loaded);

@@ -273,13 +273,17 @@ fn sample_on<B: Backend>(args: &GanSampleArgs, device: B::Device, progress: bool
             args.run.display()
         );
     }
+    // The judge is loaded and checked before anything is generated or written.
+    let judge = match &args.check_with {
+        Some(run) => Some(load_judge(run, &gan.classes.classes)?),
+        None => None,
+    };
     let k = gan.classes.len();
     let labels: Vec<u32> = (0..k * args.per_class)
         .map(|i| (i / args.per_class) as u32)
         .collect();
     let images = generate(&gan.generator, &gan.config, &labels, args.seed, &device);
     let size = gan.config.size as u32;
-    let grey = gan.config.channels == Some(1);
     let rgb: Vec<RgbImage> = images.iter().map(|x| to_rgb(x, size)).collect();
 
     // Build the tree under a temporary name beside the target, then rename it.
@@ -298,8 +302,45 @@ fn sample_on<B: Backend>(args: &GanSampleArgs, device: B::Device, progress: bool
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).with_context(|| format!("clearing {}", tmp.display()))?;
     }
+    let written = write_samples(args, &gan, &tmp, &rgb, &labels, judge.as_ref(), progress);
+    let consistency = match written {
+        Ok(c) => c,
+        Err(e) => {
+            // Ours alone, and incomplete: nothing else would ever remove it.
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, &args.out)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), args.out.display()))?;
+    println!(
+        "{} generated images ({} per class, {} px, generator of epoch {}) in {}",
+        rgb.len(),
+        args.per_class,
+        size,
+        gan.epochs,
+        args.out.display()
+    );
+    if let Some(c) = consistency {
+        print!("{}", consistency_table(&c));
+    }
+    Ok(())
+}
+
+/// Writes the images, `synthetic.json` and (with a judge) `consistency.json` under `tmp`.
+fn write_samples<B: Backend>(
+    args: &GanSampleArgs,
+    gan: &TrainedGan<B>,
+    tmp: &Path,
+    rgb: &[RgbImage],
+    labels: &[u32],
+    judge: Option<&Judge>,
+    progress: bool,
+) -> Result<Option<Consistency>> {
+    let size = gan.config.size as u32;
+    let grey = gan.config.channels == Some(1);
     let mut entries = Vec::with_capacity(rgb.len());
-    for (i, (img, &label)) in rgb.iter().zip(&labels).enumerate() {
+    for (i, (img, &label)) in rgb.iter().zip(labels).enumerate() {
         let class = gan.classes.name(label).expect("label in range").to_string();
         let dir = tmp.join(&class);
         if i % args.per_class == 0 {
@@ -330,9 +371,9 @@ fn sample_on<B: Backend>(args: &GanSampleArgs, device: B::Device, progress: bool
         &tmp.join("synthetic.json"),
         &serde_json::to_vec_pretty(&manifest).expect("manifest serializes"),
     )?;
-    let consistency = match &args.check_with {
-        Some(run) => {
-            let c = class_consistency(run, &rgb, &labels, &gan.classes.classes, progress)?;
+    let consistency = match judge {
+        Some(judge) => {
+            let c = class_consistency(judge, rgb, labels, &gan.classes.classes, progress)?;
             write_atomic(
                 &tmp.join("consistency.json"),
                 &serde_json::to_vec_pretty(&c).expect("consistency serializes"),
@@ -341,20 +382,7 @@ fn sample_on<B: Backend>(args: &GanSampleArgs, device: B::Device, progress: bool
         }
         None => None,
     };
-    std::fs::rename(&tmp, &args.out)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), args.out.display()))?;
-    println!(
-        "{} generated images ({} per class, {} px, generator of epoch {}) in {}",
-        rgb.len(),
-        args.per_class,
-        size,
-        gan.epochs,
-        args.out.display()
-    );
-    if let Some(c) = consistency {
-        print!("{}", consistency_table(&c));
-    }
-    Ok(())
+    Ok(consistency)
 }
 
 /// A CHW image in [0, 1] with three channels, as 8-bit RGB.
@@ -367,15 +395,14 @@ fn to_rgb(x: &[f32], size: u32) -> RgbImage {
     })
 }
 
-/// The share of `images` that the classifier in `run` puts in their intended class,
-/// overall and per class. Predictions run on the CPU.
-fn class_consistency(
-    run: &Path,
-    images: &[RgbImage],
-    labels: &[u32],
-    classes: &[String],
-    progress: bool,
-) -> Result<Consistency> {
+/// A classifier trained on real images, loaded on the CPU, that judges generated ones.
+struct Judge {
+    path: PathBuf,
+    run: vista_train::TrainedRun<Cpu>,
+}
+
+/// Loads the classifier of `--check-with` and checks it knows the GAN's classes.
+fn load_judge(run: &Path, classes: &[String]) -> Result<Judge> {
     let dev = burn::backend::flex::FlexDevice;
     let r = load_run::<Cpu>(run, &dev)
         .with_context(|| format!("loading the classifier {}", run.display()))?;
@@ -387,6 +414,23 @@ fn class_consistency(
             classes
         );
     }
+    Ok(Judge {
+        path: run.to_path_buf(),
+        run: r,
+    })
+}
+
+/// The share of `images` that the judge puts in their intended class, overall and per
+/// class. Predictions run on the CPU.
+fn class_consistency(
+    judge: &Judge,
+    images: &[RgbImage],
+    labels: &[u32],
+    classes: &[String],
+    progress: bool,
+) -> Result<Consistency> {
+    let (run, r) = (&judge.path, &judge.run);
+    let dev = burn::backend::flex::FlexDevice;
     if progress {
         eprintln!(
             "class consistency: {} generated images through {}",
@@ -411,7 +455,7 @@ fn class_consistency(
         hit[l as usize] += usize::from(best == l as usize);
     }
     Ok(Consistency {
-        classifier: std::path::absolute(run).unwrap_or_else(|_| run.to_path_buf()),
+        classifier: std::path::absolute(run).unwrap_or_else(|_| run.clone()),
         overall: hit.iter().sum::<usize>() as f64 / all.iter().sum::<usize>().max(1) as f64,
         per_class: classes
             .iter()

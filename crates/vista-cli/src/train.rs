@@ -286,8 +286,10 @@ pub(crate) fn build_config(
         cfg.shards = s;
     }
     if let Some(dir) = &args.extra_data {
+        // A ratio from --config stands unless --extra-ratio overrides it.
+        let from_config = (cfg.extra_ratio > 0.0).then_some(cfg.extra_ratio);
         cfg.extra_data = Some(dir.clone());
-        cfg.extra_ratio = args.extra_ratio.unwrap_or(0.2);
+        cfg.extra_ratio = args.extra_ratio.or(from_config).unwrap_or(0.2);
     }
     cfg.validate()?;
     Ok(cfg)
@@ -364,6 +366,29 @@ pub(crate) fn noisy_train_data(
     (data, flipped)
 }
 
+/// Appends `--extra-data`'s images to `data` (marked extra: training part only).
+fn attach_extra(
+    args: &RecipeArgs,
+    cfg: &TrainConfig,
+    data: &mut TrainData,
+    progress: bool,
+) -> Result<()> {
+    let Some(dir) = cfg.extra_data.as_ref().filter(|_| cfg.extra_ratio > 0.0) else {
+        return Ok(());
+    };
+    let (images, labels) = crate::gan::load_extra(dir, &data.classes, args.on_bad_image, progress)?;
+    eprintln!(
+        "--extra-data: {} images in {}; {} per real training image join the training part",
+        images.len(),
+        dir.display(),
+        cfg.extra_ratio
+    );
+    data.extra = images.len();
+    data.images = Arc::new(data.images.iter().cloned().chain(images).collect());
+    data.labels = Arc::new(data.labels.iter().copied().chain(labels).collect());
+    Ok(())
+}
+
 fn train_data(loaded: Loaded) -> TrainData {
     let labels = loaded.dataset.train.iter().map(|s| s.label).collect();
     TrainData::new(loaded.train, labels, loaded.dataset.classes)
@@ -418,19 +443,7 @@ pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
         data.images = Arc::new(keep.iter().map(|&i| data.images[i].clone()).collect());
         data.labels = Arc::new(keep.iter().map(|&i| data.labels[i]).collect());
     }
-    if let Some(dir) = &args.recipe.extra_data {
-        let (images, labels) =
-            crate::gan::load_extra(dir, &data.classes, args.recipe.on_bad_image, progress)?;
-        eprintln!(
-            "--extra-data: {} images in {}; {} per real training image join the training part",
-            images.len(),
-            dir.display(),
-            cfg.extra_ratio
-        );
-        data.extra = images.len();
-        data.images = Arc::new(data.images.iter().cloned().chain(images).collect());
-        data.labels = Arc::new(data.labels.iter().copied().chain(labels).collect());
-    }
+    attach_extra(&args.recipe, &cfg, &mut data, progress)?;
     if progress {
         eprintln!(
             "training {} (width {}) on {} ({} images, {} classes): stages {}",
@@ -468,7 +481,8 @@ pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
 pub fn run_lr_find(args: &LrFindArgs, progress: bool) -> Result<()> {
     let (loaded, _) = load_data(&args.recipe, progress)?;
     let cfg = build_config(&args.recipe, &loaded.train, loaded.dataset.classes.len())?;
-    let data = train_data(loaded);
+    let mut data = train_data(loaded);
+    attach_extra(&args.recipe, &cfg, &mut data, progress)?;
     let finder = with_backend!(args.recipe.device, |B, device| {
         find_lr::<B>(&cfg, &data, vec![device], progress)
     })?;

@@ -1,9 +1,11 @@
-//! Training a Wasserstein GAN (Arjovsky et al. 2017) on a dataset's training images, the
-//! way fastai's `GANLearner.wgan` runs it: after every `critic_steps` (5) critic steps
-//! one generator step, the critic's weights clipped into `[-clip, clip]` (0.01) after
-//! each of its steps, RMSprop at 5e-5 without momentum (the paper's Algorithm 1). The
+//! Training a Wasserstein GAN (Arjovsky et al. 2017, Algorithm 1) on a dataset's
+//! training images: after every `critic_steps` (5) critic steps one generator step, as
+//! fastai's `GANLearner.wgan` switches them; the critic's weights clipped into
+//! `[-clip, clip]` (0.01) after each of its steps; RMSprop at 5e-5 without momentum (the
+//! paper's optimizer; fastai's example uses Adam with β1 = 0, `--optimizer adam`). The
 //! critic scores a real and a generated batch in one pass and minimizes
-//! `mean C(fake) - mean C(real)`; the generator minimizes `-mean C(fake)`.
+//! `mean C(fake) - mean C(real)`; the generator minimizes `-mean C(fake)` (fastai's signs
+//! are the opposite, which is the same game). Critic steps are counted across epochs.
 //!
 //! Why not WGAN-GP (Gulrajani et al. 2017): its penalty differentiates the norm of the
 //! critic's gradient with respect to its input, a double backward. burn 0.21's autodiff
@@ -14,10 +16,11 @@
 //! An epoch is one pass of the critic over the training images. A run folder holds
 //! `gan.json` (the settings, channels resolved), `classes.txt`, `checkpoints/epoch-NNNN`
 //! (both networks, both optimizers and `state.json`, renamed into place and named by
-//! `checkpoints/latest`), `samples/epoch-NNNN.png` (one row per class from the same
-//! noise every epoch), `losses.csv`, `gan_loss.png`, and at the end `generator.bin`.
-//! Batches and noise are seeded per `(seed, epoch, step)`, so a resumed run repeats
-//! what the uninterrupted one would have done.
+//! `checkpoints/latest`), `samples/epoch-NNNN.png` (one row per class, up to 16, from
+//! the same noise every epoch), `losses.csv`, `gan_loss.png`, and at the end
+//! `generator.json` (its epochs) and `generator.bin`, renamed into place last. Batches
+//! and noise are seeded per `(seed, epoch, step)`, and a checkpoint records the data it
+//! trained on, so a resumed run repeats what the uninterrupted one would have done.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -179,6 +182,34 @@ pub struct GanStep {
 struct GanState {
     epochs: Vec<GanEpoch>,
     steps: Vec<GanStep>,
+    /// The training data: image count and a hash of the labels, checked on resume.
+    images: usize,
+    labels_hash: u64,
+}
+
+/// FNV-1a over the labels: enough to notice that a resume got other data.
+fn labels_hash(labels: &[u32]) -> u64 {
+    labels.iter().fold(0xcbf2_9ce4_8422_2325, |h, &l| {
+        l.to_le_bytes()
+            .iter()
+            .fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    })
+}
+
+/// The keys of two JSON objects whose values differ.
+fn differing_keys(a: &GanConfig, b: &GanConfig) -> Vec<String> {
+    let (a, b) = (
+        serde_json::to_value(a).expect("config serializes"),
+        serde_json::to_value(b).expect("config serializes"),
+    );
+    a.as_object()
+        .map(|a| {
+            a.iter()
+                .filter(|(k, v)| b.get(k.as_str()) != Some(v))
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A trained generator, loaded for sampling.
@@ -315,32 +346,38 @@ fn prepare_gan_dir(
         cfg.channels
             .unwrap_or(if all_grey(&data.images) { 1 } else { 3 }),
     );
+    std::fs::create_dir_all(dir.join("samples")).map_err(|e| Error::io(&dir.join("samples"), e))?;
+    let classes_path = dir.join("classes.txt");
     if opts.resume && config_path.exists() {
         // Only the number of epochs may change: a finished run resumed with more
         // epochs trains on.
         let mut saved: GanConfig = read_json(&config_path)?;
-        let saved_epochs = saved.epochs;
         saved.epochs = resolved.epochs;
         if saved != resolved {
             return Err(Error::Config(format!(
-                "--resume with settings that differ from {} (only --epochs may change); resume with the same settings",
-                config_path.display()
+                "--resume with settings that differ from {} ({}; only --epochs may change); resume with the same settings",
+                config_path.display(),
+                differing_keys(&saved, &resolved).join(", ")
             )));
         }
-        if saved_epochs != resolved.epochs {
-            write_atomic(
-                &config_path,
-                &serde_json::to_vec_pretty(&resolved).expect("config serializes"),
-            )?;
+        if ClassMap::load(&classes_path).ok().as_ref() != Some(&data.classes) {
+            return Err(Error::Config(format!(
+                "--resume on data whose classes differ from {}",
+                classes_path.display()
+            )));
         }
+        write_atomic(
+            &config_path,
+            &serde_json::to_vec_pretty(&resolved).expect("config serializes"),
+        )?;
         return Ok(resolved);
     }
-    std::fs::create_dir_all(dir.join("samples")).map_err(|e| Error::io(dir, e))?;
+    // The class map first: `gan.json` marks a started run.
+    data.classes.save(&classes_path)?;
     write_atomic(
         &config_path,
         &serde_json::to_vec_pretty(&resolved).expect("config serializes"),
     )?;
-    data.classes.save(&dir.join("classes.txt"))?;
     Ok(resolved)
 }
 
@@ -615,11 +652,39 @@ fn train_gan_here<B: AutodiffBackend>(
             .collect(),
         cfg: cfg.clone(),
     };
-    let mut state = GanState::default();
+    let n = data.labels.len();
+    let batches = n / cfg.batch_size;
+    if batches < cfg.critic_steps {
+        return Err(Error::Config(format!(
+            "{n} training images make {batches} GAN batches of {}, fewer than the {} critic steps before a generator step",
+            cfg.batch_size, cfg.critic_steps
+        )));
+    }
+    let mut state = GanState {
+        images: n,
+        labels_hash: labels_hash(&data.labels),
+        ..GanState::default()
+    };
     if opts.resume
         && let Some(ckpt) = crate::run::latest_checkpoint(dir)?
     {
-        state = t.resume(&ckpt)?;
+        let saved = t.resume(&ckpt)?;
+        if (saved.images, saved.labels_hash) != (state.images, state.labels_hash) {
+            return Err(Error::Config(format!(
+                "--resume on other training data than {} was trained on ({} images then, {n} now, or other labels)",
+                ckpt.display(),
+                saved.images
+            )));
+        }
+        if saved.epochs.len() > cfg.epochs {
+            return Err(Error::Config(format!(
+                "{} has trained {} epochs already, more than the {} asked",
+                dir.display(),
+                saved.epochs.len(),
+                cfg.epochs
+            )));
+        }
+        state = saved;
         if opts.progress {
             eprintln!(
                 "resuming from {} (epoch {})",
@@ -628,18 +693,15 @@ fn train_gan_here<B: AutodiffBackend>(
             );
         }
     }
+    let final_weights = dir.join("generator.bin");
+    if state.epochs.len() < cfg.epochs && final_weights.exists() {
+        // A generator from fewer epochs than this run will reach: ours, and stale.
+        std::fs::remove_file(&final_weights).map_err(|e| Error::io(&final_weights, e))?;
+    }
 
     let (c, s, nz) = (cfg.channels(), cfg.size, cfg.noise);
     let image_len = c * s * s;
-    let n = data.labels.len();
-    if n < cfg.batch_size {
-        return Err(Error::Config(format!(
-            "{n} training images are fewer than one GAN batch of {}",
-            cfg.batch_size
-        )));
-    }
     let real = real_images(&data.images, s, c);
-    let batches = n / cfg.batch_size;
     if opts.progress && state.epochs.len() < cfg.epochs {
         println!(
             "{:>5} {:>11} {:>9} {:>9} {:>8} {:>7}",
@@ -671,16 +733,19 @@ fn train_gan_here<B: AutodiffBackend>(
             let noise = normal_noise(step_seed, cfg.batch_size, nz);
             let w = t.critic_step(&batch, &labels, &noise);
             if !w.is_finite() {
+                // The critic's loss is the negated estimate.
                 return Err(Error::Diverged {
                     epoch: epoch + 1,
-                    step: b,
-                    value: w,
+                    step: b + 1,
+                    value: -w,
                 });
             }
             w_sum += f64::from(w);
             w_n += 1;
             w_since.push(w);
-            if (b + 1) % cfg.critic_steps == 0 {
+            // Counted over the whole run, so no epoch's last critic steps go without
+            // their generator step.
+            if (epoch * batches + b + 1) % cfg.critic_steps == 0 {
                 let mut rng =
                     ChaCha8Rng::seed_from_u64(derive_seed(cfg.seed, &[3, epoch as u64, b as u64]));
                 let uniform = Uniform::new(0, classes as u32).expect("at least one class");
@@ -740,12 +805,21 @@ fn train_gan_here<B: AutodiffBackend>(
     if !state.steps.is_empty() {
         gan_plot(&dir.join("gan_loss.png"), &state.steps)?;
     }
-    let path = dir.join("generator");
+    write_losses(dir, &state)?;
+    // The epoch count first, then the weights under a temporary name, renamed: a
+    // `generator.bin` is always whole and as old as `generator.json` says.
+    write_atomic(
+        &dir.join("generator.json"),
+        &serde_json::to_vec(&serde_json::json!({"epochs": state.epochs.len()}))
+            .expect("json serializes"),
+    )?;
+    // The recorder sets the extension: `.generator-tmp` becomes `.generator-tmp.bin`.
+    let tmp = dir.join(".generator-tmp.bin");
     t.generator
         .valid()
-        .save_file(&path, &recorder())
-        .map_err(|e| Error::record(&dir.join("generator.bin"), e))?;
-    write_losses(dir, &state)?;
+        .save_file(dir.join(".generator-tmp"), &recorder())
+        .map_err(|e| Error::record(&tmp, e))?;
+    std::fs::rename(&tmp, &final_weights).map_err(|e| Error::io(&final_weights, e))?;
     Ok(state.epochs)
 }
 
@@ -758,16 +832,7 @@ pub fn load_gan<B: Backend>(
 ) -> Result<TrainedGan<B>> {
     let config: GanConfig = read_json(&dir.join("gan.json"))?;
     let classes = ClassMap::load(&dir.join("classes.txt"))?;
-    let (file, epochs) = match checkpoint {
-        Some(ckpt) => {
-            let state: GanState = read_json(&ckpt.join("state.json"))?;
-            (ckpt.join("generator"), state.epochs.len())
-        }
-        None => {
-            let epochs: Vec<GanEpoch> = read_json(&dir.join("epochs.json"))?;
-            (dir.join("generator"), epochs.len())
-        }
-    };
+    let file = checkpoint.unwrap_or(dir).join("generator");
     let weights = file.with_extension("bin");
     if !weights.exists() {
         return Err(Error::Config(format!(
@@ -776,6 +841,14 @@ pub fn load_gan<B: Backend>(
             weights.display()
         )));
     }
+    let epochs = match checkpoint {
+        Some(ckpt) => read_json::<GanState>(&ckpt.join("state.json"))?
+            .epochs
+            .len(),
+        None => read_json::<serde_json::Value>(&dir.join("generator.json"))?["epochs"]
+            .as_u64()
+            .unwrap_or(0) as usize,
+    };
     let generator = config
         .generator(classes.len())
         .init::<B>(device)?

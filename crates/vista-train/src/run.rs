@@ -330,6 +330,12 @@ impl TrainConfig {
                 self.extra_ratio
             ));
         }
+        if self.extra_ratio > 0.0 && self.extra_data.is_none() {
+            return bad(format!(
+                "extra ratio {} without extra data (--extra-data DIR)",
+                self.extra_ratio
+            ));
+        }
         Ok(())
     }
 }
@@ -808,6 +814,42 @@ fn load_run_here<B: Backend>(dir: &Path, device: &B::Device) -> Result<TrainedRu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extra_images_join_the_training_part_only() {
+        let black = RgbImage::from_pixel(4, 4, image::Rgb([0, 0, 0]));
+        let white = RgbImage::from_pixel(4, 4, image::Rgb([255, 255, 255]));
+        let mut images = vec![black; 20];
+        images.extend(vec![white; 10]);
+        let mut data = TrainData::new(
+            images,
+            (0..30).map(|i| i % 2).collect(),
+            ClassMap::new(vec!["a".into(), "b".into()]),
+        );
+        data.extra = 10;
+        let cfg = TrainConfig {
+            extra_data: Some("gan".into()),
+            extra_ratio: 0.5,
+            ..TrainConfig::default()
+        };
+        cfg.validate().unwrap();
+        let picked = extra_items(&cfg, &data, 16).unwrap();
+        assert_eq!(picked.len(), 8);
+        assert!(picked.iter().all(|&i| (20..30).contains(&i)));
+        assert!(picked.windows(2).all(|w| w[0] < w[1]));
+        // Normalization sees the real (black) images only.
+        let n = normalization(&cfg, &data);
+        assert!(n.mean.iter().all(|&m| m == 0.0), "{n:?}");
+        // More than the pool holds is an error naming the folder.
+        let err = extra_items(&cfg, &data, 40).unwrap_err().to_string();
+        assert!(err.contains("gan holds 10"), "{err}");
+        // A ratio without a folder is refused.
+        let bad = TrainConfig {
+            extra_data: None,
+            ..cfg
+        };
+        assert!(bad.validate().is_err());
+    }
 
     #[test]
     fn fine_tuning_plans_frozen_epochs_then_discriminative_stages() {

@@ -167,6 +167,38 @@ fn same_seed_same_generator_and_a_resumed_run_matches() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("--resume"), "{err}");
+    // Resuming on other images is refused too.
+    let err = train_gan::<B>(
+        &config(3),
+        &synthetic(12, 9),
+        &a,
+        vec![Default::default()],
+        &RunOptions {
+            resume: true,
+            progress: false,
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("other training data"), "{err}");
+    // Fewer batches than critic steps would never step the generator.
+    let err = train_gan::<B>(
+        &GanConfig {
+            critic_steps: 10,
+            ..config(1)
+        },
+        &synthetic(16, 9),
+        &tmp.path().join("d"),
+        vec![Default::default()],
+        &RunOptions {
+            resume: false,
+            progress: false,
+        },
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("fewer than the 10 critic steps"),
+        "{err}"
+    );
 }
 
 #[test]
