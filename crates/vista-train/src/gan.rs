@@ -745,7 +745,7 @@ fn train_gan_here<B: AutodiffBackend>(
             w_since.push(w);
             // Counted over the whole run, so no epoch's last critic steps go without
             // their generator step.
-            if (epoch * batches + b + 1) % cfg.critic_steps == 0 {
+            if (epoch * batches + b + 1).is_multiple_of(cfg.critic_steps) {
                 let mut rng =
                     ChaCha8Rng::seed_from_u64(derive_seed(cfg.seed, &[3, epoch as u64, b as u64]));
                 let uniform = Uniform::new(0, classes as u32).expect("at least one class");
