@@ -6,7 +6,7 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::record::{BinFileRecorder, FullPrecisionSettings};
-use vista_train::{GanConfig, RunOptions, generate, load_gan, train_gan};
+use vista_train::{GanConfig, RunOptions, TrainData, generate, load_gan, train_gan};
 
 use crate::{B, synthetic};
 
@@ -26,10 +26,15 @@ fn config(epochs: usize) -> GanConfig {
     }
 }
 
-fn run(cfg: &GanConfig, dir: &Path, resume: bool) {
+fn try_run(
+    cfg: &GanConfig,
+    data: &TrainData,
+    dir: &Path,
+    resume: bool,
+) -> vista_train::Result<Vec<vista_train::GanEpoch>> {
     train_gan::<B>(
         cfg,
-        &synthetic(16, 9),
+        data,
         dir,
         vec![Default::default()],
         &RunOptions {
@@ -37,7 +42,10 @@ fn run(cfg: &GanConfig, dir: &Path, resume: bool) {
             progress: false,
         },
     )
-    .unwrap();
+}
+
+fn run(cfg: &GanConfig, dir: &Path, resume: bool) {
+    try_run(cfg, &synthetic(16, 9), dir, resume).unwrap();
 }
 
 /// The final generator's images for two of each class.
@@ -140,59 +148,31 @@ fn same_seed_same_generator_and_a_resumed_run_matches() {
     );
     assert_ne!(images(&a), images(&c));
     // Resuming with other settings, or starting over a run, is refused.
-    let err = train_gan::<B>(
+    let err = try_run(
         &GanConfig {
             features: 8,
             ..config(3)
         },
         &synthetic(16, 9),
         &a,
-        vec![Default::default()],
-        &RunOptions {
-            resume: true,
-            progress: false,
-        },
+        true,
     )
     .unwrap_err();
     assert!(err.to_string().contains("differ"), "{err}");
-    let err = train_gan::<B>(
-        &config(2),
-        &synthetic(16, 9),
-        &a,
-        vec![Default::default()],
-        &RunOptions {
-            resume: false,
-            progress: false,
-        },
-    )
-    .unwrap_err();
+    let err = try_run(&config(2), &synthetic(16, 9), &a, false).unwrap_err();
     assert!(err.to_string().contains("--resume"), "{err}");
     // Resuming on other images is refused too.
-    let err = train_gan::<B>(
-        &config(3),
-        &synthetic(12, 9),
-        &a,
-        vec![Default::default()],
-        &RunOptions {
-            resume: true,
-            progress: false,
-        },
-    )
-    .unwrap_err();
+    let err = try_run(&config(3), &synthetic(12, 9), &a, true).unwrap_err();
     assert!(err.to_string().contains("other training data"), "{err}");
     // Fewer batches than critic steps would never step the generator.
-    let err = train_gan::<B>(
+    let err = try_run(
         &GanConfig {
             critic_steps: 10,
             ..config(1)
         },
         &synthetic(16, 9),
         &tmp.path().join("d"),
-        vec![Default::default()],
-        &RunOptions {
-            resume: false,
-            progress: false,
-        },
+        false,
     )
     .unwrap_err();
     assert!(
@@ -215,17 +195,7 @@ fn a_gan_on_white_images_learns_to_make_bright_ones() {
         epochs: 6,
         ..config(1)
     };
-    train_gan::<B>(
-        &cfg,
-        &data,
-        tmp.path(),
-        vec![Default::default()],
-        &RunOptions {
-            resume: false,
-            progress: false,
-        },
-    )
-    .unwrap();
+    try_run(&cfg, &data, tmp.path(), false).unwrap();
     let imgs = images_of(tmp.path(), &[0, 1, 0, 1]);
     let mean = imgs.iter().flatten().sum::<f32>() / imgs.iter().flatten().count() as f32;
     eprintln!("mean {mean}");
