@@ -1065,7 +1065,7 @@ fn gan_section(run: &Run<'_>, doc: &mut Vec<Block>) {
     let p = &run.preset;
     doc.push(Block::Heading("GAN-generated training images".into()));
     doc.push(Block::Para(format!(
-        "A class-conditional Wasserstein GAN with weight clipping (0.01), RMSprop at 5e-5 and 5 critic steps per generator step, as the WGAN paper and fastai's `GANLearner.wgan`: `vista gan train {}`. Stage time: {}.",
+        "A class-conditional Wasserstein GAN with the WGAN paper's recipe: weight clipping (0.01), RMSprop at 5e-5, 5 critic steps per generator step (fastai's `GANLearner.wgan` alternates them the same way). `vista gan train {}`. Stage time: {}.",
         p.gan.train.join(" "),
         secs(&run.o.out, "5-gan")
     )));
