@@ -783,6 +783,11 @@ fn pct(a: f64) -> String {
     format!("{:.2}%", 100.0 * a)
 }
 
+/// A JSON number with `decimals` digits after the point (NaN when it is missing).
+fn fixed(v: &Value, decimals: usize) -> String {
+    format!("{:.decimals$}", v.as_f64().unwrap_or(f64::NAN))
+}
+
 /// The per-epoch table of a trained model, from its `metrics.json`.
 fn epochs_table(dir: &Path) -> Option<Block> {
     let v = read_json(&dir.join("metrics.json")).ok()?;
@@ -807,11 +812,11 @@ fn epochs_table(dir: &Path) -> Option<Block> {
                     r["phase"].as_str().unwrap_or("").to_string(),
                     r["epoch"].to_string(),
                     r["size"].to_string(),
-                    format!("{:.4}", r["train_loss"].as_f64().unwrap_or(f64::NAN)),
-                    format!("{:.4}", r["valid_loss"].as_f64().unwrap_or(f64::NAN)),
-                    format!("{:.4}", r["accuracy"].as_f64().unwrap_or(f64::NAN)),
-                    format!("{:.0}", r["images_per_sec"].as_f64().unwrap_or(f64::NAN)),
-                    format!("{:.0} s", r["wall_s"].as_f64().unwrap_or(f64::NAN)),
+                    fixed(&r["train_loss"], 4),
+                    fixed(&r["valid_loss"], 4),
+                    fixed(&r["accuracy"], 4),
+                    fixed(&r["images_per_sec"], 0),
+                    format!("{} s", fixed(&r["wall_s"], 0)),
                 ]
             })
             .collect(),
@@ -1087,10 +1092,10 @@ fn gan_section(run: &Run<'_>, doc: &mut Vec<Block>) {
                 .map(|r| {
                     vec![
                         r["epoch"].to_string(),
-                        format!("{:.4}", r["wasserstein"].as_f64().unwrap_or(f64::NAN)),
-                        format!("{:.4}", r["gen_loss"].as_f64().unwrap_or(f64::NAN)),
-                        format!("{:.0}", r["images_per_sec"].as_f64().unwrap_or(f64::NAN)),
-                        format!("{:.0} s", r["wall_s"].as_f64().unwrap_or(f64::NAN)),
+                        fixed(&r["wasserstein"], 4),
+                        fixed(&r["gen_loss"], 4),
+                        fixed(&r["images_per_sec"], 0),
+                        format!("{} s", fixed(&r["wall_s"], 0)),
                     ]
                 })
                 .collect(),

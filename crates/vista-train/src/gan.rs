@@ -28,7 +28,6 @@ use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::record::{BinFileRecorder, FullPrecisionSettings};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use image::RgbImage;
@@ -44,8 +43,11 @@ use crate::error::{Error, Result};
 use crate::learner::{on_shards, progress_bar};
 use crate::model::init_seeded_with;
 use crate::optim::{Optim, OptimizerConfig};
-use crate::plot::gan_plot;
-use crate::run::{RunOptions, TrainData, on_large_stack};
+use crate::plot::{gan_plot, write_png};
+use crate::run::{
+    RunOptions, TrainData, latest_checkpoint, on_large_stack, read_json, recorder,
+    refuse_started_run, write_checkpoint,
+};
 
 /// Every setting of a GAN run; saved as `gan.json` in the run folder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -223,18 +225,6 @@ pub struct TrainedGan<B: Backend> {
     pub epochs: usize,
 }
 
-fn recorder() -> BinFileRecorder<FullPrecisionSettings> {
-    BinFileRecorder::new()
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::State {
-        path: path.to_path_buf(),
-        source: e,
-    })
-}
-
 /// True when every pixel of every image has equal red, green and blue.
 pub fn all_grey(images: &[RgbImage]) -> bool {
     images
@@ -334,13 +324,7 @@ fn prepare_gan_dir(
     opts: &RunOptions,
 ) -> Result<GanConfig> {
     let config_path = dir.join("gan.json");
-    let has_checkpoint = crate::run::latest_checkpoint(dir)?.is_some();
-    if has_checkpoint && !opts.resume {
-        return Err(Error::Config(format!(
-            "{} already holds a GAN run with checkpoints; pass --resume to carry it on, or choose another output folder",
-            dir.display()
-        )));
-    }
+    refuse_started_run(dir, opts, "a GAN run")?;
     let mut resolved = cfg.clone();
     resolved.channels = Some(
         cfg.channels
@@ -518,35 +502,26 @@ impl<B: AutodiffBackend> GanTrainer<B> {
     }
 
     fn save_checkpoint(&self, dir: &Path, state: &GanState) -> Result<()> {
-        let root = dir.join("checkpoints");
-        let name = format!("epoch-{:04}", state.epochs.len());
-        let tmp = root.join(format!(".{name}.tmp"));
-        let fin = root.join(&name);
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        }
-        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let save = |m: &dyn Fn(&Path) -> std::result::Result<(), burn::record::RecorderError>,
-                    file: &str| {
-            m(&tmp.join(file)).map_err(|e| Error::record(&tmp.join(format!("{file}.bin")), e))
-        };
-        save(
-            &|p| self.generator.clone().save_file(p, &recorder()),
-            "generator",
-        )?;
-        save(&|p| self.critic.clone().save_file(p, &recorder()), "critic")?;
-        self.optim_g.save(&tmp.join("optim_generator"))?;
-        self.optim_c.save(&tmp.join("optim_critic"))?;
-        write_atomic(
-            &tmp.join("state.json"),
-            &serde_json::to_vec(state).expect("state serializes"),
-        )?;
-        if fin.exists() {
-            std::fs::remove_dir_all(&fin).map_err(|e| Error::io(&fin, e))?;
-        }
-        std::fs::rename(&tmp, &fin).map_err(|e| Error::io(&fin, e))?;
-        write_atomic(&root.join("latest"), name.as_bytes())?;
-        crate::run::prune_checkpoints(&root, &name)
+        write_checkpoint(dir, state.epochs.len(), |tmp| {
+            let err = |file: &str| {
+                let path = tmp.join(format!("{file}.bin"));
+                move |e| Error::record(&path, e)
+            };
+            self.generator
+                .clone()
+                .save_file(tmp.join("generator"), &recorder())
+                .map_err(err("generator"))?;
+            self.critic
+                .clone()
+                .save_file(tmp.join("critic"), &recorder())
+                .map_err(err("critic"))?;
+            self.optim_g.save(&tmp.join("optim_generator"))?;
+            self.optim_c.save(&tmp.join("optim_critic"))?;
+            Ok(write_atomic(
+                &tmp.join("state.json"),
+                &serde_json::to_vec(state).expect("state serializes"),
+            )?)
+        })
     }
 
     fn resume(&mut self, ckpt: &Path) -> Result<GanState> {
@@ -599,10 +574,7 @@ fn sample_grid<B: AutodiffBackend>(t: &GanTrainer<B>, path: &Path) -> Result<()>
     );
     let zoom = (96 / t.cfg.size).max(1) as u32;
     let img = grid(&images, t.cfg.size as u32, SAMPLE_COLS as u32, zoom);
-    let mut png = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(|e| crate::plot::plot_err(path, e))?;
-    Ok(write_atomic(path, &png)?)
+    write_png(path, &img)
 }
 
 fn write_losses(dir: &Path, state: &GanState) -> Result<()> {
@@ -666,7 +638,7 @@ fn train_gan_here<B: AutodiffBackend>(
         ..GanState::default()
     };
     if opts.resume
-        && let Some(ckpt) = crate::run::latest_checkpoint(dir)?
+        && let Some(ckpt) = latest_checkpoint(dir)?
     {
         let saved = t.resume(&ckpt)?;
         if (saved.images, saved.labels_hash) != (state.images, state.labels_hash) {

@@ -57,6 +57,11 @@ pub fn render_png(
     }
     let img =
         image::RgbImage::from_raw(width, height, buf).expect("buffer of width*height*3 bytes");
+    write_png(path, &img)
+}
+
+/// Encodes `img` as PNG and writes it atomically.
+pub(crate) fn write_png(path: &Path, img: &image::RgbImage) -> Result<()> {
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(|e| plot_err(path, e))?;

@@ -353,7 +353,7 @@ struct RunState {
     steps: Vec<StepRecord>,
 }
 
-fn recorder() -> BinFileRecorder<FullPrecisionSettings> {
+pub(crate) fn recorder() -> BinFileRecorder<FullPrecisionSettings> {
     BinFileRecorder::new()
 }
 
@@ -376,22 +376,35 @@ fn save_checkpoint<B: AutodiffBackend, M: AutodiffModule<B>>(
     learner: &Learner<B, M>,
     state: &RunState,
 ) -> Result<()> {
+    write_checkpoint(dir, state.epochs_done, |tmp| {
+        learner
+            .model
+            .clone()
+            .save_file(tmp.join("model"), &recorder())
+            .map_err(|e| Error::record(&tmp.join("model.bin"), e))?;
+        learner.optim.save(&tmp.join("optim"))?;
+        let state_json = serde_json::to_vec(state).expect("state serializes");
+        Ok(write_atomic(&tmp.join("state.json"), &state_json)?)
+    })
+}
+
+/// Writes checkpoint `checkpoints/epoch-NNNN` of the run in `dir`: `fill` writes its
+/// files into a temporary folder, which is renamed into place and then named in
+/// `checkpoints/latest`; older checkpoints but the previous one (a spare) are removed.
+pub(crate) fn write_checkpoint(
+    dir: &Path,
+    epoch: usize,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     let root = checkpoints(dir);
-    let name = format!("epoch-{:04}", state.epochs_done);
+    let name = format!("epoch-{epoch:04}");
     let tmp = root.join(format!(".{name}.tmp"));
     let fin = root.join(&name);
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    learner
-        .model
-        .clone()
-        .save_file(tmp.join("model"), &recorder())
-        .map_err(|e| Error::record(&tmp.join("model.bin"), e))?;
-    learner.optim.save(&tmp.join("optim"))?;
-    let state_json = serde_json::to_vec(state).expect("state serializes");
-    write_atomic(&tmp.join("state.json"), &state_json)?;
+    fill(&tmp)?;
     if fin.exists() {
         // Left by a crash between the rename and the pointer update: complete, but
         // older than what we hold now.
@@ -399,14 +412,9 @@ fn save_checkpoint<B: AutodiffBackend, M: AutodiffModule<B>>(
     }
     std::fs::rename(&tmp, &fin).map_err(|e| Error::io(&fin, e))?;
     write_atomic(&root.join("latest"), name.as_bytes())?;
-    prune_checkpoints(&root, &name)
-}
-
-/// Removes the checkpoints under `root` older than the previous one: ours to remove,
-/// and the previous one stays as a spare.
-pub(crate) fn prune_checkpoints(root: &Path, name: &str) -> Result<()> {
-    let mut old: Vec<PathBuf> = std::fs::read_dir(root)
-        .map_err(|e| Error::io(root, e))?
+    // Older checkpoints are ours to remove; keep the previous one as a spare.
+    let mut old: Vec<PathBuf> = std::fs::read_dir(&root)
+        .map_err(|e| Error::io(&root, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.file_name()
@@ -423,8 +431,19 @@ pub(crate) fn prune_checkpoints(root: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuses to start a run over one that has checkpoints, unless resuming.
+pub(crate) fn refuse_started_run(dir: &Path, opts: &RunOptions, what: &str) -> Result<()> {
+    if latest_checkpoint(dir)?.is_some() && !opts.resume {
+        return Err(Error::Config(format!(
+            "{} already holds {what} with checkpoints; pass --resume to carry it on, or choose another output folder",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Reads a JSON file the run wrote (its config or a checkpoint's state).
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     serde_json::from_slice(&bytes).map_err(|e| Error::State {
         path: path.to_path_buf(),
@@ -448,13 +467,7 @@ fn prepare_dir(
     opts: &RunOptions,
 ) -> Result<TrainConfig> {
     let config_path = dir.join("config.json");
-    let has_checkpoint = latest_checkpoint(dir)?.is_some();
-    if has_checkpoint && !opts.resume {
-        return Err(Error::Config(format!(
-            "{} already holds a run with checkpoints; pass --resume to carry it on, or choose another output folder",
-            dir.display()
-        )));
-    }
+    refuse_started_run(dir, opts, "a run")?;
     if opts.resume && config_path.exists() {
         let saved = read_config(&config_path)?;
         let mut asked = cfg.clone();
