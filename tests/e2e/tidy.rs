@@ -134,3 +134,29 @@ fn every_source_file_says_what_it_is_for() {
         );
     }
 }
+
+/// Library sources that may name a concrete backend outside their tests: the flex
+/// convolution, which recognizes `Autodiff<Flex>` at run time behind a generic signature.
+const BACKEND_AWARE: [&str; 1] = ["crates/vista-models/src/conv.rs"];
+
+#[test]
+fn library_crates_name_no_backend() {
+    let mut files = Vec::new();
+    rust_files(&root().join("crates"), &mut files);
+    for f in files {
+        let rel = f.strip_prefix(root()).unwrap().to_string_lossy().replace('\\', "/");
+        let library = rel.contains("/src/") && !rel.starts_with("crates/vista-cli/");
+        if !library || BACKEND_AWARE.contains(&rel.as_str()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        // Unit tests at the end of a file may pick a backend to run on.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for name in ["Flex", "Cuda", "NdArray"] {
+            assert!(
+                !code.contains(name),
+                "{rel} names the {name} backend; library crates stay generic over `B: Backend`"
+            );
+        }
+    }
+}

@@ -18,6 +18,7 @@ use burn::tensor::activation::{leaky_relu, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 
+use crate::conv::conv2d;
 use crate::error::{Error, Result};
 use crate::norm::batch_norm;
 
@@ -192,7 +193,7 @@ impl<B: Backend> Critic<B> {
             _ => images,
         };
         for conv in &self.convs {
-            x = leaky_relu(conv.forward(x), 0.2);
+            x = leaky_relu(conv2d(conv, x), 0.2);
         }
         self.out.forward(x).reshape([b])
     }

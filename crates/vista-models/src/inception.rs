@@ -21,6 +21,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
+use crate::conv::conv2d;
 use crate::head::{FastaiHead, FastaiHeadConfig, classify, global_avg_pool};
 use crate::norm::batch_norm;
 use crate::resnet::HeadKind;
@@ -72,7 +73,7 @@ impl<B: Backend> Maker<'_, B> {
 
 impl<B: Backend> BasicConv<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        relu(batch_norm(&self.bn, self.conv.forward(x)))
+        relu(batch_norm(&self.bn, conv2d(&self.conv, x)))
     }
 
     fn out(&self) -> usize {

@@ -7,6 +7,7 @@
 //!   failing with every mismatched key unless told otherwise; [`inspect`] lists a
 //!   checkpoint and names the architecture it fits.
 
+mod conv;
 mod dropout;
 mod efficientnet;
 mod error;
@@ -19,6 +20,7 @@ mod norm;
 mod resnet;
 mod torch_file;
 
+pub use conv::conv2d;
 pub use dropout::{dropout, seed_dropout};
 pub use efficientnet::{EfficientNetLite, EfficientNetLiteConfig, MbConv, SameConv};
 pub use error::{Error, KeyMismatch, Result, ShapeMismatch};

@@ -17,6 +17,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
+use crate::conv::conv2d;
 use crate::error::{Error, Result};
 use crate::head::{FastaiHead, FastaiHeadConfig, classify};
 use crate::norm::batch_norm;
@@ -91,11 +92,11 @@ impl<B: Backend> Block<B> {
     /// `[batch, in_channels, h, w]` -> `[batch, out_channels, h / stride, w / stride]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let identity = match &self.downsample {
-            Some(d) => batch_norm(&d.bn, d.conv.forward(x.clone())),
+            Some(d) => batch_norm(&d.bn, conv2d(&d.conv, x.clone())),
             None => x.clone(),
         };
-        let out = relu(batch_norm(&self.bn1, self.conv1.forward(x)));
-        let out = batch_norm(&self.bn2, self.conv2.forward(out));
+        let out = relu(batch_norm(&self.bn1, conv2d(&self.conv1, x)));
+        let out = batch_norm(&self.bn2, conv2d(&self.conv2, out));
         let out = match (&self.conv3, &self.bn3) {
             (Some(c3), Some(b3)) => batch_norm(b3, c3.forward(relu(out))),
             _ => out,
@@ -251,7 +252,7 @@ impl<B: Backend> ResNet<B> {
     /// Feature maps of the body: `[batch, channels, h, w]` -> `[batch, body_channels, h', w']`
     /// with `h' = h / 32` (`h / 8` with the small stem).
     pub fn features(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let mut x = relu(batch_norm(&self.bn1, self.conv1.forward(x)));
+        let mut x = relu(batch_norm(&self.bn1, conv2d(&self.conv1, x)));
         if let Some(pool) = &self.maxpool {
             x = pool.forward(x);
         }
