@@ -144,7 +144,11 @@ fn library_crates_name_no_backend() {
     let mut files = Vec::new();
     rust_files(&root().join("crates"), &mut files);
     for f in files {
-        let rel = f.strip_prefix(root()).unwrap().to_string_lossy().replace('\\', "/");
+        let rel = f
+            .strip_prefix(root())
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
         let library = rel.contains("/src/") && !rel.starts_with("crates/vista-cli/");
         if !library || BACKEND_AWARE.contains(&rel.as_str()) {
             continue;

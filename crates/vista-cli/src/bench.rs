@@ -76,7 +76,8 @@ fn time_steps<B: AutodiffBackend>(
 /// and returns the images per second of all of them together.
 ///
 /// Each thread forks the model as burn-train's multi-device step does: threads that
-/// share one model's autodiff nodes block each other.
+/// share one model's autodiff nodes block each other. With more than one shard each runs
+/// in its own one-thread rayon pool, as `vista train` runs them.
 fn time_sharded<B: AutodiffBackend, M: Module<B> + Sync>(
     model: &M,
     forward: fn(&M, Tensor<B, 4>) -> Tensor<B, 2>,
@@ -94,7 +95,16 @@ fn time_sharded<B: AutodiffBackend, M: Module<B> + Sync>(
                 let device = device.clone();
                 s.spawn(move || {
                     let _ = device;
-                    time_steps::<B>(&|x| forward(&m, x), per, size, steps)
+                    let step = || time_steps::<B>(&|x| forward(&m, x), per, size, steps);
+                    if shards <= 1 {
+                        return step();
+                    }
+                    // As training runs its shards: each inside its own one-thread pool.
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(1)
+                        .build()
+                        .expect("a thread for a shard")
+                        .install(step)
                 })
             })
             .collect();

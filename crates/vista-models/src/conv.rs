@@ -11,9 +11,12 @@
 //! step, as Caffe computes it (Jia et al., "Caffe", 2014): the input unrolled into a
 //! column matrix (im2col), then one matrix product over the whole batch for each
 //! gradient, and the input gradient folded back from its columns (col2im), with the
-//! image planes shared among the threads. The forward pass is flex's own convolution. On
-//! every other backend, and for grouped convolutions, biased ones or other precisions,
-//! [`conv2d`] is burn's `Conv2d::forward`, so results and checkpoints are unchanged.
+//! image planes shared among the threads. The forward pass multiplies the same column
+//! matrix by the weights and keeps it for the weight gradient (it is `kh·kw` times the
+//! input's size; kept only when the weight trains). Untracked convolutions are flex's
+//! own. On every other backend, and for grouped convolutions, biased ones, other
+//! precisions or empty batches, [`conv2d`] is burn's `Conv2d::forward`, so results and
+//! checkpoints are unchanged.
 
 use std::any::{Any, TypeId};
 
@@ -53,7 +56,9 @@ fn fast_options<B: Backend>(conv: &Conv2d<B>, x: &Tensor<B, 4>) -> Option<ConvOp
     let plain = TypeId::of::<B>() == TypeId::of::<Train>()
         && conv.groups == 1
         && conv.bias.is_none()
-        && x.dtype() == DType::F32;
+        && x.dtype() == DType::F32
+        && conv.weight.val().dtype() == DType::F32
+        && x.dims()[0] > 0;
     let padding = symmetric_padding(&conv.padding).filter(|_| plain)?;
     Some(ConvOptions::new(conv.stride, padding, conv.dilation, 1))
 }
@@ -95,7 +100,8 @@ fn train_conv2d(
             let weight_state = prep.checkpoint(&weight);
             let columns = columns(&x.primitive, &geometry);
             let out = forward(columns.clone(), weight.primitive, &geometry);
-            prep.finish((columns, weight_state, geometry), out)
+            let kept = (!weight.node.requirement.is_none()).then_some(columns);
+            prep.finish((kept, weight_state, geometry), out)
         }
         OpsKind::UnTracked(prep) => {
             prep.finish(Flex::conv2d(x.primitive, weight.primitive, None, options))
@@ -124,7 +130,8 @@ fn forward(columns: FlexTensor, weight: FlexTensor, g: &Geometry) -> FlexTensor 
 struct ConvBackward;
 
 impl Backward<Flex, 2> for ConvBackward {
-    type State = (FlexTensor, NodeId, Geometry);
+    /// The column matrix (when the weight trains), the weight, the sizes.
+    type State = (Option<FlexTensor>, NodeId, Geometry);
 
     fn backward(
         self,
@@ -143,7 +150,7 @@ impl Backward<Flex, 2> for ConvBackward {
             batch_major_to_channel_major(grad.storage::<f32>(), &g),
             [g.c_out, g.columns()],
         );
-        if let Some(node) = node_weight {
+        if let (Some(node), Some(columns)) = (node_weight, columns) {
             // dW = dY · colsᵀ: `[c_out, n·hw] × [n·hw, c_in·kh·kw]`.
             let dw = Flex::float_matmul(grad_rows.clone(), Flex::float_swap_dims(columns, 0, 1));
             grads.register::<Flex>(
@@ -427,8 +434,14 @@ mod tests {
         let reference = conv.forward(x.clone()).sum().backward();
         let wgrad = |g| conv.weight.grad(g).expect("weight gradient").to_data();
         wgrad(&grads).assert_approx_eq::<f32>(&wgrad(&reference), Tolerance::absolute(1e-4));
-        // Nothing tracked: a frozen layer on an input without gradient.
+        // A frozen layer inside the network: the input needs a gradient, the weight not.
         let frozen = conv.clone().no_grad();
+        let xg = x.clone().require_grad();
+        let grads = conv2d(&frozen, xg.clone()).sum().backward();
+        let reference = frozen.forward(xg.clone()).sum().backward();
+        let xgrad = |g| xg.grad(g).expect("input gradient").to_data();
+        xgrad(&grads).assert_approx_eq::<f32>(&xgrad(&reference), Tolerance::absolute(1e-4));
+        // Nothing tracked: a frozen layer on an input without gradient.
         conv2d(&frozen, x.clone())
             .to_data()
             .assert_approx_eq::<f32>(&frozen.forward(x).to_data(), Tolerance::absolute(1e-4));

@@ -98,7 +98,7 @@ impl<B: Backend> Block<B> {
         let out = relu(batch_norm(&self.bn1, conv2d(&self.conv1, x)));
         let out = batch_norm(&self.bn2, conv2d(&self.conv2, out));
         let out = match (&self.conv3, &self.bn3) {
-            (Some(c3), Some(b3)) => batch_norm(b3, c3.forward(relu(out))),
+            (Some(c3), Some(b3)) => batch_norm(b3, conv2d(c3, relu(out))),
             _ => out,
         };
         relu(out + identity)
