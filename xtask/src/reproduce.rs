@@ -102,7 +102,7 @@ const SMOKE_TEST: usize = 300;
 struct ModelSpec {
     key: &'static str,
     title: &'static str,
-    /// `vista train` settings; `{lr}` is replaced by the LR finder's valley.
+    /// `vista train` settings; `{lr}` is replaced by the LR finder's `slide` suggestion.
     args: Vec<String>,
 }
 
@@ -222,7 +222,7 @@ fn preset(o: &Options) -> Preset {
         b: ModelSpec {
             key: "b",
             title: "B: Inception v3/8, 75 px",
-            args: words("--arch inception_v3 --width 0.125 --sizes 75 --epochs 1 --lr 3e-3"),
+            args: words("--arch inception_v3 --width 0.125 --sizes 75 --epochs 1 --lr 2e-2"),
         },
         baseline: ModelSpec {
             key: "baseline",
@@ -238,7 +238,7 @@ fn preset(o: &Options) -> Preset {
         member_tta: "none",
         voters: VOTERS.to_vec(),
         notes: vec![
-            "Model B's rate (3e-3) is what the LR finder gave it on this data; it is fixed to save the finder's time.".into(),
+            "Model B's rate (2e-2) is fixed to save a second LR finder run; measured on this data, one epoch reaches a validation accuracy of 84.3% at 2e-2 against 81.7% at its finder's valley (3e-3). The ResNets train at the finder's `slide` suggestion, which beat the valley by 1.8 points in a 1 + 1 epoch run.".into(),
             "The models train without augmentation (on 28 px thumbnails, a few epochs gain more from clean images), so test-time augmentation shows them images unlike their training ones; it lowered accuracy in every form tried (flips, fastai's views without flips, crops), and the members vote with plain predictions. Fashion-MNIST is not mirror-symmetric: its shoes all face one way.".into(),
         ],
         // At 32 px with half DCGAN's widths the critic sees ~540 real images a second
@@ -446,9 +446,13 @@ impl Run<'_> {
 
     fn lr(&self) -> Result<f64> {
         let v = read_json(&self.out("lr_find/lr_find.json"))?;
-        v["suggestions"]["valley"]
-            .as_f64()
-            .context("lr_find.json has no valley")
+        // fastai's `slide`: on these short one-cycle schedules it trains best of the
+        // finder's suggestions. ResNet-18/8, 16 → 28 px, 1 + 1 epochs, seed 42: valid
+        // accuracy 0.8917 at the valley (2.5e-3), 0.9030 at 1e-2, 0.9098 at slide (5.8e-2).
+        let s = &v["suggestions"];
+        (s["slide"].as_f64())
+            .or_else(|| s["valley"].as_f64())
+            .context("lr_find.json has neither a slide nor a valley suggestion")
     }
 
     fn train(&self, m: &ModelSpec) -> Result<()> {
@@ -1049,7 +1053,7 @@ fn report(run: &Run<'_>, elapsed: f64) -> Result<Vec<Block>> {
         let s = &v["suggestions"];
         let f = |k: &str| s[k].as_f64().map_or("–".into(), |x| format!("{x:.2e}"));
         doc.push(Block::Para(format!(
-            "Suggestions: valley {}, steep {}, minimum/10 {}, slide {}. Models marked `{{lr}}` train at the valley.",
+            "Suggestions: valley {}, steep {}, minimum/10 {}, slide {}. Models marked `{{lr}}` train at the slide suggestion.",
             f("valley"),
             f("steep"),
             f("minimum"),
