@@ -153,6 +153,19 @@ impl Preset {
         let voters = self.voters.iter().copied().filter(|k| *k != self.b.key);
         voters.chain([self.baseline.key]).collect()
     }
+
+    /// Every model the run trains, with the cleaning and GAN inputs at their places in
+    /// the run folder (relative to it).
+    fn models(&self) -> [ModelSpec; 6] {
+        [
+            self.a.clone(),
+            self.b.clone(),
+            self.prog.clone(),
+            self.baseline.clone(),
+            cleaned_spec(self, "clean/flags.json".into()),
+            gan_spec(self, "gan/images".into()),
+        ]
+    }
 }
 
 fn words(s: &str) -> Vec<String> {
@@ -318,9 +331,7 @@ fn recipe(o: &Options) -> String {
         ),
         format!("lr-find {}", p.lr_find.join(" ")),
     ];
-    let cleaned = cleaned_spec(&p, "clean/flags.json".into());
-    let gan = gan_spec(&p, "gan/images".into());
-    for m in [&p.a, &p.b, &p.prog, &p.baseline, &cleaned, &gan] {
+    for m in &p.models() {
         lines.push(format!("{} {}", m.key, m.args.join(" ")));
     }
     lines.push(format!(
@@ -928,14 +939,7 @@ fn report(run: &Run<'_>, elapsed: f64) -> Result<Vec<Block>> {
     ]));
     let lr = run.lr().map_or("{lr}".to_string(), |v| format!("{v:.3e}"));
     let mut settings = Vec::new();
-    for m in [
-        &p.a,
-        &p.b,
-        &p.prog,
-        &p.baseline,
-        &cleaned_spec(p, "clean/flags.json".into()),
-        &gan_spec(p, "gan/images".into()),
-    ] {
+    for m in &p.models() {
         settings.push(vec![
             m.key.to_string(),
             m.title.to_string(),
@@ -1067,14 +1071,7 @@ fn report(run: &Run<'_>, elapsed: f64) -> Result<Vec<Block>> {
 
     gan_section(run, &mut doc);
 
-    for m in [
-        &p.a,
-        &p.b,
-        &p.prog,
-        &p.baseline,
-        &cleaned_spec(p, "clean/flags.json".into()),
-        &gan_spec(p, "gan/images".into()),
-    ] {
+    for m in &p.models() {
         let dir = o.out.join(format!("models/{}", m.key));
         doc.push(Block::Heading(format!("Model {}", m.title)));
         if let Some(t) = epochs_table(&dir) {
@@ -1278,16 +1275,7 @@ mod tests {
     fn every_preset_votes_with_models_it_trains_and_an_odd_count() {
         for args in [&[][..], &["--smoke"], &["--device", "cuda:0"]] {
             let p = preset(&options(args));
-            let cleaned = cleaned_spec(&p, String::new());
-            let gan = gan_spec(&p, String::new());
-            let keys = [
-                p.a.key,
-                p.b.key,
-                p.prog.key,
-                p.baseline.key,
-                cleaned.key,
-                gan.key,
-            ];
+            let keys = p.models().map(|m| m.key);
             assert!(p.voters.iter().all(|v| keys.contains(v)), "{}", p.name);
             assert_eq!(
                 p.voters.len() % 2,

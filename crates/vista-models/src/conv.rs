@@ -118,8 +118,7 @@ fn columns(x: &FlexTensor, g: &Geometry) -> FlexTensor {
 
 /// `W · cols`: `[c_out, c_in·kh·kw] × [c_in·kh·kw, n·hw]`, laid out as `[n, c_out, h, w]`.
 fn forward(columns: FlexTensor, weight: FlexTensor, g: &Geometry) -> FlexTensor {
-    let w2 = Flex::float_reshape(weight, Shape::new([g.c_out, g.rows()]));
-    let rows = Flex::float_matmul(w2, columns).to_contiguous();
+    let rows = Flex::float_matmul(weight_rows(weight, g), columns).to_contiguous();
     let out = channel_major_to_batch_major(rows.storage::<f32>(), g);
     tensor(out, [g.n, g.c_out, g.out_h, g.out_w])
 }
@@ -159,15 +158,18 @@ impl Backward<Flex, 2> for ConvBackward {
             );
         }
         if let Some(node) = node_x {
-            let weight = weight.to_contiguous();
-            let w2 = Flex::float_reshape(weight, Shape::new([g.c_out, g.rows()]));
             // dcols = Wᵀ · dY: `[c_in·kh·kw, c_out] × [c_out, n·hw]`, then folded back.
-            let dcols =
-                Flex::float_matmul(Flex::float_swap_dims(w2, 0, 1), grad_rows).to_contiguous();
+            let w = Flex::float_swap_dims(weight_rows(weight, &g), 0, 1);
+            let dcols = Flex::float_matmul(w, grad_rows).to_contiguous();
             let dx = col2im(dcols.storage::<f32>(), &g);
             grads.register::<Flex>(node.id, tensor(dx, [g.n, g.c_in, g.h, g.w]));
         }
     }
+}
+
+/// The weight `[c_out, c_in, kh, kw]` as the matrix `[c_out, c_in·kh·kw]`.
+fn weight_rows(weight: FlexTensor, g: &Geometry) -> FlexTensor {
+    Flex::float_reshape(weight, Shape::new([g.c_out, g.rows()]))
 }
 
 fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
