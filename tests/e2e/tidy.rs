@@ -164,3 +164,32 @@ fn library_crates_name_no_backend() {
         }
     }
 }
+
+/// The one source allowed `unsafe`: the convolution's call into the gemm crate, whose API
+/// takes raw pointers and strides.
+const UNSAFE_ALLOWED: [&str; 1] = ["crates/vista-models/src/conv.rs"];
+
+#[test]
+fn unsafe_code_only_in_the_gemm_call() {
+    let mut files = Vec::new();
+    rust_files(&root().join("crates"), &mut files);
+    rust_files(&root().join("xtask"), &mut files);
+    rust_files(&root().join("tests"), &mut files);
+    for f in files {
+        let rel = f
+            .strip_prefix(root())
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = std::fs::read_to_string(&f).unwrap();
+        let allows = text.matches("allow(unsafe_code)").count();
+        if UNSAFE_ALLOWED.contains(&rel.as_str()) {
+            assert_eq!(allows, 1, "{rel} allows unsafe code in exactly one place");
+        } else if rel != "tests/e2e/tidy.rs" {
+            assert_eq!(
+                allows, 0,
+                "{rel} allows unsafe code; only {UNSAFE_ALLOWED:?} may"
+            );
+        }
+    }
+}

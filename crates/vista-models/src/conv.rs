@@ -8,13 +8,17 @@
 //! Profiled on ResNet-18/8 at 28 px, the two took most of a training step.
 //!
 //! Here, when the backend is `Autodiff<Flex>`, a convolution records its own backward
-//! step, as Caffe computes it (Jia et al., "Caffe", 2014): the input unrolled into a
-//! column matrix (im2col), then one matrix product over the whole batch for each
-//! gradient, and the input gradient folded back from its columns (col2im), with the
-//! image planes shared among the threads. The forward pass multiplies the same column
-//! matrix by the weights and keeps it for the weight gradient (it is `kh·kw` times the
-//! input's size; kept only when the weight trains). Untracked convolutions are flex's
-//! own. On every other backend, and for grouped convolutions, biased ones, other
+//! step, as Caffe computes it (Jia et al., "Caffe", 2014), one image at a time so each
+//! image's matrices stay in cache: the image unrolled into a column matrix (im2col) and
+//! multiplied by the weights at once, giving the output in its `[n, c, h, w]` layout
+//! without a copy; in the backward pass, the weight gradient summed over the images'
+//! products `dY·colsᵀ` (in fixed groups, so the sum does not depend on the number of
+//! threads), and the input gradient `Wᵀ·dY` folded back onto the image (col2im) from a
+//! per-thread scratch matrix. Images are shared among the threads of the current rayon
+//! pool. The column matrices (`kh·kw` times the input's size) are kept for the weight
+//! gradient only when the weight trains. The matrix products call the gemm crate that
+//! burn-flex uses, directly, to write into these layouts. Untracked convolutions are
+//! flex's own. On every other backend, and for grouped convolutions, biased ones, other
 //! precisions or empty batches, [`conv2d`] is burn's `Conv2d::forward`, so results and
 //! checkpoints are unchanged.
 
@@ -30,7 +34,7 @@ use burn::backend::flex::{Flex, FlexTensor};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::{ConvOptions, FloatTensorOps, ModuleOps};
+use burn::tensor::ops::{ConvOptions, ModuleOps};
 use burn::tensor::{DType, Shape, Tensor, TensorData, TensorMetadata, TensorPrimitive};
 use rayon::prelude::*;
 
@@ -98,10 +102,17 @@ fn train_conv2d(
     {
         OpsKind::Tracked(mut prep) => {
             let weight_state = prep.checkpoint(&weight);
-            let columns = columns(&x.primitive, &geometry);
-            let out = forward(columns.clone(), weight.primitive, &geometry);
+            let (input, w) = (
+                x.primitive.to_contiguous(),
+                weight.primitive.to_contiguous(),
+            );
+            let (columns, out) = forward(input.storage::<f32>(), w.storage::<f32>(), &geometry);
             let kept = (!weight.node.requirement.is_none()).then_some(columns);
-            prep.finish((kept, weight_state, geometry), out)
+            let g = &geometry;
+            prep.finish(
+                (kept, weight_state, geometry),
+                tensor(out, [g.n, g.c_out, g.out_h, g.out_w]),
+            )
         }
         OpsKind::UnTracked(prep) => {
             prep.finish(Flex::conv2d(x.primitive, weight.primitive, None, options))
@@ -110,27 +121,32 @@ fn train_conv2d(
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
-/// The column matrix of `x` as a tensor `[c_in·kh·kw, n·out_h·out_w]` (see [`im2col`]).
-fn columns(x: &FlexTensor, g: &Geometry) -> FlexTensor {
-    let x = x.to_contiguous();
-    tensor(im2col(x.storage::<f32>(), g), [g.rows(), g.columns()])
-}
-
-/// `W · cols`: `[c_out, c_in·kh·kw] × [c_in·kh·kw, n·hw]`, laid out as `[n, c_out, h, w]`.
-fn forward(columns: FlexTensor, weight: FlexTensor, g: &Geometry) -> FlexTensor {
-    let rows = Flex::float_matmul(weight_rows(weight, g), columns).to_contiguous();
-    let out = channel_major_to_batch_major(rows.storage::<f32>(), g);
-    tensor(out, [g.n, g.c_out, g.out_h, g.out_w])
+/// The column matrices of an `[n, c_in, h, w]` input, one `[c_in·kh·kw, out_h·out_w]`
+/// block per image (see [`im2col`]), and the output `[n, c_out, out_h, out_w]`: each
+/// image's block multiplied by the weight as soon as it is built, while it is in cache.
+fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> (Vec<f32>, Vec<f32>) {
+    let mut columns = vec![0.0; g.n * g.block()];
+    let mut out = vec![0.0; g.n * g.c_out * g.plane()];
+    let w = Mat::row_major(weight, g.c_out, g.rows());
+    columns
+        .par_chunks_mut(g.block())
+        .zip(out.par_chunks_mut(g.c_out * g.plane()))
+        .enumerate()
+        .for_each(|(b, (cols, out))| {
+            im2col(&x[b * g.image()..][..g.image()], cols, g);
+            matmul(out, w, Mat::row_major(cols, g.rows(), g.plane()), false);
+        });
+    (columns, out)
 }
 
 /// The backward step of [`train_conv2d`]: input and weight gradients through the column
-/// matrix the forward pass built.
+/// matrices the forward pass built.
 #[derive(Debug)]
 struct ConvBackward;
 
 impl Backward<Flex, 2> for ConvBackward {
-    /// The column matrix (when the weight trains), the weight, the sizes.
-    type State = (Option<FlexTensor>, NodeId, Geometry);
+    /// The column matrices (when the weight trains), the weight, the sizes.
+    type State = (Option<Vec<f32>>, NodeId, Geometry);
 
     fn backward(
         self,
@@ -142,34 +158,146 @@ impl Backward<Flex, 2> for ConvBackward {
         let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
         let (columns, weight_state, g) = ops.state;
         let weight: FlexTensor = checkpointer.retrieve_node_output(weight_state);
-
-        // The output gradient as `[c_out, batch · out_h · out_w]`, the layout both matrix
-        // products read.
-        let grad_rows = tensor(
-            batch_major_to_channel_major(grad.storage::<f32>(), &g),
-            [g.c_out, g.columns()],
-        );
+        let dy = grad.storage::<f32>();
         if let (Some(node), Some(columns)) = (node_weight, columns) {
-            // dW = dY · colsᵀ: `[c_out, n·hw] × [n·hw, c_in·kh·kw]`.
-            let dw = Flex::float_matmul(grad_rows.clone(), Flex::float_swap_dims(columns, 0, 1));
-            grads.register::<Flex>(
-                node.id,
-                Flex::float_reshape(dw, weight.layout().shape().clone()),
-            );
+            let dw = weight_grad(dy, &columns, &g);
+            grads.register::<Flex>(node.id, tensor(dw, [g.c_out, g.c_in, g.kh, g.kw]));
         }
         if let Some(node) = node_x {
-            // dcols = Wᵀ · dY: `[c_in·kh·kw, c_out] × [c_out, n·hw]`, then folded back.
-            let w = Flex::float_swap_dims(weight_rows(weight, &g), 0, 1);
-            let dcols = Flex::float_matmul(w, grad_rows).to_contiguous();
-            let dx = col2im(dcols.storage::<f32>(), &g);
+            let weight = weight.to_contiguous();
+            let dx = input_grad(dy, weight.storage::<f32>(), &g);
             grads.register::<Flex>(node.id, tensor(dx, [g.n, g.c_in, g.h, g.w]));
         }
     }
 }
 
-/// The weight `[c_out, c_in, kh, kw]` as the matrix `[c_out, c_in·kh·kw]`.
-fn weight_rows(weight: FlexTensor, g: &Geometry) -> FlexTensor {
-    Flex::float_reshape(weight, Shape::new([g.c_out, g.rows()]))
+/// Images whose weight-gradient terms are summed together before the partial sums are
+/// added in order: a fixed grouping, so the sum is the same on any number of threads.
+const IMAGES_PER_PARTIAL_SUM: usize = 8;
+
+/// dW = Σ_b dY_b · cols_bᵀ: `[c_out, out_h·out_w] × [out_h·out_w, c_in·kh·kw]` per image.
+fn weight_grad(dy: &[f32], columns: &[f32], g: &Geometry) -> Vec<f32> {
+    let out_block = g.c_out * g.plane();
+    let partials: Vec<Vec<f32>> = (0..g.n.div_ceil(IMAGES_PER_PARTIAL_SUM))
+        .into_par_iter()
+        .map(|group| {
+            let mut sum = vec![0.0; g.c_out * g.rows()];
+            let first = group * IMAGES_PER_PARTIAL_SUM;
+            for b in first..(first + IMAGES_PER_PARTIAL_SUM).min(g.n) {
+                let dy = Mat::row_major(&dy[b * out_block..][..out_block], g.c_out, g.plane());
+                let cols =
+                    Mat::row_major(&columns[b * g.block()..][..g.block()], g.rows(), g.plane());
+                matmul(&mut sum, dy, cols.transposed(), true);
+            }
+            sum
+        })
+        .collect();
+    let mut partials = partials.into_iter();
+    let mut dw = partials.next().unwrap_or_default();
+    for partial in partials {
+        for (d, p) in dw.iter_mut().zip(partial) {
+            *d += p;
+        }
+    }
+    dw
+}
+
+/// dx: per image, dcols = Wᵀ · dY_b (`[c_in·kh·kw, c_out] × [c_out, out_h·out_w]`),
+/// folded back onto the image with [`col2im`] while it is in cache.
+fn input_grad(dy: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
+    let out_block = g.c_out * g.plane();
+    let w = Mat::row_major(weight, g.c_out, g.rows()).transposed();
+    let mut dx = vec![0.0; g.n * g.image()];
+    dx.par_chunks_mut(g.image()).enumerate().for_each_init(
+        || vec![0.0; g.block()],
+        |dcols, (b, dx)| {
+            let dy = Mat::row_major(&dy[b * out_block..][..out_block], g.c_out, g.plane());
+            matmul(dcols, w, dy, false);
+            col2im(dcols, dx, g);
+        },
+    );
+    dx
+}
+
+/// A matrix over a slice: `rows × cols`, the element `(r, c)` at `r·row_stride +
+/// c·col_stride`.
+#[derive(Debug, Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> Mat<'a> {
+    fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    fn transposed(self) -> Self {
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+
+    /// Whether every element lies inside the slice.
+    fn fits(&self) -> bool {
+        self.rows == 0
+            || self.cols == 0
+            || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride
+                < self.data.len()
+    }
+}
+
+/// `dst = a · b`, or `dst += a · b` when `accumulate`; `dst` is the row-major
+/// `[a.rows, b.cols]` matrix. One thread: the callers share images among threads.
+#[allow(unsafe_code)]
+fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert!(
+        b.rows == k && dst.len() == m * n && a.fits() && b.fits(),
+        "matrix sizes do not match: [{m}, {k}] · [{}, {n}] into {}",
+        b.rows,
+        dst.len()
+    );
+    let stride = |s: usize| isize::try_from(s).expect("stride fits in isize");
+    // SAFETY: the assertion above keeps every element gemm reads inside `a` and `b` and
+    // every element it writes inside `dst`; `dst` is borrowed mutably, so it overlaps
+    // neither operand.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            stride(n),
+            accumulate,
+            a.data.as_ptr(),
+            stride(a.col_stride),
+            stride(a.row_stride),
+            b.data.as_ptr(),
+            stride(b.col_stride),
+            stride(b.row_stride),
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
 }
 
 fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
@@ -228,9 +356,14 @@ impl Geometry {
         self.out_h * self.out_w
     }
 
-    /// Columns of the column matrix: one per image and output position.
-    fn columns(&self) -> usize {
-        self.n * self.plane()
+    /// One image's input values.
+    fn image(&self) -> usize {
+        self.c_in * self.h * self.w
+    }
+
+    /// One image's column matrix `[rows, plane]`.
+    fn block(&self) -> usize {
+        self.rows() * self.plane()
     }
 
     /// The output rows (or columns) `lo..hi` on `axis` whose input at kernel offset `k`
@@ -258,102 +391,60 @@ impl Geometry {
     }
 }
 
-/// `[n, c_out, hw]` → `[c_out, n·hw]`.
-fn batch_major_to_channel_major(values: &[f32], g: &Geometry) -> Vec<f32> {
-    let plane = g.plane();
-    let mut out = vec![0.0; values.len()];
-    out.par_chunks_mut(g.columns())
-        .enumerate()
-        .for_each(|(c, row)| {
-            for (b, dst) in row.chunks_mut(plane).enumerate() {
-                dst.copy_from_slice(&values[(b * g.c_out + c) * plane..][..plane]);
-            }
-        });
-    out
-}
-
-/// `[c_out, n·hw]` → `[n, c_out, hw]`.
-fn channel_major_to_batch_major(values: &[f32], g: &Geometry) -> Vec<f32> {
-    let plane = g.plane();
-    let mut out = vec![0.0; values.len()];
-    out.par_chunks_mut(g.c_out * plane)
-        .enumerate()
-        .for_each(|(b, image)| {
-            for (c, dst) in image.chunks_mut(plane).enumerate() {
-                dst.copy_from_slice(&values[c * g.columns() + b * plane..][..plane]);
-            }
-        });
-    out
-}
-
-/// The column matrix `[c_in·kh·kw, n·out_h·out_w]` of an `[n, c_in, h, w]` input: row
-/// `(c, i, j)`, column `(b, y, x)` holds the input at channel `c`, row
-/// `y·stride − pad + i·dilation`, column `x·stride − pad + j·dilation`, 0 outside.
-fn im2col(x: &[f32], g: &Geometry) -> Vec<f32> {
-    let mut cols = vec![0.0; g.rows() * g.columns()];
-    cols.par_chunks_mut(g.columns())
-        .enumerate()
-        .for_each(|(row, dst)| {
-            let (c, i, j) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
-            let (y_lo, y_hi, y0) = g.span(i, 0);
-            let (x_lo, x_hi, x0) = g.span(j, 1);
-            if x_lo == x_hi {
-                return;
-            }
-            let (sy, sx) = (g.stride[0], g.stride[1]);
-            for (b, dst) in dst.chunks_mut(g.plane()).enumerate() {
-                let src = &x[(b * g.c_in + c) * g.h * g.w..][..g.h * g.w];
-                for (y, dst) in dst.chunks_mut(g.out_w).enumerate().take(y_hi).skip(y_lo) {
-                    let src = &src[(y0 + (y - y_lo) * sy) * g.w..][..g.w];
-                    let dst = &mut dst[x_lo..x_hi];
-                    if sx == 1 {
-                        dst.copy_from_slice(&src[x0..x0 + dst.len()]);
-                    } else {
-                        for (d, s) in dst.iter_mut().zip(src[x0..].iter().step_by(sx)) {
-                            *d = *s;
-                        }
-                    }
+/// Writes one image's column matrix `[c_in·kh·kw, out_h·out_w]` into `cols`, which holds
+/// zeros: row `(c, i, j)`, column `(y, x)` holds the input at channel `c`, row
+/// `y·stride − pad + i·dilation`, column `x·stride − pad + j·dilation`; positions outside
+/// the image stay 0.
+fn im2col(x: &[f32], cols: &mut [f32], g: &Geometry) {
+    let (sy, sx) = (g.stride[0], g.stride[1]);
+    for (row, dst) in cols.chunks_mut(g.plane()).enumerate() {
+        let (c, i, j) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
+        let (y_lo, y_hi, y0) = g.span(i, 0);
+        let (x_lo, x_hi, x0) = g.span(j, 1);
+        if x_lo == x_hi {
+            continue;
+        }
+        let src = &x[c * g.h * g.w..][..g.h * g.w];
+        for (y, dst) in dst.chunks_mut(g.out_w).enumerate().take(y_hi).skip(y_lo) {
+            let src = &src[(y0 + (y - y_lo) * sy) * g.w..][..g.w];
+            let dst = &mut dst[x_lo..x_hi];
+            if sx == 1 {
+                dst.copy_from_slice(&src[x0..x0 + dst.len()]);
+            } else {
+                for (d, s) in dst.iter_mut().zip(src[x0..].iter().step_by(sx)) {
+                    *d = *s;
                 }
             }
-        });
-    cols
+        }
+    }
 }
 
-/// The adjoint of [`im2col`]: sums a column matrix's entries back onto the input
-/// positions they were read from, giving `[n, c_in, h, w]`.
-fn col2im(cols: &[f32], g: &Geometry) -> Vec<f32> {
-    let mut out = vec![0.0; g.n * g.c_in * g.h * g.w];
-    out.par_chunks_mut(g.h * g.w)
-        .enumerate()
-        .for_each(|(image_channel, dst)| {
-            let (b, c) = (image_channel / g.c_in, image_channel % g.c_in);
-            for i in 0..g.kh {
-                for j in 0..g.kw {
-                    let row = (c * g.kh + i) * g.kw + j;
-                    let src = &cols[row * g.columns() + b * g.plane()..][..g.plane()];
-                    let (y_lo, y_hi, y0) = g.span(i, 0);
-                    let (x_lo, x_hi, x0) = g.span(j, 1);
-                    if x_lo == x_hi {
-                        continue;
-                    }
-                    let (sy, sx) = (g.stride[0], g.stride[1]);
-                    for (y, src) in src.chunks(g.out_w).enumerate().take(y_hi).skip(y_lo) {
-                        let dst = &mut dst[(y0 + (y - y_lo) * sy) * g.w..][..g.w];
-                        let src = &src[x_lo..x_hi];
-                        if sx == 1 {
-                            for (d, s) in dst[x0..x0 + src.len()].iter_mut().zip(src) {
-                                *d += s;
-                            }
-                        } else {
-                            for (d, s) in dst[x0..].iter_mut().step_by(sx).zip(src) {
-                                *d += s;
-                            }
-                        }
-                    }
+/// The adjoint of [`im2col`] for one image: adds each entry of its column matrix onto
+/// the input position it was read from, in `dx` (`[c_in, h, w]`).
+fn col2im(cols: &[f32], dx: &mut [f32], g: &Geometry) {
+    let (sy, sx) = (g.stride[0], g.stride[1]);
+    for (row, src) in cols.chunks(g.plane()).enumerate() {
+        let (c, i, j) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
+        let (y_lo, y_hi, y0) = g.span(i, 0);
+        let (x_lo, x_hi, x0) = g.span(j, 1);
+        if x_lo == x_hi {
+            continue;
+        }
+        let dst = &mut dx[c * g.h * g.w..][..g.h * g.w];
+        for (y, src) in src.chunks(g.out_w).enumerate().take(y_hi).skip(y_lo) {
+            let dst = &mut dst[(y0 + (y - y_lo) * sy) * g.w..][..g.w];
+            let src = &src[x_lo..x_hi];
+            if sx == 1 {
+                for (d, s) in dst[x0..x0 + src.len()].iter_mut().zip(src) {
+                    *d += s;
+                }
+            } else {
+                for (d, s) in dst[x0..].iter_mut().step_by(sx).zip(src) {
+                    *d += s;
                 }
             }
-        });
-    out
+        }
+    }
 }
 
 #[cfg(test)]
@@ -421,6 +512,44 @@ mod tests {
         check(2, [3, 2], [5, 5], [3, 3], [3, 2], [0, 2], [1, 1]);
         // Padding wider than the kernel reaches: some output rows read nothing at all.
         check(1, [2, 2], [3, 3], [2, 2], [1, 1], [3, 3], [1, 1]);
+        // More images than one partial sum of the weight gradient holds.
+        check(
+            IMAGES_PER_PARTIAL_SUM * 2 + 3,
+            [3, 4],
+            [5, 5],
+            [3, 3],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+        );
+    }
+
+    #[test]
+    fn gradients_are_the_same_on_any_number_of_threads() {
+        let device = Default::default();
+        let conv = Conv2dConfig::new([3, 5], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .with_bias(false)
+            .init::<Train>(&device);
+        let x = Tensor::<Train, 4>::random([21, 3, 6, 6], Distribution::Normal(0.0, 1.0), &device)
+            .require_grad();
+        let grads_on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let grads = conv2d(&conv, x.clone()).powi_scalar(2).sum().backward();
+                let w = conv.weight.grad(&grads).unwrap().to_data();
+                (w, x.grad(&grads).unwrap().to_data())
+            })
+        };
+        let one = grads_on(1);
+        for threads in [2, 3] {
+            let many = grads_on(threads);
+            assert_eq!(one.0, many.0, "weight gradient on {threads} threads");
+            assert_eq!(one.1, many.1, "input gradient on {threads} threads");
+        }
     }
 
     #[test]
