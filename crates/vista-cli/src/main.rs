@@ -72,7 +72,23 @@ enum BenchCommand {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `purge_delay` option (its index in mimalloc 3's `mi_option_t`).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Tells mimalloc never to return freed pages to the system (`purge_delay` = -1). A
+/// training step frees and reallocates the same large buffers; returned pages came back
+/// as fresh huge pages the kernel zeroed, 9% of a step's time. Measured with `vista
+/// bench models` (ResNet-18/8, 28 px, batch 128, two shards): 40,303 samples of a
+/// 40-step run against 35,477 without purging. Memory stays at the run's peak.
+#[allow(unsafe_code)]
+fn keep_freed_pages() {
+    // SAFETY: sets one integer option of the allocator this binary links; mimalloc reads
+    // options atomically and this runs before any other thread starts.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
+}
+
 fn main() {
+    keep_freed_pages();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data(cmd) => data::run(cmd, !cli.quiet),
