@@ -57,6 +57,11 @@ pub struct RecipeArgs {
     /// Pretrained weights (PyTorch .pth or safetensors): fine-tune them.
     #[arg(long)]
     pretrained: Option<PathBuf>,
+    /// A finished run folder: start from its model (same architecture and classes) and
+    /// its normalization, and train it further with this run's stages, e.g. on cleaned
+    /// data or with extra images.
+    #[arg(long)]
+    init_from: Option<PathBuf>,
     /// Image sizes of the progressive-resizing stages, e.g. 64,128,150.
     #[arg(long, value_delimiter = ',')]
     sizes: Option<Vec<u32>>,
@@ -213,6 +218,9 @@ pub(crate) fn build_config(
     }
     if let Some(p) = &args.pretrained {
         cfg.pretrained = Some(p.clone());
+    }
+    if let Some(p) = &args.init_from {
+        cfg.init_from = Some(p.clone());
     }
     if args.sizes.is_some() || args.epochs.is_some() || args.lr.is_some() {
         let sizes = args

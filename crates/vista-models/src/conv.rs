@@ -122,20 +122,20 @@ fn train_conv2d(
 }
 
 /// The column matrices of an `[n, c_in, h, w]` input, one `[c_in·kh·kw, out_h·out_w]`
-/// block per image (see [`im2col`]), and the output `[n, c_out, out_h, out_w]`: each
-/// image's block multiplied by the weight as soon as it is built, while it is in cache.
-fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> (Vec<f32>, Vec<f32>) {
-    let mut columns = vec![0.0; g.n * g.block()];
+/// matrix per image (see [`im2col`]), and the output `[n, c_out, out_h, out_w]`: each
+/// image's matrix multiplied by the weight as soon as it is built, while it is in cache.
+fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> (Vec<Vec<f32>>, Vec<f32>) {
     let mut out = vec![0.0; g.n * g.c_out * g.plane()];
     let w = Mat::row_major(weight, g.c_out, g.rows());
-    columns
-        .par_chunks_mut(g.block())
-        .zip(out.par_chunks_mut(g.c_out * g.plane()))
+    let columns = out
+        .par_chunks_mut(g.c_out * g.plane())
         .enumerate()
-        .for_each(|(b, (cols, out))| {
-            im2col(&x[b * g.image()..][..g.image()], cols, g);
-            matmul(out, w, Mat::row_major(cols, g.rows(), g.plane()), false);
-        });
+        .map(|(b, out)| {
+            let cols = im2col(&x[b * g.image()..][..g.image()], g);
+            matmul(out, w, Mat::row_major(&cols, g.rows(), g.plane()), false);
+            cols
+        })
+        .collect();
     (columns, out)
 }
 
@@ -146,7 +146,7 @@ struct ConvBackward;
 
 impl Backward<Flex, 2> for ConvBackward {
     /// The column matrices (when the weight trains), the weight, the sizes.
-    type State = (Option<Vec<f32>>, NodeId, Geometry);
+    type State = (Option<Vec<Vec<f32>>>, NodeId, Geometry);
 
     fn backward(
         self,
@@ -176,7 +176,7 @@ impl Backward<Flex, 2> for ConvBackward {
 const IMAGES_PER_PARTIAL_SUM: usize = 8;
 
 /// dW = Σ_b dY_b · cols_bᵀ: `[c_out, out_h·out_w] × [out_h·out_w, c_in·kh·kw]` per image.
-fn weight_grad(dy: &[f32], columns: &[f32], g: &Geometry) -> Vec<f32> {
+fn weight_grad(dy: &[f32], columns: &[Vec<f32>], g: &Geometry) -> Vec<f32> {
     let out_block = g.c_out * g.plane();
     let partials: Vec<Vec<f32>> = (0..g.n.div_ceil(IMAGES_PER_PARTIAL_SUM))
         .into_par_iter()
@@ -185,8 +185,7 @@ fn weight_grad(dy: &[f32], columns: &[f32], g: &Geometry) -> Vec<f32> {
             let first = group * IMAGES_PER_PARTIAL_SUM;
             for b in first..(first + IMAGES_PER_PARTIAL_SUM).min(g.n) {
                 let dy = Mat::row_major(&dy[b * out_block..][..out_block], g.c_out, g.plane());
-                let cols =
-                    Mat::row_major(&columns[b * g.block()..][..g.block()], g.rows(), g.plane());
+                let cols = Mat::row_major(&columns[b], g.rows(), g.plane());
                 matmul(&mut sum, dy, cols.transposed(), true);
             }
             sum
@@ -304,6 +303,20 @@ fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
+/// The positions one row of a column matrix reads: input channel `channel`; output rows
+/// `y_lo..y_hi` and columns `x_lo..x_hi` lie inside the image, the first of them at
+/// input row `y0` and column `x0`.
+#[derive(Debug, Clone, Copy)]
+struct Tap {
+    channel: usize,
+    y_lo: usize,
+    y_hi: usize,
+    y0: usize,
+    x_lo: usize,
+    x_hi: usize,
+    x0: usize,
+}
+
 /// Sizes of one convolution: input `[n, c_in, h, w]`, weight `[c_out, c_in, kh, kw]`,
 /// output `[n, c_out, out_h, out_w]`.
 #[derive(Debug, Clone, Copy)]
@@ -366,6 +379,35 @@ impl Geometry {
         self.rows() * self.plane()
     }
 
+    /// Where row `row` (channel, kernel row, kernel column) of a column matrix reads,
+    /// or `None` when every one of its positions lies outside the image.
+    fn tap(&self, row: usize) -> Option<Tap> {
+        let (i, j) = (row / self.kw % self.kh, row % self.kw);
+        let (y_lo, y_hi, y0) = self.span(i, 0);
+        let (x_lo, x_hi, x0) = self.span(j, 1);
+        (y_lo < y_hi && x_lo < x_hi).then_some(Tap {
+            channel: row / (self.kh * self.kw),
+            y_lo,
+            y_hi,
+            y0,
+            x_lo,
+            x_hi,
+            x0,
+        })
+    }
+
+    /// Where a row of the column matrix is the input plane shifted (stride 1, output as
+    /// wide as the input): the start in the plane and the length of the one contiguous
+    /// run that covers its valid positions, from `(y_lo, x_lo)` to `(y_hi − 1, x_hi − 1)`.
+    fn shifted_run(&self, t: &Tap) -> Option<(usize, usize)> {
+        (self.stride == [1, 1] && self.out_w == self.w).then(|| {
+            (
+                t.y0 * self.w + t.x0,
+                (t.y_hi - 1 - t.y_lo) * self.w + (t.x_hi - t.x_lo),
+            )
+        })
+    }
+
     /// The output rows (or columns) `lo..hi` on `axis` whose input at kernel offset `k`
     /// lies inside the image, and the input index the first of them reads; each further
     /// one reads `stride` later.
@@ -391,57 +433,65 @@ impl Geometry {
     }
 }
 
-/// Writes one image's column matrix `[c_in·kh·kw, out_h·out_w]` into `cols`, which holds
-/// zeros: row `(c, i, j)`, column `(y, x)` holds the input at channel `c`, row
-/// `y·stride − pad + i·dilation`, column `x·stride − pad + j·dilation`; positions outside
-/// the image stay 0.
-fn im2col(x: &[f32], cols: &mut [f32], g: &Geometry) {
-    let (sy, sx) = (g.stride[0], g.stride[1]);
-    for (row, dst) in cols.chunks_mut(g.plane()).enumerate() {
-        let (c, i, j) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
-        let (y_lo, y_hi, y0) = g.span(i, 0);
-        let (x_lo, x_hi, x0) = g.span(j, 1);
-        if x_lo == x_hi {
+/// One image's column matrix `[c_in·kh·kw, out_h·out_w]`: row `(c, i, j)`, column
+/// `(y, x)` holds the input at channel `c`, row `y·stride − pad + i·dilation`, column
+/// `x·stride − pad + j·dilation`, or 0 outside the image. Every value is written once.
+fn im2col(x: &[f32], g: &Geometry) -> Vec<f32> {
+    let mut cols = Vec::with_capacity(g.block());
+    for row in 0..g.rows() {
+        let start = cols.len();
+        let Some(t) = g.tap(row) else {
+            cols.resize(start + g.plane(), 0.0);
             continue;
-        }
-        let src = &x[c * g.h * g.w..][..g.h * g.w];
-        for (y, dst) in dst.chunks_mut(g.out_w).enumerate().take(y_hi).skip(y_lo) {
-            let src = &src[(y0 + (y - y_lo) * sy) * g.w..][..g.w];
-            let dst = &mut dst[x_lo..x_hi];
-            if sx == 1 {
-                dst.copy_from_slice(&src[x0..x0 + dst.len()]);
-            } else {
-                for (d, s) in dst.iter_mut().zip(src[x0..].iter().step_by(sx)) {
-                    *d = *s;
-                }
+        };
+        let src = &x[t.channel * g.h * g.w..][..g.h * g.w];
+        cols.resize(start + t.y_lo * g.out_w, 0.0);
+        if let Some((from, len)) = g.shifted_run(&t) {
+            // The whole band of valid rows is one shifted copy of the input plane; the
+            // values that wrapped across a row's end are then put back to 0.
+            cols.resize(start + t.y_lo * g.out_w + t.x_lo, 0.0);
+            cols.extend_from_slice(&src[from..from + len]);
+            for y in t.y_lo..t.y_hi - 1 {
+                cols[start + y * g.out_w + t.x_hi..start + (y + 1) * g.out_w + t.x_lo].fill(0.0);
+            }
+        } else {
+            let (sy, sx) = (g.stride[0], g.stride[1]);
+            for y in t.y_lo..t.y_hi {
+                let src = &src[(t.y0 + (y - t.y_lo) * sy) * g.w..][..g.w];
+                cols.resize(start + y * g.out_w + t.x_lo, 0.0);
+                let n = t.x_hi - t.x_lo;
+                cols.extend(src[t.x0..].iter().step_by(sx).take(n));
+                cols.resize(start + (y + 1) * g.out_w, 0.0);
             }
         }
+        cols.resize(start + g.plane(), 0.0);
     }
+    cols
 }
 
 /// The adjoint of [`im2col`] for one image: adds each entry of its column matrix onto
-/// the input position it was read from, in `dx` (`[c_in, h, w]`).
-fn col2im(cols: &[f32], dx: &mut [f32], g: &Geometry) {
+/// the input position it was read from, in `dx` (`[c_in, h, w]`). The entries for
+/// positions outside the image are set to 0 in `cols` on the way.
+fn col2im(cols: &mut [f32], dx: &mut [f32], g: &Geometry) {
     let (sy, sx) = (g.stride[0], g.stride[1]);
-    for (row, src) in cols.chunks(g.plane()).enumerate() {
-        let (c, i, j) = (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw);
-        let (y_lo, y_hi, y0) = g.span(i, 0);
-        let (x_lo, x_hi, x0) = g.span(j, 1);
-        if x_lo == x_hi {
+    for (row, src) in cols.chunks_mut(g.plane()).enumerate() {
+        let Some(t) = g.tap(row) else { continue };
+        let dst = &mut dx[t.channel * g.h * g.w..][..g.h * g.w];
+        if let Some((from, len)) = g.shifted_run(&t) {
+            for y in t.y_lo..t.y_hi - 1 {
+                src[y * g.out_w + t.x_hi..(y + 1) * g.out_w + t.x_lo].fill(0.0);
+            }
+            let src = &src[t.y_lo * g.out_w + t.x_lo..][..len];
+            for (d, s) in dst[from..from + len].iter_mut().zip(src) {
+                *d += s;
+            }
             continue;
         }
-        let dst = &mut dx[c * g.h * g.w..][..g.h * g.w];
-        for (y, src) in src.chunks(g.out_w).enumerate().take(y_hi).skip(y_lo) {
-            let dst = &mut dst[(y0 + (y - y_lo) * sy) * g.w..][..g.w];
-            let src = &src[x_lo..x_hi];
-            if sx == 1 {
-                for (d, s) in dst[x0..x0 + src.len()].iter_mut().zip(src) {
-                    *d += s;
-                }
-            } else {
-                for (d, s) in dst[x0..].iter_mut().step_by(sx).zip(src) {
-                    *d += s;
-                }
+        for (y, src) in src.chunks(g.out_w).enumerate().take(t.y_hi).skip(t.y_lo) {
+            let dst = &mut dst[(t.y0 + (y - t.y_lo) * sy) * g.w..][..g.w];
+            let src = &src[t.x_lo..t.x_hi];
+            for (d, s) in dst[t.x0..].iter_mut().step_by(sx).zip(src) {
+                *d += s;
             }
         }
     }
@@ -512,6 +562,10 @@ mod tests {
         check(2, [3, 2], [5, 5], [3, 3], [3, 2], [0, 2], [1, 1]);
         // Padding wider than the kernel reaches: some output rows read nothing at all.
         check(1, [2, 2], [3, 3], [2, 2], [1, 1], [3, 3], [1, 1]);
+        // Shifted copies: an output shorter than the input, a one-row image.
+        check(2, [2, 3], [6, 5], [3, 1], [1, 1], [0, 0], [1, 1]);
+        check(2, [2, 3], [1, 4], [3, 3], [1, 1], [1, 1], [1, 1]);
+        check(2, [2, 3], [5, 9], [3, 3], [1, 1], [1, 1], [1, 1]);
         // More images than one partial sum of the weight gradient holds.
         check(
             IMAGES_PER_PARTIAL_SUM * 2 + 3,

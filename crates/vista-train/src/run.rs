@@ -129,6 +129,10 @@ pub struct TrainConfig {
     pub model: ModelConfig,
     /// Pretrained weights (PyTorch `.pth` or safetensors) for the body.
     pub pretrained: Option<PathBuf>,
+    /// A finished run folder whose whole model this run starts from (fastai's
+    /// `learn.load` before another `fit`): it must have the same model settings and
+    /// classes; its normalization is kept, since its weights learned it.
+    pub init_from: Option<PathBuf>,
     /// With pretrained weights: epochs with the body frozen before the stages (fastai's
     /// `fine_tune`), after which every layer group trains at its own rate, from 1/100 of
     /// the stage's rate for the earliest group to the full rate for the head.
@@ -171,6 +175,7 @@ impl Default for TrainConfig {
         Self {
             model: ModelConfig::default(),
             pretrained: None,
+            init_from: None,
             freeze_epochs: 1,
             stages: vec![StageConfig {
                 size: 64,
@@ -336,6 +341,13 @@ impl TrainConfig {
                 self.extra_ratio
             ));
         }
+        if self.pretrained.is_some() && self.init_from.is_some() {
+            return bad(
+                "pretrained weights and --init-from both give the starting weights; \
+                 choose one"
+                    .into(),
+            );
+        }
         Ok(())
     }
 }
@@ -481,7 +493,7 @@ fn prepare_dir(
         return Ok(saved);
     }
     let mut resolved = cfg.clone();
-    resolved.normalize = Some(normalization(cfg, data));
+    resolved.normalize = Some(normalization(cfg, data)?);
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     write_atomic(
         &config_path,
@@ -525,16 +537,51 @@ pub(crate) fn on_large_stack<T: Send>(
     })
 }
 
-/// The normalization a run uses: the configured one, else ImageNet's for pretrained
-/// weights, else the training images' own statistics.
-fn normalization(cfg: &TrainConfig, data: &TrainData) -> Normalize {
-    cfg.normalize.unwrap_or_else(|| {
-        if cfg.pretrained.is_some() {
-            Normalize::IMAGENET
-        } else {
-            Normalize::from_images(data.images[..data.real()].iter())
-        }
+/// The normalization a run uses: the configured one, else that of the run it starts
+/// from, else ImageNet's for pretrained weights, else the training images' own
+/// statistics.
+fn normalization(cfg: &TrainConfig, data: &TrainData) -> Result<Normalize> {
+    if let Some(n) = cfg.normalize {
+        return Ok(n);
+    }
+    if let Some(dir) = &cfg.init_from {
+        let path = dir.join("config.json");
+        return read_config(&path)?
+            .normalize
+            .ok_or_else(|| Error::Config(format!("{} records no normalization", path.display())));
+    }
+    Ok(if cfg.pretrained.is_some() {
+        Normalize::IMAGENET
+    } else {
+        Normalize::from_images(data.images[..data.real()].iter())
     })
+}
+
+/// The model of the finished run in `dir`, checked to be the model `cfg` trains on
+/// `classes`.
+fn load_init<B: Backend>(
+    cfg: &TrainConfig,
+    dir: &Path,
+    classes: &ClassMap,
+    device: &B::Device,
+) -> Result<AnyModel<B>> {
+    let run = load_run_here::<B>(dir, device)?;
+    let config = dir.join("config.json");
+    if run.config.model != cfg.model {
+        return Err(Error::Config(format!(
+            "--init-from {}: its model ({:?}) is not this run's ({:?})",
+            config.display(),
+            run.config.model,
+            cfg.model
+        )));
+    }
+    if &run.classes != classes {
+        return Err(Error::Config(format!(
+            "--init-from {}: its classes differ from this dataset's",
+            dir.join("classes.txt").display()
+        )));
+    }
+    Ok(run.model)
 }
 
 /// The extra images a run trains on: `extra_ratio` of them per real training image,
@@ -571,7 +618,7 @@ fn build_learner<B: AutodiffBackend>(
     devices: Vec<B::Device>,
     progress: bool,
 ) -> Result<Learner<B, AnyModel<B>>> {
-    let normalize = normalization(cfg, data);
+    let normalize = normalization(cfg, data)?;
     let (mut train_items, valid_items) =
         stratified_split(&data.labels[..data.real()], cfg.valid_pct, cfg.seed);
     let extra = extra_items(cfg, data, train_items.len())?;
@@ -627,6 +674,12 @@ fn build_learner<B: AutodiffBackend>(
             );
         }
         model = m;
+    }
+    if let Some(dir) = &cfg.init_from {
+        model = load_init::<B>(cfg, dir, &data.classes, &device)?;
+        if progress {
+            eprintln!("starting from the model of {}", dir.display());
+        }
     }
     let devices: Vec<B::Device> = (0..cfg.shards.max(1))
         .map(|i| devices[i % devices.len()].clone())
