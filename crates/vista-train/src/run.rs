@@ -904,7 +904,7 @@ mod tests {
         assert!(picked.iter().all(|&i| (20..30).contains(&i)));
         assert!(picked.windows(2).all(|w| w[0] < w[1]));
         // Normalization sees the real (black) images only.
-        let n = normalization(&cfg, &data);
+        let n = normalization(&cfg, &data).unwrap();
         assert!(n.mean.iter().all(|&m| m == 0.0), "{n:?}");
         // More than the pool holds is an error naming the folder.
         let err = extra_items(&cfg, &data, 40).unwrap_err().to_string();

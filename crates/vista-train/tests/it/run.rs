@@ -161,3 +161,79 @@ fn resuming_from_an_earlier_checkpoint_finishes_as_the_uninterrupted_run() {
     let err = train::<B>(&other, &data, cut.path(), vec![Default::default()], &opts).unwrap_err();
     assert!(err.to_string().contains("differ"), "{err}");
 }
+
+#[test]
+fn a_run_started_from_another_keeps_its_model_and_normalization() {
+    let _serial = crate::serial();
+    let source = tempfile::tempdir().unwrap();
+    let one_stage = |epochs, lr| TrainConfig {
+        stages: vec![StageConfig {
+            size: 16,
+            epochs,
+            lr: Some(lr),
+        }],
+        mixup: None,
+        ..config()
+    };
+    fn run(
+        cfg: &TrainConfig,
+        data: &vista_train::TrainData,
+        dir: &Path,
+    ) -> vista_train::Result<vista_train::Outcome<burn::backend::Flex>> {
+        train::<B>(
+            cfg,
+            data,
+            dir,
+            vec![Default::default()],
+            &RunOptions::default(),
+        )
+    }
+    let trained = run(&one_stage(3, 1e-2), &synthetic(40, 4), source.path()).unwrap();
+    assert!(trained.metrics[2].accuracy >= 0.8, "{:?}", trained.metrics);
+
+    // Other images, at a rate too small to learn anything in one epoch: a fresh model
+    // stays near chance, the one started from the trained run keeps what it learned.
+    let data = synthetic(40, 9);
+    let still = one_stage(1, 1e-7);
+    let fresh = tempfile::tempdir().unwrap();
+    let fresh_acc = run(&still, &data, fresh.path()).unwrap().metrics[0].accuracy;
+    let cont = tempfile::tempdir().unwrap();
+    let from = TrainConfig {
+        init_from: Some(source.path().to_path_buf()),
+        ..still.clone()
+    };
+    let cont_acc = run(&from, &data, cont.path()).unwrap().metrics[0].accuracy;
+    assert!(
+        cont_acc >= 0.8 && cont_acc > fresh_acc + 0.2,
+        "started from the run {cont_acc}, fresh {fresh_acc}"
+    );
+    let normalize = |dir: &Path| {
+        load_run::<burn::backend::Flex>(dir, &Default::default())
+            .unwrap()
+            .config
+            .normalize
+    };
+    assert_eq!(normalize(cont.path()), normalize(source.path()));
+    assert_ne!(normalize(fresh.path()), normalize(source.path()));
+
+    // Another model, or pretrained weights besides, is refused with the reason.
+    let mut other = from.clone();
+    other.model.width = 0.125;
+    let err = run(&other, &data, tempfile::tempdir().unwrap().path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--init-from") && err.contains("config.json"),
+        "{err}"
+    );
+    let both = TrainConfig {
+        pretrained: Some("w.pth".into()),
+        ..from
+    };
+    assert!(
+        both.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("choose one")
+    );
+}
