@@ -2,7 +2,9 @@
 //! on the flex CPU backend: burn's `Conv2d::forward` against vista's [`conv2d`], which
 //! records its own im2col backward pass on `Autodiff<Flex>`.
 //!
-//! Run: `cargo bench -p vista-models --bench conv`. The shapes are ResNet-18/8's 3x3
+//! Run: `MIMALLOC_PURGE_DELAY=-1 RAYON_NUM_THREADS=1 cargo bench -p vista-models --bench
+//! conv`, which allocates as the `vista` binary does (mimalloc, freed pages kept) and
+//! computes as one training shard does (one thread). The shapes are ResNet-18/8's 3x3
 //! convolutions at 28 px on one core's shard of a 128-image batch (64 images), and one
 //! stride-2 convolution; compare `burn` with `vista` in each group.
 
@@ -16,6 +18,11 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use vista_models::conv2d;
 
 type B = Autodiff<Flex>;
+
+/// The `vista` binary's allocator: with the system's, fresh pages for the column
+/// matrices dominate the measurement.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn step(conv: &Conv2d<B>, x: &Tensor<B, 4>, ours: bool) {
     let y = if ours {
