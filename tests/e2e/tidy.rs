@@ -118,19 +118,31 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-#[test]
-fn every_source_file_says_what_it_is_for() {
+/// The Rust sources below the repository's folders `dirs`, with their paths relative to
+/// the root written with `/`.
+fn rust_sources(dirs: &[&str]) -> Vec<(String, PathBuf)> {
     let mut files = Vec::new();
-    for dir in ["crates", "xtask", "tests"] {
+    for dir in dirs {
         rust_files(&root().join(dir), &mut files);
     }
+    files
+        .into_iter()
+        .map(|f| {
+            let rel = f.strip_prefix(root()).unwrap().to_string_lossy();
+            (rel.replace('\\', "/"), f)
+        })
+        .collect()
+}
+
+#[test]
+fn every_source_file_says_what_it_is_for() {
+    let files = rust_sources(&["crates", "xtask", "tests"]);
     assert!(files.len() > 10);
-    for f in files {
+    for (rel, f) in files {
         let text = std::fs::read_to_string(&f).unwrap();
         assert!(
             text.starts_with("//!"),
-            "{} must start with a `//!` line",
-            f.display()
+            "{rel} must start with a `//!` line"
         );
     }
 }
@@ -141,14 +153,7 @@ const BACKEND_AWARE: [&str; 1] = ["crates/vista-models/src/conv.rs"];
 
 #[test]
 fn library_crates_name_no_backend() {
-    let mut files = Vec::new();
-    rust_files(&root().join("crates"), &mut files);
-    for f in files {
-        let rel = f
-            .strip_prefix(root())
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
+    for (rel, f) in rust_sources(&["crates"]) {
         let library = rel.contains("/src/") && !rel.starts_with("crates/vista-cli/");
         if !library || BACKEND_AWARE.contains(&rel.as_str()) {
             continue;
@@ -175,16 +180,7 @@ const UNSAFE_ALLOWED: [&str; 2] = [
 
 #[test]
 fn unsafe_code_only_where_allowed() {
-    let mut files = Vec::new();
-    rust_files(&root().join("crates"), &mut files);
-    rust_files(&root().join("xtask"), &mut files);
-    rust_files(&root().join("tests"), &mut files);
-    for f in files {
-        let rel = f
-            .strip_prefix(root())
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
+    for (rel, f) in rust_sources(&["crates", "xtask", "tests"]) {
         let text = std::fs::read_to_string(&f).unwrap();
         let allows = text.matches("allow(unsafe_code)").count();
         if UNSAFE_ALLOWED.contains(&rel.as_str()) {

@@ -1206,8 +1206,7 @@ fn gan_note(run: &Run<'_>) -> Option<String> {
     Some(format!(
         "GAN images: model A puts {} of them in their intended class.{}",
         pct(consistency),
-        against_control(run, "a-gan-none", "them added")
-            .map_or(String::new(), |v| format!(" {v}"))
+        against_control(run, "a-gan-none", "them added").map_or(String::new(), |v| format!(" {v}"))
     ))
 }
 

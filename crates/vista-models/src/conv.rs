@@ -17,8 +17,8 @@
 //! per-thread scratch matrix. Images are shared among the threads of the current rayon
 //! pool. The column matrices (`kh·kw` times the input's size) are kept for the weight
 //! gradient only when the weight trains. The matrix products call the gemm crate that
-//! burn-flex uses, directly, to write into these layouts. Untracked convolutions are
-//! flex's own. On every other backend, and for grouped convolutions, biased ones, other
+//! burn-flex uses, directly, to write into these layouts. Untracked convolutions, and
+//! those on plain `Flex` (inference), run the same forward pass and drop the matrices. On every other backend, and for grouped convolutions, biased ones, other
 //! precisions or empty batches, [`conv2d`] is burn's `Conv2d::forward`, so results and
 //! checkpoints are unchanged.
 
@@ -34,7 +34,7 @@ use burn::backend::flex::{Flex, FlexTensor};
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::{ConvOptions, ModuleOps};
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Shape, Tensor, TensorData, TensorMetadata, TensorPrimitive};
 use rayon::prelude::*;
 
@@ -42,22 +42,35 @@ use rayon::prelude::*;
 type Train = Autodiff<Flex>;
 
 /// `conv.forward(x)` for `[batch, channels, height, width]` maps, with the fast backward
-/// pass where the backend is `Autodiff<Flex>` (see the module docs).
+/// pass where the backend is `Autodiff<Flex>` and the same image-by-image forward pass
+/// on plain `Flex`, as inference runs (see the module docs).
 pub fn conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
-    match fast_options(conv, &x) {
-        Some(options) => {
-            let x: Tensor<Train, 4> = cast(x);
-            let weight: Tensor<Train, 4> = cast(conv.weight.val());
-            cast(train_conv2d(x, weight, options))
-        }
-        None => conv.forward(x),
+    let Some(options) = fast_options(conv, &x) else {
+        return conv.forward(x);
+    };
+    if TypeId::of::<B>() == TypeId::of::<Train>() {
+        let x: Tensor<Train, 4> = cast(x);
+        let weight: Tensor<Train, 4> = cast(conv.weight.val());
+        cast(train_conv2d(x, weight, options))
+    } else {
+        let x: Tensor<Flex, 4> = cast(x);
+        let weight: Tensor<Flex, 4> = cast(conv.weight.val());
+        let out = infer_conv2d(
+            x.into_primitive().tensor(),
+            weight.into_primitive().tensor(),
+            options,
+        );
+        cast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(
+            out,
+        )))
     }
 }
 
-/// The convolution's options where [`conv2d`] takes the fast path: the training backend,
-/// single precision, one group, no bias, the same padding on both sides.
+/// The convolution's options where [`conv2d`] takes the fast path: the training backend
+/// or plain flex, single precision, one group, no bias, the same padding on both sides.
 fn fast_options<B: Backend>(conv: &Conv2d<B>, x: &Tensor<B, 4>) -> Option<ConvOptions<2>> {
-    let plain = TypeId::of::<B>() == TypeId::of::<Train>()
+    let backend = TypeId::of::<B>();
+    let plain = (backend == TypeId::of::<Train>() || backend == TypeId::of::<Flex>())
         && conv.groups == 1
         && conv.bias.is_none()
         && x.dtype() == DType::F32
@@ -106,8 +119,8 @@ fn train_conv2d(
                 x.primitive.to_contiguous(),
                 weight.primitive.to_contiguous(),
             );
-            let (columns, out) = forward(input.storage::<f32>(), w.storage::<f32>(), &geometry);
-            let kept = (!weight.node.requirement.is_none()).then_some(columns);
+            let keep = !weight.node.requirement.is_none();
+            let (kept, out) = forward(input.storage::<f32>(), w.storage::<f32>(), &geometry, keep);
             let g = &geometry;
             prep.finish(
                 (kept, weight_state, geometry),
@@ -115,28 +128,41 @@ fn train_conv2d(
             )
         }
         OpsKind::UnTracked(prep) => {
-            prep.finish(Flex::conv2d(x.primitive, weight.primitive, None, options))
+            prep.finish(infer_conv2d(x.primitive, weight.primitive, options))
         }
     };
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
-/// The column matrices of an `[n, c_in, h, w]` input, one `[c_in·kh·kw, out_h·out_w]`
-/// matrix per image (see [`im2col`]), and the output `[n, c_out, out_h, out_w]`: each
-/// image's matrix multiplied by the weight as soon as it is built, while it is in cache.
-fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> (Vec<Vec<f32>>, Vec<f32>) {
+/// The convolution without a backward step: [`forward`], its column matrices dropped.
+fn infer_conv2d(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
+    let g = Geometry::new(&x.shape(), &weight.shape(), &options);
+    let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
+    let (_, out) = forward(x.storage::<f32>(), weight.storage::<f32>(), &g, false);
+    tensor(out, [g.n, g.c_out, g.out_h, g.out_w])
+}
+
+/// The output `[n, c_out, out_h, out_w]` of an `[n, c_in, h, w]` input: each image's
+/// column matrix `[c_in·kh·kw, out_h·out_w]` (see [`im2col`]) multiplied by the weight as
+/// soon as it is built, while it is in cache; the column matrices too when `keep`.
+fn forward(
+    x: &[f32],
+    weight: &[f32],
+    g: &Geometry,
+    keep: bool,
+) -> (Option<Vec<Vec<f32>>>, Vec<f32>) {
     let mut out = vec![0.0; g.n * g.c_out * g.plane()];
     let w = Mat::row_major(weight, g.c_out, g.rows());
-    let columns = out
+    let columns: Vec<Vec<f32>> = out
         .par_chunks_mut(g.c_out * g.plane())
         .enumerate()
         .map(|(b, out)| {
             let cols = im2col(&x[b * g.image()..][..g.image()], g);
             matmul(out, w, Mat::row_major(&cols, g.rows(), g.plane()), false);
-            cols
+            if keep { cols } else { Vec::new() }
         })
         .collect();
-    (columns, out)
+    (keep.then_some(columns), out)
 }
 
 /// The backward step of [`train_conv2d`]: input and weight gradients through the column
@@ -633,7 +659,7 @@ mod tests {
     }
 
     #[test]
-    fn other_backends_and_grouped_convolutions_use_burns() {
+    fn grouped_convolutions_use_burns_and_plain_flex_infers_as_burn_does() {
         let device = Default::default();
         let conv = Conv2dConfig::new([4, 4], [3, 3])
             .with_groups(2)
@@ -644,13 +670,22 @@ mod tests {
         conv2d(&conv, x.clone())
             .to_data()
             .assert_eq(&conv.forward(x).to_data(), true);
-        let conv = Conv2dConfig::new([2, 3], [3, 3])
-            .with_bias(false)
-            .init::<Flex>(&device);
+        // Inference on plain flex takes the image-by-image forward pass.
+        for (kernel, stride, pad) in [(3, 1, 1), (7, 2, 3), (1, 2, 0)] {
+            let conv = Conv2dConfig::new([2, 3], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                .with_bias(false)
+                .init::<Flex>(&device);
+            let x =
+                Tensor::<Flex, 4>::random([3, 2, 9, 8], Distribution::Normal(0.0, 1.0), &device);
+            assert!(fast_options(&conv, &x).is_some());
+            conv2d(&conv, x.clone())
+                .to_data()
+                .assert_approx_eq::<f32>(&conv.forward(x).to_data(), Tolerance::absolute(1e-4));
+        }
+        let biased = Conv2dConfig::new([2, 3], [3, 3]).init::<Flex>(&device);
         let x = Tensor::<Flex, 4>::random([2, 2, 5, 5], Distribution::Normal(0.0, 1.0), &device);
-        assert!(fast_options(&conv, &x).is_none());
-        conv2d(&conv, x.clone())
-            .to_data()
-            .assert_eq(&conv.forward(x).to_data(), true);
+        assert!(fast_options(&biased, &x).is_none());
     }
 }
