@@ -73,11 +73,10 @@ fn time_steps<B: AutodiffBackend>(
 }
 
 /// Runs [`time_steps`] on `shards` threads at once, each with its share of the batch,
-/// and returns the images per second of all of them together.
-///
-/// Each thread forks the model as burn-train's multi-device step does: threads that
-/// share one model's autodiff nodes block each other. With more than one shard each runs
-/// in its own one-thread rayon pool, as `vista train` runs them.
+/// and returns the images per second of all of them together. The shards run as
+/// `vista train` runs them ([`vista_train::on_shards`]: each in its own one-thread rayon
+/// pool), and each forks the model as burn-train's multi-device step does: threads that
+/// share one model's autodiff nodes block each other.
 fn time_sharded<B: AutodiffBackend, M: Module<B> + Sync>(
     model: &M,
     forward: fn(&M, Tensor<B, 4>) -> Tensor<B, 2>,
@@ -86,33 +85,13 @@ fn time_sharded<B: AutodiffBackend, M: Module<B> + Sync>(
     steps: usize,
     shards: usize,
 ) -> f64 {
-    let device = B::Device::default();
-    let per = batch.div_ceil(shards.max(1));
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..shards.max(1))
-            .map(|_| {
-                let m = model.clone().fork(&device);
-                let device = device.clone();
-                s.spawn(move || {
-                    let _ = device;
-                    let step = || time_steps::<B>(&|x| forward(&m, x), per, size, steps);
-                    if shards <= 1 {
-                        return step();
-                    }
-                    // As training runs its shards: each inside its own one-thread pool.
-                    rayon::ThreadPoolBuilder::new()
-                        .num_threads(1)
-                        .build()
-                        .expect("a thread for a shard")
-                        .install(step)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("bench thread"))
-            .sum()
+    let devices = vec![B::Device::default(); shards.max(1)];
+    vista_train::on_shards(batch, &devices, |rows, device| {
+        let m = model.clone().fork(device);
+        time_steps::<B>(&|x| forward(&m, x), rows.len(), size, steps)
     })
+    .into_iter()
+    .sum()
 }
 
 fn measure<B: AutodiffBackend>(args: &BenchArgs, name: &str, size: usize) -> Result<Option<f64>> {

@@ -1,4 +1,4 @@
-//! Convolutions whose backward pass runs fast on the flex CPU backend.
+//! Convolutions that train and infer fast on the flex CPU backend.
 //!
 //! burn 0.21's flex backend leaves a convolution's backward pass to burn's generic
 //! defaults. The input gradient is a transposed convolution that walks the batch one
@@ -18,9 +18,10 @@
 //! pool. The column matrices (`kh·kw` times the input's size) are kept for the weight
 //! gradient only when the weight trains. The matrix products call the gemm crate that
 //! burn-flex uses, directly, to write into these layouts. Untracked convolutions, and
-//! those on plain `Flex` (inference), run the same forward pass and drop the matrices. On every other backend, and for grouped convolutions, biased ones, other
-//! precisions or empty batches, [`conv2d`] is burn's `Conv2d::forward`, so results and
-//! checkpoints are unchanged.
+//! those on plain `Flex` (inference), run the same forward pass and drop the matrices.
+//! On every other backend, and for grouped convolutions, biased ones, other precisions
+//! or empty batches, [`conv2d`] is burn's `Conv2d::forward`, so results and checkpoints
+//! are unchanged.
 
 use std::any::{Any, TypeId};
 
@@ -115,31 +116,33 @@ fn train_conv2d(
     {
         OpsKind::Tracked(mut prep) => {
             let weight_state = prep.checkpoint(&weight);
-            let (input, w) = (
-                x.primitive.to_contiguous(),
-                weight.primitive.to_contiguous(),
-            );
             let keep = !weight.node.requirement.is_none();
-            let (kept, out) = forward(input.storage::<f32>(), w.storage::<f32>(), &geometry, keep);
-            let g = &geometry;
-            prep.finish(
-                (kept, weight_state, geometry),
-                tensor(out, [g.n, g.c_out, g.out_h, g.out_w]),
-            )
+            let (kept, out) = forward_tensors(&x.primitive, &weight.primitive, &geometry, keep);
+            prep.finish((kept, weight_state, geometry), out)
         }
         OpsKind::UnTracked(prep) => {
-            prep.finish(infer_conv2d(x.primitive, weight.primitive, options))
+            prep.finish(forward_tensors(&x.primitive, &weight.primitive, &geometry, false).1)
         }
     };
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
 
-/// The convolution without a backward step: [`forward`], its column matrices dropped.
+/// The convolution without a backward step, as inference runs it on plain `Flex`.
 fn infer_conv2d(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
     let g = Geometry::new(&x.shape(), &weight.shape(), &options);
+    forward_tensors(&x, &weight, &g, false).1
+}
+
+/// [`forward`] on flex tensors: the column matrices when `keep`, and the output tensor.
+fn forward_tensors(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    g: &Geometry,
+    keep: bool,
+) -> (Option<Vec<Vec<f32>>>, FlexTensor) {
     let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
-    let (_, out) = forward(x.storage::<f32>(), weight.storage::<f32>(), &g, false);
-    tensor(out, [g.n, g.c_out, g.out_h, g.out_w])
+    let (columns, out) = forward(x.storage::<f32>(), weight.storage::<f32>(), g, keep);
+    (columns, tensor(out, [g.n, g.c_out, g.out_h, g.out_w]))
 }
 
 /// The output `[n, c_out, out_h, out_w]` of an `[n, c_in, h, w]` input: each image's

@@ -441,7 +441,7 @@ pub fn infer_probs<B: Backend, M: Classifier<B> + Module<B>>(
 /// inline on that thread, and there are as many busy threads as shards. Measured with
 /// `vista bench models` (two shards): ResNet-18/8 at 28 px 580–591 → 610–887 img/s,
 /// Inception v3/8 at 75 px 443–467 → 528–577.
-pub(crate) fn on_shards<D: Sync, T: Send>(
+pub fn on_shards<D: Sync, T: Send>(
     n: usize,
     devices: &[D],
     f: impl Fn(std::ops::Range<usize>, &D) -> T + Sync,

@@ -24,7 +24,7 @@ mod sched;
 
 pub use error::{Error, Result};
 pub use gan::{GanConfig, GanEpoch, GanStep, TrainedGan, all_grey, generate, load_gan, train_gan};
-pub use learner::{FitSpec, Learner, LearnerConfig, even_mults, infer_probs};
+pub use learner::{FitSpec, Learner, LearnerConfig, even_mults, infer_probs, on_shards};
 pub use loss::{soft_cross_entropy_sum, targets, targets_tensor};
 pub use metrics::{EpochMetrics, StepRecord, format_secs, write_metrics};
 pub use model::{AnyModel, Arch, Classifier, ModelConfig};
