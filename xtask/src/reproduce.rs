@@ -108,6 +108,21 @@ struct ModelSpec {
     args: Vec<String>,
 }
 
+impl ModelSpec {
+    /// The settings with the placeholders filled in: the rates when `lr` (the finder's
+    /// `slide` suggestion) is known, `{a}` with `a`.
+    fn filled(&self, lr: Option<f64>, a: &str) -> Vec<String> {
+        let args = self.args.iter();
+        args.map(|arg| match (arg.as_str(), lr) {
+            ("{lr}", Some(lr)) => format!("{lr:.3e}"),
+            ("{lr_fine}", Some(lr)) => format!("{:.3e}", lr * FINE_TUNE_LR),
+            ("{a}", _) => a.to_string(),
+            _ => arg.clone(),
+        })
+        .collect()
+    }
+}
+
 /// What a run trains and how it combines the models.
 #[derive(Debug)]
 struct Preset {
@@ -527,12 +542,7 @@ impl Run<'_> {
             "--device".into(),
             self.o.device.clone(),
         ];
-        args.extend(m.args.iter().map(|a| match (a.as_str(), lr) {
-            ("{lr}", Some(lr)) => format!("{lr:.3e}"),
-            ("{lr_fine}", Some(lr)) => format!("{:.3e}", lr * FINE_TUNE_LR),
-            ("{a}", _) => self.s("models/a"),
-            _ => a.clone(),
-        }));
+        args.extend(m.filled(lr, &self.s("models/a")));
         if dir.join("checkpoints/latest").exists() {
             eprintln!("{}: carrying on from its last checkpoint", m.key);
             args.push("--resume".into());
@@ -991,17 +1001,13 @@ fn report(run: &Run<'_>, elapsed: f64) -> Result<Vec<Block>> {
             if run.scoring.labelled { "yes" } else { "none" }
         ),
     ]));
-    let (lr, lr_fine) = run.lr().map_or(("{lr}".into(), "{lr_fine}".into()), |v| {
-        (format!("{v:.3e}"), format!("{:.3e}", v * FINE_TUNE_LR))
-    });
+    let lr = run.lr().ok();
     let mut settings = Vec::new();
     for m in &p.models() {
-        let args = m.args.join(" ");
-        let args = args.replace("{lr_fine}", &lr_fine).replace("{lr}", &lr);
         settings.push(vec![
             m.key.to_string(),
             m.title.to_string(),
-            format!("`{}`", args.replace("{a}", "models/a")),
+            format!("`{}`", m.filled(lr, "models/a").join(" ")),
         ]);
     }
     doc.push(Block::Table {
