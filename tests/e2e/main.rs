@@ -3,6 +3,7 @@
 
 mod clean;
 mod data;
+mod durability;
 mod eval;
 mod gan;
 mod tidy;

@@ -47,12 +47,16 @@ impl Manifest {
         Ok(json_path)
     }
 
+    /// Reads a flags file (at most 256 MiB); its class names are checked, since they
+    /// come back as relabels.
     pub fn read(path: &Path) -> Result<Manifest> {
-        let text = std::fs::read_to_string(path).map_err(io_err(path))?;
-        serde_json::from_str(&text).map_err(|source| Error::Json {
+        let bytes = vista_data::read_limited(path, 256 << 20)?;
+        let m: Manifest = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
             path: path.to_path_buf(),
             source,
-        })
+        })?;
+        vista_data::ClassMap::checked(m.classes.clone(), path)?;
+        Ok(m)
     }
 
     /// Flags of one reason.

@@ -14,7 +14,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, io_err};
 use crate::manifest::Manifest;
+
+/// The largest request body accepted: a decision is a few dozen bytes.
+const MAX_BODY_BYTES: usize = 4096;
 
 /// What a person decided about one image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,15 +45,20 @@ pub struct JournalEntry {
     pub decision: Decision,
 }
 
+/// The largest journal read.
+const MAX_JOURNAL_BYTES: u64 = 256 << 20;
+
 /// The latest decision per image of a journal (later lines win). A missing journal is
-/// an empty one; a torn last line (a crash mid-write) is ignored.
+/// an empty one; a torn last line (a crash mid-write) is ignored. A journal that is a
+/// symbolic link or larger than 256 MiB is refused.
 pub fn read_journal(path: &Path) -> Result<HashMap<String, Decision>> {
     let mut out = HashMap::new();
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(io_err(path)(e)),
-    };
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(out);
+    }
+    vista_data::refuse_symlink(path)?;
+    let bytes = vista_data::read_limited(path, MAX_JOURNAL_BYTES)?;
+    let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     for (i, line) in lines.iter().enumerate() {
         match serde_json::from_str::<JournalEntry>(line) {
@@ -69,8 +77,32 @@ pub fn read_journal(path: &Path) -> Result<HashMap<String, Decision>> {
     Ok(out)
 }
 
-/// Appends one entry and flushes it to disk before returning.
+/// Cuts a torn last line (a crash mid-write) off the journal, so the next decision
+/// starts on a line of its own instead of gluing onto the fragment. The fragment was
+/// never acknowledged to the page. Returns the bytes cut.
+pub fn repair_journal(path: &Path) -> Result<u64> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(0);
+    }
+    vista_data::refuse_symlink(path)?;
+    let bytes = vista_data::read_limited(path, MAX_JOURNAL_BYTES)?;
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(0);
+    }
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    f.set_len(keep as u64).map_err(io_err(path))?;
+    f.sync_all().map_err(io_err(path))?;
+    Ok((bytes.len() - keep) as u64)
+}
+
+/// Appends one entry and flushes it to disk before returning. The journal is opened
+/// without following a symbolic link.
 pub fn append_journal(path: &Path, entry: &JournalEntry) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut line = serde_json::to_string(entry).map_err(|source| Error::Json {
         path: path.to_path_buf(),
         source,
@@ -79,9 +111,12 @@ pub fn append_journal(path: &Path, entry: &JournalEntry) -> Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(path)
         .map_err(io_err(path))?;
+    vista_data::fault_point("write").map_err(io_err(path))?;
     f.write_all(line.as_bytes()).map_err(io_err(path))?;
+    vista_data::fault_point("fsync").map_err(io_err(path))?;
     f.sync_data().map_err(io_err(path))
 }
 
@@ -137,6 +172,7 @@ impl Review {
             .dataset
             .canonicalize()
             .map_err(io_err(&manifest.dataset))?;
+        repair_journal(&journal)?;
         let decisions = read_journal(&journal)?;
         let mut rng = rand::rng();
         let token = (0..32)
@@ -175,6 +211,7 @@ impl Review {
             .route("/api/items", get(items))
             .route("/image/{index}", get(image))
             .route("/api/decide", post(decide))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(state)
     }
 
@@ -190,6 +227,22 @@ fn host_ok(state: &AppState, headers: &HeaderMap) -> bool {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .is_some_and(|h| state.hosts.iter().any(|ok| ok == h))
+}
+
+/// Whether a read may see the dataset's images and flags: it carries the page's token
+/// (the `X-Vista-Token` header, or `t=` in the query for `<img>` requests), or the
+/// browser says it comes from our own page (`Sec-Fetch-Site: same-origin`). Another
+/// site's page can make a browser send neither.
+fn read_allowed(state: &AppState, headers: &HeaderMap, query: Option<&str>) -> bool {
+    let header_token = headers.get("x-vista-token").and_then(|t| t.to_str().ok());
+    let query_token = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("t=")));
+    let same_origin = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "same-origin");
+    same_origin
+        || header_token == Some(state.token.as_str())
+        || query_token == Some(state.token.as_str())
 }
 
 fn refuse(status: StatusCode, why: &'static str) -> Response {
@@ -215,6 +268,9 @@ async fn items(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     if !host_ok(&s, &headers) {
         return refuse(StatusCode::MISDIRECTED_REQUEST, "unknown host");
     }
+    if !read_allowed(&s, &headers, None) {
+        return refuse(StatusCode::FORBIDDEN, "missing or wrong session token");
+    }
     let decisions = s.decisions.lock().expect("not poisoned");
     let items: Vec<Item> = s
         .manifest
@@ -236,9 +292,13 @@ async fn image(
     State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     UrlPath(index): UrlPath<usize>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     if !host_ok(&s, &headers) {
         return refuse(StatusCode::MISDIRECTED_REQUEST, "unknown host");
+    }
+    if !read_allowed(&s, &headers, query.as_deref()) {
+        return refuse(StatusCode::FORBIDDEN, "missing or wrong session token");
     }
     let Some(flag) = s.manifest.flags.get(index) else {
         return refuse(StatusCode::NOT_FOUND, "no such image");
@@ -256,7 +316,19 @@ async fn image(
         _ => return refuse(StatusCode::FORBIDDEN, "not an image"),
     };
     match tokio::fs::read(&real).await {
-        Ok(bytes) => ([(header::CONTENT_TYPE, mime)], bytes).into_response(),
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, mime),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (header::CACHE_CONTROL, "no-store"),
+                (
+                    header::HeaderName::from_static("cross-origin-resource-policy"),
+                    "same-origin",
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
         Err(_) => refuse(StatusCode::NOT_FOUND, "unreadable"),
     }
 }

@@ -249,10 +249,12 @@ pub struct ReviewArgs {
 pub fn run_review(args: &ReviewArgs, progress: bool) -> Result<()> {
     let root = resolve_data(&args.data, progress)?;
     if args.undo {
-        let n = undo_review(&root)?;
+        let u = undo_review(&root)?;
         println!(
-            "{n} images moved back into {}; the view from before the review is restored",
-            root.display()
+            "{} images moved back into {} ({} were back already); the view from before the review is restored",
+            u.restored,
+            root.display(),
+            u.already_there
         );
         return Ok(());
     }
@@ -265,7 +267,8 @@ pub fn run_review(args: &ReviewArgs, progress: bool) -> Result<()> {
         .clone()
         .unwrap_or_else(|| manifest_path.with_file_name("review.jsonl"));
     if args.apply {
-        let a = apply_journal(&root, &journal)?;
+        let manifest = Manifest::read(&manifest_path)?;
+        let a = apply_journal(&root, &manifest, &journal)?;
         println!(
             "kept {}, relabelled {}, removed {} (moved to {}){}",
             a.kept,
@@ -276,7 +279,7 @@ pub fn run_review(args: &ReviewArgs, progress: bool) -> Result<()> {
                 String::new()
             } else {
                 format!(
-                    "; refused (outside the dataset or missing): {}",
+                    "; refused (not flagged, not an image, outside the dataset, behind a link, or missing): {}",
                     a.refused.join(", ")
                 )
             }

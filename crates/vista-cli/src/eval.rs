@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::backend::Backend;
 use vista_data::{AugmentConfig, OnBadImage, decode_rgb, open};
 use vista_eval::{
-    Method, PredictOptions, Predictions, Tile, Tta, confusion_png, ensemble, evaluate,
+    Method, Placement, PredictOptions, Predictions, Tile, Tta, confusion_png, ensemble, evaluate,
     predict_files, read_labels, tiles_png, write_av_csv, write_folders,
 };
 use vista_train::load_run;
@@ -388,6 +388,11 @@ pub struct SubmitArgs {
     /// The dataset the images come from (folders only).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Copy the images (folders only). By default each is a hard link where the file
+    /// system allows: no space used, but the link shares its bytes with the original,
+    /// so editing a submitted file edits the dataset's image.
+    #[arg(long)]
+    copy: bool,
 }
 
 pub fn run_submit(args: &SubmitArgs, progress: bool) -> Result<()> {
@@ -408,7 +413,12 @@ pub fn run_submit(args: &SubmitArgs, progress: bool) -> Result<()> {
                 .as_ref()
                 .context("--format folders needs --data, the dataset the images are in")?;
             let files = dataset_files(&resolve_data(data, progress)?)?;
-            let n = write_folders(&preds, &files, &args.out)?;
+            let placement = if args.copy {
+                Placement::Copy
+            } else {
+                Placement::Link
+            };
+            let n = write_folders(&preds, &files, &args.out, placement)?;
             println!(
                 "{n} images sorted into class folders under {}",
                 args.out.display()

@@ -4,6 +4,10 @@
 //! Fashion-MNIST's 70K 28x28 images 165 MB. `max_side` bounds it: images whose shorter
 //! side is longer are downscaled once (Lanczos) when cached, so later epochs neither
 //! decode JPEGs again nor resample more pixels than the largest training size needs.
+//!
+//! While decoding, each thread also holds one file's bytes, at most
+//! [`MAX_IMAGE_FILE_BYTES`](crate::MAX_IMAGE_FILE_BYTES) (larger files are reported, not
+//! read), and the image being decoded, at most `max_pixels` pixels.
 
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result, io_err};
+use crate::error::{Error, Result};
 
 /// Class names of the Intel Image Classification data in label-id order, as the
 /// Analytics Vidhya `train.csv` numbers them (0 = buildings ... 5 = street). The Kaggle
@@ -18,6 +18,55 @@ pub const INTEL_CLASSES: [&str; 6] = [
     "street",
 ];
 
+/// Why a string cannot be a class name. Class names become folder names (`submit
+/// --format folders`, `gan sample`, `<out>/<class>/`), so one rule, [`check_class_name`],
+/// applies to every source: folder names, CSV labels, `classes.txt` lines, class maps and
+/// prediction files' headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadClassName {
+    #[error("is empty")]
+    Empty,
+    #[error("is longer than {MAX_CLASS_NAME_BYTES} bytes")]
+    TooLong,
+    #[error("is `.` or `..`")]
+    Dots,
+    #[error("contains a path separator (`/` or `\\`)")]
+    Separator,
+    #[error("contains a control character or NUL")]
+    Control,
+    #[error("starts or ends with white space")]
+    Spaces,
+}
+
+/// The longest class name accepted, in bytes (a file-name component is at most 255).
+pub const MAX_CLASS_NAME_BYTES: usize = 200;
+
+/// Checks that `name` can be a class: one plain path component on every platform.
+pub fn check_class_name(name: &str) -> std::result::Result<(), BadClassName> {
+    if name.is_empty() {
+        return Err(BadClassName::Empty);
+    }
+    if name.len() > MAX_CLASS_NAME_BYTES {
+        return Err(BadClassName::TooLong);
+    }
+    if name == "." || name == ".." {
+        return Err(BadClassName::Dots);
+    }
+    if name.contains(['/', '\\']) {
+        return Err(BadClassName::Separator);
+    }
+    if name.chars().any(char::is_control) {
+        return Err(BadClassName::Control);
+    }
+    if name.trim() != name {
+        return Err(BadClassName::Spaces);
+    }
+    Ok(())
+}
+
+/// The largest class list file read (`classes.txt`, `classes.json`).
+pub const MAX_CLASS_FILE_BYTES: u64 = 16 << 20;
+
 /// Class names indexed by label id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClassMap {
@@ -25,8 +74,31 @@ pub struct ClassMap {
 }
 
 impl ClassMap {
+    /// A class map of names already checked with [`check_class_name`] (the dataset
+    /// readers check every name they meet; use [`ClassMap::checked`] for names from
+    /// elsewhere).
     pub fn new(classes: Vec<String>) -> Self {
         Self { classes }
+    }
+
+    /// A class map whose every name passes [`check_class_name`] and appears once;
+    /// `source` is the file the names came from, for the error.
+    pub fn checked(classes: Vec<String>, source: &Path) -> Result<Self> {
+        for (i, name) in classes.iter().enumerate() {
+            check_class_name(name).map_err(|why| Error::BadClassName {
+                path: source.to_path_buf(),
+                line: i + 1,
+                name: name.clone(),
+                why,
+            })?;
+            if classes[..i].contains(name) {
+                return Err(Error::DuplicateClass {
+                    path: source.to_path_buf(),
+                    name: name.clone(),
+                });
+            }
+        }
+        Ok(Self { classes })
     }
 
     pub fn intel() -> Self {
@@ -55,14 +127,24 @@ impl ClassMap {
 
     /// Reads a `classes.txt`: one class name per line, in label order; blank lines ignored.
     pub fn read_txt(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(io_err(path))?;
-        Ok(Self::new(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        ))
+        let text = crate::fsutil::read_limited(path, MAX_CLASS_FILE_BYTES)?;
+        let text = String::from_utf8(text)
+            .map_err(|_| Error::Config(format!("{}: not UTF-8 text", path.display())))?;
+        let mut names = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let name = line.trim();
+            if name.is_empty() {
+                continue;
+            }
+            check_class_name(name).map_err(|why| Error::BadClassName {
+                path: path.to_path_buf(),
+                line: i + 1,
+                name: name.to_owned(),
+                why,
+            })?;
+            names.push(name.to_owned());
+        }
+        Self::checked(names, path)
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {
@@ -73,11 +155,14 @@ impl ClassMap {
         crate::fsutil::write_atomic(path, &bytes)
     }
 
+    /// Reads a class map saved by [`ClassMap::save`]; every name is checked again, since
+    /// a run folder may come from someone else.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(io_err(path))?;
-        serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+        let bytes = crate::fsutil::read_limited(path, MAX_CLASS_FILE_BYTES)?;
+        let map: ClassMap = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
             path: path.into(),
             source,
-        })
+        })?;
+        Self::checked(map.classes, path)
     }
 }

@@ -48,6 +48,30 @@ pub enum Error {
         file: PathBuf,
         class: String,
     },
+    /// A class name that cannot name a folder (see `check_class_name`).
+    #[error("{path}:{line}: class name {name:?} {why}")]
+    BadClassName {
+        path: PathBuf,
+        line: usize,
+        name: String,
+        #[source]
+        why: crate::classes::BadClassName,
+    },
+    /// The same class is named twice.
+    #[error("{path}: class `{name}` is listed twice")]
+    DuplicateClass { path: PathBuf, name: String },
+    /// A file is larger than vista reads for its kind.
+    #[error("{path}: {size} bytes, more than the {limit} bytes read for this kind of file")]
+    TooBig {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+    /// A file of vista's own is a symbolic link, which vista never writes through.
+    #[error(
+        "{path}: is a symbolic link; vista does not write through links (remove it, or give another folder)"
+    )]
+    Symlink { path: PathBuf },
     /// The dataset holds no usable labelled image.
     #[error("{path}: no labelled image found")]
     Empty { path: PathBuf },
@@ -67,6 +91,13 @@ pub enum Error {
     /// A setting is out of its valid range.
     #[error("invalid setting: {0}")]
     Config(String),
+    /// The dataset holds no usable labelled image, and the problems found while listing
+    /// it say why (every class folder badly named, every row unreadable, ...).
+    #[error("{path}: no labelled image found; {} problem(s) found while listing it:\n{report}", report.problems.len())]
+    EmptyWithProblems {
+        path: PathBuf,
+        report: ProblemReport,
+    },
 }
 
 /// Result alias of this crate.

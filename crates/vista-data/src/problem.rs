@@ -24,26 +24,76 @@ pub enum ProblemKind {
         max_pixels: u64,
     },
     /// A CSV row names a file that does not exist.
-    MissingFile { csv: PathBuf, row: usize },
+    MissingFile {
+        #[serde(serialize_with = "lossy_path")]
+        csv: PathBuf,
+        row: usize,
+    },
     /// A CSV row carries a label outside the class map.
     UnknownLabel {
+        #[serde(serialize_with = "lossy_path")]
         csv: PathBuf,
         row: usize,
         label: String,
     },
     /// The same file is listed twice; the first entry is kept.
     Duplicate {
+        #[serde(serialize_with = "lossy_path")]
         csv: PathBuf,
         row: usize,
         first_row: usize,
     },
     /// A class folder holds no image.
     EmptyClass { class: String },
-    /// The file could not be read.
+    /// The file could not be read (including a symbolic link that leads nowhere, and
+    /// something that is neither a file nor a folder, such as a FIFO).
     Unreadable { detail: String },
+    /// The file is larger than vista reads for an image
+    /// ([`MAX_IMAGE_FILE_BYTES`](crate::MAX_IMAGE_FILE_BYTES)); none of it was read.
+    FileTooLarge { bytes: u64, max_bytes: u64 },
+    /// A file in a folder of images whose extension is none vista reads
+    /// ([`IMAGE_EXTENSIONS`](crate::IMAGE_EXTENSIONS)); it is not read.
+    UnsupportedFormat { extension: String },
+    /// A file or folder where the layout reads no image: a file beside the class
+    /// folders, or a folder inside a class folder. It is not read.
+    Unplaced,
+    /// A folder whose name cannot be a class name (not UTF-8, or refused by
+    /// [`check_class_name`](crate::check_class_name)); its images are not read.
+    BadClassFolder { name: String, reason: String },
+    /// A CSV row whose label cannot be a class name or is not UTF-8; the row is left out.
+    BadLabel {
+        #[serde(serialize_with = "lossy_path")]
+        csv: PathBuf,
+        row: usize,
+        label: String,
+        reason: String,
+    },
+    /// A CSV row that cannot be read at all; the row is left out.
+    BadRow {
+        #[serde(serialize_with = "lossy_path")]
+        csv: PathBuf,
+        row: usize,
+        detail: String,
+    },
+    /// A symbolic link, or a file a CSV row names, that resolves outside the dataset's
+    /// folder; it is never read.
+    OutsideRoot {
+        #[serde(serialize_with = "lossy_path")]
+        target: PathBuf,
+    },
+    /// A class folder of the test split whose class is not one of the training
+    /// folders'; its images are not read.
+    UnknownClassFolder { class: String },
 }
 
 impl ProblemKind {
+    /// True for a file that no layout would read as an image anyway (a README or
+    /// licence beside the class folders): it is listed, so nothing is dropped without
+    /// a word, but it does not fail the `error` policy, since no image is lost.
+    pub fn is_notice(&self) -> bool {
+        matches!(self, ProblemKind::Unplaced)
+    }
+
     /// True for problems inside a file (which make every entry naming it unusable), false
     /// for problems of a listing (a CSV row, a folder), which concern only that entry.
     pub fn is_in_file(&self) -> bool {
@@ -54,6 +104,7 @@ impl ProblemKind {
                 | ProblemKind::Corrupt { .. }
                 | ProblemKind::TooLarge { .. }
                 | ProblemKind::Unreadable { .. }
+                | ProblemKind::FileTooLarge { .. }
         )
     }
 
@@ -69,6 +120,14 @@ impl ProblemKind {
             ProblemKind::Duplicate { .. } => "duplicate",
             ProblemKind::EmptyClass { .. } => "empty_class",
             ProblemKind::Unreadable { .. } => "unreadable",
+            ProblemKind::FileTooLarge { .. } => "file_too_large",
+            ProblemKind::UnsupportedFormat { .. } => "unsupported_format",
+            ProblemKind::Unplaced => "unplaced",
+            ProblemKind::BadClassFolder { .. } => "bad_class_folder",
+            ProblemKind::BadLabel { .. } => "bad_label",
+            ProblemKind::BadRow { .. } => "bad_row",
+            ProblemKind::OutsideRoot { .. } => "outside_root",
+            ProblemKind::UnknownClassFolder { .. } => "unknown_class_folder",
         }
     }
 }
@@ -97,7 +156,12 @@ impl fmt::Display for ProblemKind {
                 write!(f, "missing file, named by {} row {row}", csv.display())
             }
             ProblemKind::UnknownLabel { csv, row, label } => {
-                write!(f, "unknown label `{label}` in {} row {row}", csv.display())
+                write!(
+                    f,
+                    "unknown label `{}` in {} row {row}",
+                    printable(label),
+                    printable(&csv.to_string_lossy())
+                )
             }
             ProblemKind::Duplicate {
                 csv,
@@ -110,13 +174,68 @@ impl fmt::Display for ProblemKind {
             ),
             ProblemKind::EmptyClass { class } => write!(f, "class folder `{class}` holds no image"),
             ProblemKind::Unreadable { detail } => write!(f, "cannot read file: {detail}"),
+            ProblemKind::FileTooLarge { bytes, max_bytes } => write!(
+                f,
+                "file is {bytes} bytes, above the limit of {max_bytes} bytes for an image file; not read"
+            ),
+            ProblemKind::UnsupportedFormat { extension } if extension.is_empty() => write!(
+                f,
+                "file without an extension in an image folder; not read (vista reads .jpg, .jpeg and .png)"
+            ),
+            ProblemKind::UnsupportedFormat { extension } => write!(
+                f,
+                "unsupported format `.{}`; not read (vista reads .jpg, .jpeg and .png)",
+                printable(extension)
+            ),
+            ProblemKind::Unplaced => write!(
+                f,
+                "not read: images are read only from class folders (<root>/<class>/<image>), \
+                 not beside them nor from folders inside them"
+            ),
+            ProblemKind::BadClassFolder { name, reason } => write!(
+                f,
+                "folder name {name:?} cannot be a class name: it {reason}; its images are not read"
+            ),
+            ProblemKind::BadLabel {
+                csv,
+                row,
+                label,
+                reason,
+            } => write!(
+                f,
+                "label {label:?} in {} row {row} cannot be a class name: it {reason}",
+                csv.display()
+            ),
+            ProblemKind::BadRow { csv, row, detail } => {
+                write!(f, "unreadable row {row} of {}: {detail}", csv.display())
+            }
+            ProblemKind::OutsideRoot { target } => write!(
+                f,
+                "leads to {}, outside the dataset's folder; not read",
+                printable(&target.to_string_lossy())
+            ),
+            ProblemKind::UnknownClassFolder { class } => write!(
+                f,
+                "class folder `{class}` is not a class of the training folders; its images are not read"
+            ),
         }
     }
+}
+
+/// Writes a path as text, replacing what is not UTF-8. A dataset may hold such names,
+/// and serde's own `Path` serializer fails on them, which would lose the whole report;
+/// the report is for reading, and `Display` shows these paths the same way.
+fn lossy_path<P: AsRef<Path>, S: serde::Serializer>(
+    path: &P,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_str(&path.as_ref().to_string_lossy())
 }
 
 /// One problem and the file (or folder) it is about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Problem {
+    #[serde(serialize_with = "lossy_path")]
     pub path: PathBuf,
     #[serde(flatten)]
     pub kind: ProblemKind,
@@ -124,8 +243,31 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.kind)
+        write!(
+            f,
+            "{}: {}",
+            printable(&self.path.to_string_lossy()),
+            self.kind
+        )
     }
+}
+
+/// `s` with control characters escaped (`\u{1b}`), since the names in a report come from
+/// someone else's dataset and a raw escape sequence would drive the reader's terminal.
+fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// What to do when problems are found.
@@ -170,9 +312,10 @@ impl ProblemReport {
         self.problems.is_empty()
     }
 
-    /// Applies the policy: `Error` turns a non-empty report into [`Error::BadImages`].
+    /// Applies the policy: `Error` turns a report with any problem but notices
+    /// ([`ProblemKind::is_notice`]) into [`Error::BadImages`].
     pub fn enforce(self, policy: OnBadImage) -> Result<Self> {
-        if policy == OnBadImage::Error && !self.is_empty() {
+        if policy == OnBadImage::Error && self.problems.iter().any(|p| !p.kind.is_notice()) {
             return Err(Error::BadImages { report: self });
         }
         Ok(self)

@@ -1,12 +1,37 @@
 //! Dataset layouts: finding the (image path, class id) items of a folder or CSV file.
+//!
+//! A dataset is untrusted input. Listing it never panics and never fails on one bad
+//! entry: each becomes a [`Problem`] naming it, and nothing is dropped without one.
+//!
+//! - Folders are walked to the layout's fixed depth only (`<root>/<class>/<image>`).
+//!   Files there with an extension other than [`IMAGE_EXTENSIONS`] are
+//!   [`ProblemKind::UnsupportedFormat`]; files beside the class folders and folders inside
+//!   them are [`ProblemKind::Unplaced`]. Skipped without a word: hidden entries (`.name`),
+//!   [`IGNORED_NAMES`] (`Thumbs.db`, `desktop.ini`, `__MACOSX`), and vista's own files
+//!   beside the class folders ([`OWN_FILES`], `vista-clean*.json`).
+//! - Paths stay `PathBuf`s, whatever their bytes. A class name is text that passes
+//!   [`check_class_name`], since it is saved with runs and becomes folder names: a class
+//!   folder whose name is not UTF-8 or fails the check is
+//!   [`ProblemKind::BadClassFolder`], a CSV label that cannot be a class is
+//!   [`ProblemKind::BadLabel`] for its row; `classes.txt` is checked by
+//!   [`ClassMap::read_txt`].
+//! - Symbolic links are followed when they resolve inside the dataset's root and are
+//!   [`ProblemKind::OutsideRoot`] otherwise, never read (see `list_dir`). The rows of an
+//!   Analytics Vidhya CSV must resolve inside its root too. A path CSV
+//!   ([`Layout::PathCsv`]) names files relative to its folder, `..` included, so its
+//!   files may be anywhere; each is still read with the size limits of
+//!   [`decode_rgb`](crate::decode_rgb).
+//! - CSV files are read whole up to [`MAX_CSV_BYTES`] (a larger one is
+//!   [`Error::TooBig`]), as bytes: one row that is not UTF-8 is one problem.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::classes::ClassMap;
+use crate::classes::{ClassMap, check_class_name};
 use crate::error::{Error, Result, io_err};
 use crate::problem::{Problem, ProblemKind, ProblemReport};
 use crate::view::CleanView;
@@ -18,7 +43,8 @@ pub const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Layout {
-    /// `root/<class>/*.{jpg,jpeg,png}`; class ids follow the sorted folder names.
+    /// `root/<class>/*.{jpg,jpeg,png}`; class ids follow the sorted folder names (by
+    /// their bytes).
     ImageFolder,
     /// Kaggle's Intel Image Classification download: `seg_train/seg_train/<class>/`,
     /// `seg_test/seg_test/<class>/`, `seg_pred/seg_pred/*.jpg` (the inner folder may be absent).
@@ -27,7 +53,9 @@ pub enum Layout {
     /// (`image_name,label` with ids 0..5), `test.csv` (`image_name`), images in `train/`
     /// or `images/`. A `classes.txt` (one name per line) overrides the Intel class names.
     AnalyticsVidhya,
-    /// A CSV file of `path,label` (paths relative to the CSV's folder, labels are class names).
+    /// A CSV file of `path,label` (paths relative to the CSV's folder, labels are class
+    /// names). A `classes.txt` beside it fixes the classes and their order; without one,
+    /// the classes are the sorted distinct labels.
     PathCsv,
 }
 
@@ -114,7 +142,7 @@ pub fn detect_layout(path: &Path) -> Result<Layout> {
     if path.join("train.csv").is_file() {
         return Ok(Layout::AnalyticsVidhya);
     }
-    if !subdirs(path)?.is_empty() {
+    if has_subdirs(path)? {
         return Ok(Layout::ImageFolder);
     }
     Err(Error::UnknownLayout { path: path.into() })
@@ -136,7 +164,15 @@ pub fn open(path: &Path) -> Result<Dataset> {
         dataset.view = Some(view);
     }
     if dataset.train.is_empty() {
-        return Err(Error::Empty { path: path.into() });
+        if dataset.problems.is_empty() {
+            return Err(Error::Empty { path: path.into() });
+        }
+        // The problems are the only explanation of an empty dataset; they go with the
+        // error rather than being dropped.
+        return Err(Error::EmptyWithProblems {
+            path: path.into(),
+            report: ProblemReport::new(dataset.problems),
+        });
     }
     Ok(dataset)
 }
@@ -147,82 +183,270 @@ fn has_extension(path: &Path, exts: &[&str]) -> bool {
         .is_some_and(|e| exts.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
-fn is_hidden(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with('.'))
+/// Names the folder walker skips without a word, wherever they are: litter that file
+/// managers and archivers leave (Windows' thumbnail cache and folder settings, the
+/// `__MACOSX` folder of zip files made on a Mac), never a dataset's content. Hidden
+/// entries, whose name starts with `.` (`.DS_Store`, `._photo.jpg`, `.ipynb_checkpoints`),
+/// are skipped as well. Compared case-insensitively.
+pub const IGNORED_NAMES: [&str; 3] = ["Thumbs.db", "desktop.ini", "__MACOSX"];
+
+/// vista's own files, skipped beside the class folders: the class list, the files
+/// `vista gan sample` writes beside its class folders, and the predictions `vista submit
+/// --format folders` writes beside its own. The cleaned view (`vista-clean*.json`, see
+/// [`VIEW_FILE`](crate::VIEW_FILE)) is skipped there too.
+pub const OWN_FILES: [&str; 4] = [
+    "classes.txt",
+    "synthetic.json",
+    "consistency.json",
+    "predictions.csv",
+];
+
+/// True for entries the walker skips: hidden and [`IGNORED_NAMES`] everywhere, and
+/// [`OWN_FILES`] and `vista-clean*.json` beside the class folders (`beside_classes`).
+fn is_ignored(name: &OsStr, beside_classes: bool) -> bool {
+    if name.as_encoded_bytes().starts_with(b".") {
+        return true;
+    }
+    let Some(name) = name.to_str() else {
+        return false;
+    };
+    if IGNORED_NAMES.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+        return true;
+    }
+    beside_classes
+        && (OWN_FILES.contains(&name)
+            || (name.starts_with("vista-clean") && name.ends_with(".json")))
 }
 
-fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut entries = Vec::new();
+/// Any folder directly inside `dir` that the walker would read.
+fn has_subdirs(dir: &Path) -> Result<bool> {
     for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
         let entry = entry.map_err(io_err(dir))?;
-        if !is_hidden(&entry.path()) {
-            entries.push(entry.path());
+        if !is_ignored(&entry.file_name(), true) && entry.path().is_dir() {
+            return Ok(true);
         }
     }
-    entries.sort();
-    Ok(entries)
+    Ok(false)
 }
 
-fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
-    Ok(sorted_entries(dir)?
-        .into_iter()
-        .filter(|p| p.is_dir())
-        .collect())
+/// The canonical form of a dataset's root, against which symbolic links are checked.
+fn canonical_root(root: &Path) -> Result<PathBuf> {
+    std::fs::canonicalize(root).map_err(io_err(root))
 }
 
-/// Image files directly inside `dir`, sorted.
-fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    Ok(sorted_entries(dir)?
-        .into_iter()
-        .filter(|p| p.is_file() && has_extension(p, &IMAGE_EXTENSIONS))
-        .collect())
+/// What one folder holds, as the walker found it: regular files and folders, each sorted
+/// by name, and every entry that is neither (or leads outside the root) already reported.
+#[derive(Debug, Default)]
+struct Listing {
+    files: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
 }
 
-/// Reads `root/<class>/*` with the given class map; empty class folders become problems.
-fn read_class_folders(
+/// Lists `dir`, one level deep, for a dataset whose canonical root is `root`.
+///
+/// Symbolic links: a link whose target resolves inside the root is followed (listed as
+/// the file or folder it leads to, under the link's own path); one that resolves outside
+/// it is reported as [`ProblemKind::OutsideRoot`] and never read, and a broken or looping
+/// link as [`ProblemKind::Unreadable`]. The walker never descends further than the
+/// layout's fixed depth (`<root>/<class>/<image>`), so a link that makes a loop of
+/// folders cannot make it run forever. Entries that are neither files nor folders
+/// (FIFOs, sockets, devices) are reported and never opened.
+fn list_dir(
+    dir: &Path,
     root: &Path,
-    classes: &ClassMap,
+    beside_classes: bool,
     problems: &mut Vec<Problem>,
-) -> Result<Vec<Sample>> {
-    let mut samples = Vec::new();
-    for (id, class) in classes.classes.iter().enumerate() {
-        let dir = root.join(class);
-        let files = if dir.is_dir() {
-            image_files(&dir)?
-        } else {
-            Vec::new()
-        };
-        if files.is_empty() {
+) -> std::io::Result<Listing> {
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if !is_ignored(&entry.file_name(), beside_classes) {
+            entries.push(entry);
+        }
+    }
+    entries.sort_by_key(|e| e.file_name());
+    let mut listing = Listing::default();
+    for entry in entries {
+        let path = entry.path();
+        let kind = entry.file_type().and_then(|t| {
+            if !t.is_symlink() {
+                return Ok(Ok(t));
+            }
+            let target = std::fs::canonicalize(&path)?;
+            if !target.starts_with(root) {
+                return Ok(Err(target));
+            }
+            Ok(Ok(std::fs::metadata(&target)?.file_type()))
+        });
+        match kind {
+            Ok(Ok(t)) if t.is_file() => listing.files.push(path),
+            Ok(Ok(t)) if t.is_dir() => listing.dirs.push(path),
+            Ok(Ok(_)) => problems.push(Problem {
+                path,
+                kind: ProblemKind::Unreadable {
+                    detail: "neither a file nor a folder".into(),
+                },
+            }),
+            Ok(Err(target)) => problems.push(Problem {
+                path,
+                kind: ProblemKind::OutsideRoot { target },
+            }),
+            Err(e) => problems.push(Problem {
+                path,
+                kind: ProblemKind::Unreadable {
+                    detail: format!("cannot follow: {e}"),
+                },
+            }),
+        }
+    }
+    Ok(listing)
+}
+
+/// True when `dir` resolves inside `root`; otherwise reports it (a structural folder of
+/// the layout, such as `seg_train`, that is a link to elsewhere).
+fn inside_root(dir: &Path, root: &Path, problems: &mut Vec<Problem>) -> Result<bool> {
+    let target = std::fs::canonicalize(dir).map_err(io_err(dir))?;
+    if target.starts_with(root) {
+        return Ok(true);
+    }
+    problems.push(Problem {
+        path: dir.into(),
+        kind: ProblemKind::OutsideRoot { target },
+    });
+    Ok(false)
+}
+
+/// The images directly inside `dir` (a class folder, or Kaggle's `seg_pred`); anything
+/// else in it is reported: files of other formats, folders, and the folder itself when
+/// it cannot be read.
+fn folder_images(dir: &Path, root: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
+    let listing = match list_dir(dir, root, false, problems) {
+        Ok(listing) => listing,
+        Err(e) => {
             problems.push(Problem {
-                path: dir,
+                path: dir.into(),
+                kind: ProblemKind::Unreadable {
+                    detail: e.to_string(),
+                },
+            });
+            return Vec::new();
+        }
+    };
+    for sub in listing.dirs {
+        problems.push(Problem {
+            path: sub,
+            kind: ProblemKind::Unplaced,
+        });
+    }
+    let mut images = Vec::new();
+    for file in listing.files {
+        if has_extension(&file, &IMAGE_EXTENSIONS) {
+            images.push(file);
+        } else {
+            let extension = file
+                .extension()
+                .map(|e| e.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            problems.push(Problem {
+                path: file,
+                kind: ProblemKind::UnsupportedFormat { extension },
+            });
+        }
+    }
+    images
+}
+
+/// The class folders directly inside `dir`, by name, sorted. Files beside them and
+/// folders whose names cannot be class names are reported.
+fn class_folders(
+    dir: &Path,
+    root: &Path,
+    problems: &mut Vec<Problem>,
+) -> Result<Vec<(String, PathBuf)>> {
+    let listing = list_dir(dir, root, true, problems).map_err(io_err(dir))?;
+    for file in listing.files {
+        problems.push(Problem {
+            path: file,
+            kind: ProblemKind::Unplaced,
+        });
+    }
+    let mut classes = Vec::new();
+    for path in listing.dirs {
+        let os_name = path.file_name().unwrap_or_default();
+        // The raw name stays in the problem's path; the class name must be text, since
+        // it is saved with every run and becomes folder names downstream.
+        let checked = os_name
+            .to_str()
+            .ok_or_else(|| "is not valid UTF-8".to_owned())
+            .and_then(|name| {
+                check_class_name(name)
+                    .map(|()| name.to_owned())
+                    .map_err(|why| why.to_string())
+            });
+        match checked {
+            Ok(name) => classes.push((name, path)),
+            Err(reason) => problems.push(Problem {
+                kind: ProblemKind::BadClassFolder {
+                    name: os_name.to_string_lossy().into_owned(),
+                    reason,
+                },
+                path,
+            }),
+        }
+    }
+    Ok(classes)
+}
+
+/// The samples of the class folders `folders`, labelled through `classes`. A class of the
+/// map without a folder or without images is reported as empty, a folder of a class not
+/// in the map as unknown (the test split of a layout takes the training split's classes).
+fn class_samples(
+    dir: &Path,
+    folders: &[(String, PathBuf)],
+    classes: &ClassMap,
+    root: &Path,
+    problems: &mut Vec<Problem>,
+) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let mut found = vec![false; classes.len()];
+    for (name, path) in folders {
+        let Some(label) = classes.id(name) else {
+            problems.push(Problem {
+                path: path.clone(),
+                kind: ProblemKind::UnknownClassFolder {
+                    class: name.clone(),
+                },
+            });
+            continue;
+        };
+        let images = folder_images(path, root, problems);
+        found[label as usize] = !images.is_empty();
+        samples.extend(images.into_iter().map(|path| Sample { path, label }));
+    }
+    for (class, found) in classes.classes.iter().zip(found) {
+        if !found {
+            problems.push(Problem {
+                path: dir.join(class),
                 kind: ProblemKind::EmptyClass {
                     class: class.clone(),
                 },
             });
         }
-        samples.extend(files.into_iter().map(|path| Sample {
-            path,
-            label: id as u32,
-        }));
     }
-    Ok(samples)
+    samples
 }
 
-fn folder_classes(root: &Path) -> Result<ClassMap> {
-    Ok(ClassMap::new(
-        subdirs(root)?
-            .iter()
-            .filter_map(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .collect(),
-    ))
+/// The class map of a split's class folders, in their sorted order.
+fn folder_class_map(folders: &[(String, PathBuf)], dir: &Path) -> Result<ClassMap> {
+    ClassMap::checked(folders.iter().map(|(n, _)| n.clone()).collect(), dir)
 }
 
 fn open_image_folder(root: &Path) -> Result<Dataset> {
-    let classes = folder_classes(root)?;
+    let real_root = canonical_root(root)?;
     let mut problems = Vec::new();
-    let train = read_class_folders(root, &classes, &mut problems)?;
+    let folders = class_folders(root, &real_root, &mut problems)?;
+    let classes = folder_class_map(&folders, root)?;
+    let train = class_samples(root, &folders, &classes, &real_root, &mut problems);
     Ok(Dataset {
         root: root.into(),
         layout: Layout::ImageFolder,
@@ -246,19 +470,26 @@ fn kaggle_dir(root: &Path, name: &str) -> PathBuf {
 }
 
 fn open_kaggle(root: &Path) -> Result<Dataset> {
-    let train_dir = kaggle_dir(root, "seg_train");
-    let classes = folder_classes(&train_dir)?;
+    let real_root = canonical_root(root)?;
     let mut problems = Vec::new();
-    let train = read_class_folders(&train_dir, &classes, &mut problems)?;
+    let train_dir = kaggle_dir(root, "seg_train");
+    let folders = if inside_root(&train_dir, &real_root, &mut problems)? {
+        class_folders(&train_dir, &real_root, &mut problems)?
+    } else {
+        Vec::new()
+    };
+    let classes = folder_class_map(&folders, &train_dir)?;
+    let train = class_samples(&train_dir, &folders, &classes, &real_root, &mut problems);
     let test_dir = kaggle_dir(root, "seg_test");
-    let test = if test_dir.is_dir() {
-        read_class_folders(&test_dir, &classes, &mut problems)?
+    let test = if test_dir.is_dir() && inside_root(&test_dir, &real_root, &mut problems)? {
+        let folders = class_folders(&test_dir, &real_root, &mut problems)?;
+        class_samples(&test_dir, &folders, &classes, &real_root, &mut problems)
     } else {
         Vec::new()
     };
     let pred_dir = kaggle_dir(root, "seg_pred");
-    let unlabelled = if pred_dir.is_dir() {
-        image_files(&pred_dir)?
+    let unlabelled = if pred_dir.is_dir() && inside_root(&pred_dir, &real_root, &mut problems)? {
+        folder_images(&pred_dir, &real_root, &mut problems)
     } else {
         Vec::new()
     };
@@ -274,61 +505,192 @@ fn open_kaggle(root: &Path) -> Result<Dataset> {
     })
 }
 
-/// The rows of a CSV with a header, as (1-based data row number, record).
-fn read_csv(path: &Path) -> Result<(csv::StringRecord, Vec<(usize, csv::StringRecord)>)> {
+/// The largest CSV file a layout reads (`train.csv`, `test.csv`, a path CSV): 256 MiB,
+/// some four million rows of 64 bytes, far beyond any labelled image dataset's list.
+pub const MAX_CSV_BYTES: u64 = 256 << 20;
+
+/// One data row of a dataset CSV, as parsed from its bytes: nothing on disk was looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvRow {
+    /// The row's number among the data rows, from 1 (the header is not counted).
+    pub row: usize,
+    /// The file the row names, as written in its cell (any bytes, on Unix).
+    pub file: PathBuf,
+    /// The label cell, when a label column was asked for; empty when the row is short.
+    pub label: Option<String>,
+}
+
+/// Parses a dataset CSV held in memory: a header row that names `file_column` (and
+/// `label_column`, if given; matched case-insensitively, cells trimmed), then one row
+/// per image, of any length. The file is read as bytes, so one row that is not UTF-8
+/// costs that row, not the dataset: a label that is not UTF-8 is reported as
+/// [`ProblemKind::BadLabel`], an empty file cell as [`ProblemKind::MissingFile`], a file
+/// cell that cannot be a path here as [`ProblemKind::BadRow`]. `csv` names the file in
+/// the problems and errors; `image_dir` is where the files named are (a problem's path
+/// is the file a row names). Fails only when a needed column is missing.
+pub fn parse_dataset_csv(
+    bytes: &[u8],
+    csv: &Path,
+    image_dir: &Path,
+    file_column: &'static str,
+    label_column: Option<&'static str>,
+) -> Result<(Vec<CsvRow>, Vec<Problem>)> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(true)
-        .from_path(path)
-        .map_err(|source| Error::Csv {
-            path: path.into(),
-            source,
-        })?;
+        .from_reader(bytes);
     let header = reader
-        .headers()
+        .byte_headers()
         .map_err(|source| Error::Csv {
-            path: path.into(),
+            path: csv.into(),
             source,
         })?
         .clone();
+    let file_col = column(&header, csv, file_column)?;
+    let label_col = label_column
+        .map(|name| column(&header, csv, name))
+        .transpose()?;
     let mut rows = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(|source| Error::Csv {
-            path: path.into(),
-            source,
-        })?;
-        rows.push((i + 1, record));
+    let mut problems = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    let mut row = 0;
+    loop {
+        row += 1;
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                // Reading from memory, only a malformed record can fail, and the reader
+                // has moved past it; an I/O error would repeat, so it ends the file.
+                let io = matches!(e.kind(), csv::ErrorKind::Io(_));
+                problems.push(Problem {
+                    path: csv.into(),
+                    kind: ProblemKind::BadRow {
+                        csv: csv.into(),
+                        row,
+                        detail: e.to_string(),
+                    },
+                });
+                if io {
+                    break;
+                }
+                continue;
+            }
+        }
+        let cell = record.get(file_col).unwrap_or_default();
+        let Some(file) = path_from_bytes(cell) else {
+            problems.push(Problem {
+                path: csv.into(),
+                kind: ProblemKind::BadRow {
+                    csv: csv.into(),
+                    row,
+                    detail: "the file name is not valid UTF-8".into(),
+                },
+            });
+            continue;
+        };
+        let path = lexical_clean(&image_dir.join(&file));
+        if cell.is_empty() {
+            problems.push(Problem {
+                path,
+                kind: ProblemKind::MissingFile {
+                    csv: csv.into(),
+                    row,
+                },
+            });
+            continue;
+        }
+        let label = match label_col {
+            None => None,
+            Some(col) => {
+                let cell = record.get(col).unwrap_or_default();
+                match std::str::from_utf8(cell) {
+                    Ok(label) => Some(label.to_owned()),
+                    Err(_) => {
+                        problems.push(Problem {
+                            path,
+                            kind: ProblemKind::BadLabel {
+                                csv: csv.into(),
+                                row,
+                                label: String::from_utf8_lossy(cell).into_owned(),
+                                reason: "is not valid UTF-8".into(),
+                            },
+                        });
+                        continue;
+                    }
+                }
+            }
+        };
+        rows.push(CsvRow { row, file, label });
     }
-    Ok((header, rows))
+    Ok((rows, problems))
 }
 
-fn column(header: &csv::StringRecord, path: &Path, name: &'static str) -> Result<usize> {
+/// A CSV cell as a path: its bytes as they are on Unix, where a path is bytes; elsewhere
+/// it must be UTF-8.
+#[cfg(unix)]
+fn path_from_bytes(cell: &[u8]) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    Some(OsStr::from_bytes(cell).into())
+}
+
+#[cfg(not(unix))]
+fn path_from_bytes(cell: &[u8]) -> Option<PathBuf> {
+    std::str::from_utf8(cell).ok().map(PathBuf::from)
+}
+
+/// Reads and parses a dataset CSV (see [`parse_dataset_csv`]), at most [`MAX_CSV_BYTES`].
+fn read_csv(
+    path: &Path,
+    image_dir: &Path,
+    file_column: &'static str,
+    label_column: Option<&'static str>,
+    problems: &mut Vec<Problem>,
+) -> Result<Vec<CsvRow>> {
+    let bytes = crate::fsutil::read_limited(path, MAX_CSV_BYTES)?;
+    let (rows, found) = parse_dataset_csv(&bytes, path, image_dir, file_column, label_column)?;
+    problems.extend(found);
+    Ok(rows)
+}
+
+fn column(header: &csv::ByteRecord, path: &Path, name: &'static str) -> Result<usize> {
     header
         .iter()
-        .position(|h| h.eq_ignore_ascii_case(name))
+        .position(|h| h.eq_ignore_ascii_case(name.as_bytes()))
         .ok_or_else(|| Error::MissingColumn {
             path: path.into(),
             column: name,
-            header: header.iter().collect::<Vec<_>>().join(","),
+            header: header
+                .iter()
+                .map(String::from_utf8_lossy)
+                .collect::<Vec<_>>()
+                .join(","),
         })
 }
 
-/// Turns CSV rows into samples, reporting missing files, unknown labels and duplicates.
-/// `label_of` maps the label cell to a class id, or `None` when it is unknown.
+/// Why a label cell gives no class id.
+enum LabelIssue {
+    /// Not in the class map: [`ProblemKind::UnknownLabel`].
+    Unknown,
+    /// Cannot be a class name at all: [`ProblemKind::BadLabel`] with this reason.
+    Bad(String),
+}
+
+/// Turns CSV rows into samples, reporting duplicates, missing files, files outside
+/// `inside` (a canonical root, when the layout keeps its images under one) and labels
+/// that give no class. `label_of` maps a label cell to a class id.
 fn csv_samples(
     csv_path: &Path,
-    rows: &[(usize, csv::StringRecord)],
-    file_col: usize,
-    label_col: Option<usize>,
+    rows: &[CsvRow],
     image_dir: &Path,
-    label_of: &dyn Fn(&str) -> Option<u32>,
+    inside: Option<&Path>,
+    label_of: &dyn Fn(&str) -> std::result::Result<u32, LabelIssue>,
     problems: &mut Vec<Problem>,
 ) -> Vec<(PathBuf, Option<u32>)> {
     let mut seen: HashMap<PathBuf, usize> = HashMap::new();
     let mut out = Vec::new();
-    for (row, record) in rows {
-        let name = record.get(file_col).unwrap_or("");
-        let path = lexical_clean(&image_dir.join(name));
+    for CsvRow { row, file, label } in rows {
+        let path = lexical_clean(&image_dir.join(file));
         if let Some(&first_row) = seen.get(&path) {
             problems.push(Problem {
                 path,
@@ -341,7 +703,7 @@ fn csv_samples(
             continue;
         }
         seen.insert(path.clone(), *row);
-        if name.is_empty() || !path.is_file() {
+        if !path.is_file() {
             problems.push(Problem {
                 path,
                 kind: ProblemKind::MissingFile {
@@ -351,25 +713,49 @@ fn csv_samples(
             });
             continue;
         }
-        let label = match label_col {
-            None => None,
-            Some(col) => {
-                let cell = record.get(col).unwrap_or("");
-                match label_of(cell) {
-                    Some(id) => Some(id),
-                    None => {
-                        problems.push(Problem {
-                            path,
-                            kind: ProblemKind::UnknownLabel {
-                                csv: csv_path.into(),
-                                row: *row,
-                                label: cell.into(),
-                            },
-                        });
-                        continue;
-                    }
+        if let Some(root) = inside {
+            match std::fs::canonicalize(&path) {
+                Ok(target) if target.starts_with(root) => {}
+                Ok(target) => {
+                    problems.push(Problem {
+                        path,
+                        kind: ProblemKind::OutsideRoot { target },
+                    });
+                    continue;
+                }
+                Err(e) => {
+                    problems.push(Problem {
+                        path,
+                        kind: ProblemKind::Unreadable {
+                            detail: format!("cannot follow: {e}"),
+                        },
+                    });
+                    continue;
                 }
             }
+        }
+        let label = match label {
+            None => None,
+            Some(cell) => match label_of(cell) {
+                Ok(id) => Some(id),
+                Err(issue) => {
+                    let kind = match issue {
+                        LabelIssue::Unknown => ProblemKind::UnknownLabel {
+                            csv: csv_path.into(),
+                            row: *row,
+                            label: cell.clone(),
+                        },
+                        LabelIssue::Bad(reason) => ProblemKind::BadLabel {
+                            csv: csv_path.into(),
+                            row: *row,
+                            label: cell.clone(),
+                            reason,
+                        },
+                    };
+                    problems.push(Problem { path, kind });
+                    continue;
+                }
+            },
         };
         out.push((path, label));
     }
@@ -403,6 +789,7 @@ fn labelled(items: Vec<(PathBuf, Option<u32>)>) -> Vec<Sample> {
 }
 
 fn open_analytics_vidhya(root: &Path) -> Result<Dataset> {
+    let real_root = canonical_root(root)?;
     let classes_txt = root.join("classes.txt");
     let classes = if classes_txt.is_file() {
         ClassMap::read_txt(&classes_txt)?
@@ -415,33 +802,39 @@ fn open_analytics_vidhya(root: &Path) -> Result<Dataset> {
         .find(|d| d.is_dir())
         .unwrap_or_else(|| root.into());
     let n_classes = classes.len() as u32;
-    let label_of = move |cell: &str| cell.parse::<u32>().ok().filter(|&id| id < n_classes);
+    let label_of = move |cell: &str| {
+        cell.parse::<u32>()
+            .ok()
+            .filter(|&id| id < n_classes)
+            .ok_or(LabelIssue::Unknown)
+    };
 
     let mut problems = Vec::new();
     let train_csv = root.join("train.csv");
-    let (header, rows) = read_csv(&train_csv)?;
-    let file_col = column(&header, &train_csv, "image_name")?;
-    let label_col = column(&header, &train_csv, "label")?;
+    let rows = read_csv(
+        &train_csv,
+        &image_dir,
+        "image_name",
+        Some("label"),
+        &mut problems,
+    )?;
     let train = labelled(csv_samples(
         &train_csv,
         &rows,
-        file_col,
-        Some(label_col),
         &image_dir,
+        Some(&real_root),
         &label_of,
         &mut problems,
     ));
 
     let test_csv = root.join("test.csv");
     let unlabelled = if test_csv.is_file() {
-        let (header, rows) = read_csv(&test_csv)?;
-        let file_col = column(&header, &test_csv, "image_name")?;
+        let rows = read_csv(&test_csv, &image_dir, "image_name", None, &mut problems)?;
         csv_samples(
             &test_csv,
             &rows,
-            file_col,
-            None,
             &image_dir,
+            Some(&real_root),
             &label_of,
             &mut problems,
         )
@@ -468,31 +861,36 @@ fn open_path_csv(csv_path: &Path) -> Result<Dataset> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let (header, rows) = read_csv(csv_path)?;
-    let file_col = column(&header, csv_path, "path")?;
-    let label_col = column(&header, csv_path, "label")?;
+    let mut problems = Vec::new();
+    let rows = read_csv(csv_path, dir, "path", Some("label"), &mut problems)?;
     let classes_txt = dir.join("classes.txt");
     let classes = if classes_txt.is_file() {
         ClassMap::read_txt(&classes_txt)?
     } else {
+        // Labels become the class names, so only those that can be are; the rows of the
+        // others are reported below.
         let mut names: Vec<String> = rows
             .iter()
-            .filter_map(|(_, r)| r.get(label_col))
-            .filter(|l| !l.is_empty())
+            .filter_map(|r| r.label.as_deref())
+            .filter(|l| check_class_name(l).is_ok())
             .map(str::to_owned)
             .collect();
         names.sort();
         names.dedup();
-        ClassMap::new(names)
+        ClassMap::checked(names, csv_path)?
     };
-    let mut problems = Vec::new();
-    let label_of = |cell: &str| classes.id(cell);
+    let label_of = |cell: &str| match classes.id(cell) {
+        Some(id) => Ok(id),
+        None => match check_class_name(cell) {
+            Err(why) => Err(LabelIssue::Bad(why.to_string())),
+            Ok(()) => Err(LabelIssue::Unknown),
+        },
+    };
     let train = labelled(csv_samples(
         csv_path,
         &rows,
-        file_col,
-        Some(label_col),
         dir,
+        None,
         &label_of,
         &mut problems,
     ));

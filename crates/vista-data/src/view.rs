@@ -12,11 +12,17 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, io_err};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{read_limited, refuse_symlink, sync_dir, write_atomic};
 use crate::source::{Dataset, Sample};
 
 /// The file name of the view at a dataset's root.
 pub const VIEW_FILE: &str = "vista-clean.json";
+/// The view a newer one replaced, beside it.
+pub const PREV_VIEW_FILE: &str = "vista-clean.prev.json";
+/// An undone view, beside where it was.
+pub const UNDONE_VIEW_FILE: &str = "vista-clean.undone.json";
+/// The largest view file read.
+pub const MAX_VIEW_BYTES: u64 = 64 << 20;
 
 /// Files left out of a dataset and labels replaced, by path relative to its root.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -44,24 +50,29 @@ impl CleanView {
     }
 
     /// The view of the dataset at `dataset`, if it has one.
+    /// A view shipped with a dataset is untrusted: it is read only if it is a plain file
+    /// of at most [`MAX_VIEW_BYTES`], and a symbolic link is refused.
     pub fn read(dataset: &Path) -> Result<Option<CleanView>> {
         let path = view_path(dataset);
-        if !path.exists() {
+        if std::fs::symlink_metadata(&path).is_err() {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
-        serde_json::from_str(&text)
+        refuse_symlink(&path)?;
+        let bytes = read_limited(&path, MAX_VIEW_BYTES)?;
+        serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|source| Error::Json { path, source })
     }
 
     /// Writes the view atomically; a view already there is kept as
-    /// `vista-clean.prev.json`.
+    /// `vista-clean.prev.json` (written atomically too: nothing is copied onto a path
+    /// that could be a link). Links at either name are refused.
     pub fn write(&self, dataset: &Path) -> Result<PathBuf> {
         let path = view_path(dataset);
-        if path.exists() {
-            let prev = path.with_file_name("vista-clean.prev.json");
-            std::fs::copy(&path, &prev).map_err(io_err(&prev))?;
+        if std::fs::symlink_metadata(&path).is_ok() {
+            refuse_symlink(&path)?;
+            let old = read_limited(&path, MAX_VIEW_BYTES)?;
+            write_atomic(&path.with_file_name(PREV_VIEW_FILE), &old)?;
         }
         let json = serde_json::to_vec_pretty(self).map_err(|source| Error::Json {
             path: path.clone(),
@@ -75,11 +86,13 @@ impl CleanView {
     /// Returns false when there was no view.
     pub fn undo(dataset: &Path) -> Result<bool> {
         let path = view_path(dataset);
-        if !path.exists() {
+        if std::fs::symlink_metadata(&path).is_err() {
             return Ok(false);
         }
-        let undone = path.with_file_name("vista-clean.undone.json");
+        let undone = path.with_file_name(UNDONE_VIEW_FILE);
+        refuse_symlink(&undone)?;
         std::fs::rename(&path, &undone).map_err(io_err(&path))?;
+        sync_dir(path.parent().unwrap_or(Path::new(".")))?;
         Ok(true)
     }
 

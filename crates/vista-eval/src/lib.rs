@@ -22,7 +22,7 @@ pub use error::{Error, Result};
 pub use metrics::{ClassScores, Confusion, Evaluation, TopLoss, accuracy_interval, evaluate};
 pub use plots::{Tile, confusion_png, tiles_png};
 pub use predictions::{Predictions, argmax, read_labels};
-pub use submit::{write_av_csv, write_folders};
+pub use submit::{Placement, write_av_csv, write_folders};
 pub use tta::{
     FilePredictions, PredictOptions, Tta, combine, predict_files, predict_images, ten_crop_rects,
     write_views,

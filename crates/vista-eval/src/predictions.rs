@@ -10,6 +10,9 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+/// The largest prediction file read.
+pub const MAX_PREDICTIONS_BYTES: u64 = 4 << 30;
+
 /// Predictions of one model (or one ensemble) for a list of images.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Predictions {
@@ -125,12 +128,12 @@ impl Predictions {
         Ok(vista_data::write_atomic(path, &bytes)?)
     }
 
-    /// Reads a CSV written by [`Predictions::write_csv`] (or `vista predict`).
+    /// Reads a CSV written by [`Predictions::write_csv`] (or `vista predict`). A file
+    /// from elsewhere is checked: at most [`MAX_PREDICTIONS_BYTES`], class names that can
+    /// name folders, each listed once, and each image listed once.
     pub fn read_csv(path: &Path) -> Result<Self> {
-        let mut r = csv::Reader::from_path(path).map_err(|source| Error::Csv {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = vista_data::read_limited(path, MAX_PREDICTIONS_BYTES)?;
+        let mut r = csv::Reader::from_reader(bytes.as_slice());
         let format = |line: usize, message: String| Error::Format {
             path: path.to_path_buf(),
             line,
@@ -157,6 +160,8 @@ impl Predictions {
             ));
         }
         let classes = header[first_class..].to_vec();
+        vista_data::ClassMap::checked(classes.clone(), path)?;
+        let mut seen = HashMap::new();
         let ids: HashMap<&str, u32> = classes
             .iter()
             .enumerate()
@@ -181,6 +186,15 @@ impl Predictions {
                     .copied()
                     .ok_or_else(|| format(line, format!("unknown class `{field}`")))
             };
+            if let Some(first) = seen.insert(rec[0].to_string(), line) {
+                return Err(format(
+                    line,
+                    format!(
+                        "image `{}` is listed twice (first on line {first})",
+                        &rec[0]
+                    ),
+                ));
+            }
             images.push(rec[0].to_string());
             if has_label {
                 labels.push(class(&rec[1])?);
@@ -208,11 +222,10 @@ impl Predictions {
 
 /// Reads a labels CSV (`image_name,label`, as Analytics Vidhya's `train.csv` and the
 /// embedded data's `answers/test_labels.csv`): labels are class ids or class names.
+/// An image named twice is an error.
 pub fn read_labels(path: &Path, classes: &[String]) -> Result<HashMap<String, u32>> {
-    let mut r = csv::Reader::from_path(path).map_err(|source| Error::Csv {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = vista_data::read_limited(path, MAX_PREDICTIONS_BYTES)?;
+    let mut r = csv::Reader::from_reader(bytes.as_slice());
     let mut out = HashMap::new();
     for (row, rec) in r.records().enumerate() {
         let line = row + 2;
@@ -243,7 +256,13 @@ pub fn read_labels(path: &Path, classes: &[String]) -> Result<HashMap<String, u3
                 line,
                 message: format!("unknown label `{label}`"),
             })?;
-        out.insert(name.trim().to_string(), id);
+        if out.insert(name.trim().to_string(), id).is_some() {
+            return Err(Error::Format {
+                path: path.to_path_buf(),
+                line,
+                message: format!("image `{}` is listed twice", name.trim()),
+            });
+        }
     }
     Ok(out)
 }

@@ -1,8 +1,8 @@
 //! Competition submissions from predictions: Analytics Vidhya's `image_name,label` CSV
 //! with class ids, and Kaggle-style folders of predicted images, one per class.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet};
+use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::predictions::Predictions;
@@ -28,56 +28,133 @@ pub fn write_av_csv(preds: &Predictions, path: &Path) -> Result<()> {
     Ok(vista_data::write_atomic(path, &bytes)?)
 }
 
-/// Puts a copy of each predicted image into `out/<predicted class>/` (a hard link where
-/// the file system allows, so no space is used), with `predictions.csv` beside them.
-/// `sources` maps image names to their files. The tree is built under a temporary name
-/// and renamed, and `out` must not exist yet: nothing is overwritten, and the source
-/// images are only read.
+/// How [`write_folders`] puts an image into its class folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// A hard link where the file system allows (no space used; the link shares its
+    /// bytes with the original, so editing the submission's file edits the original),
+    /// else a copy.
+    #[default]
+    Link,
+    /// Always a copy.
+    Copy,
+}
+
+/// Puts each predicted image into `out/<predicted class>/<its name>` (its path relative
+/// to the dataset, kept whole so two images with one base name never collide), with
+/// `predictions.csv` beside them. `sources` maps image names to their files.
+///
+/// The source images are only ever read: every destination is created new (a hard
+/// link, or a copy opened with `create_new`), so nothing is written through an existing
+/// path; a copy is made only where a link cannot be (another file system, or links not
+/// permitted). The tree is built in a fresh temporary folder beside `out` and renamed
+/// into place; `out` must not exist yet. An image listed twice, or a class or image name
+/// that is not a plain relative path, is an error before anything is written.
 pub fn write_folders(
     preds: &Predictions,
     sources: &HashMap<String, PathBuf>,
     out: &Path,
+    placement: Placement,
 ) -> Result<usize> {
-    if out.exists() {
+    if std::fs::symlink_metadata(out).is_ok() {
         return Err(Error::Invalid(format!(
             "{} already exists; give a new folder for the submission",
             out.display()
         )));
     }
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = parent.join(format!(
-        ".{}.tmp-{}",
-        out.file_name()
-            .map_or("submission".into(), |n| n.to_string_lossy()),
-        std::process::id()
-    ));
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Read { path, source }
-    };
-    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     for c in &preds.classes {
-        std::fs::create_dir_all(tmp.join(c)).map_err(io(&tmp.join(c)))?;
+        vista_data::check_class_name(c)
+            .map_err(|why| Error::Invalid(format!("class name {c:?} {why}")))?;
     }
-    let mut csv = String::from("image_name,label\n");
+    // Every destination is checked before anything is written.
+    let mut seen = HashSet::new();
+    let mut plan = Vec::with_capacity(preds.len());
     for (name, &p) in preds.images.iter().zip(&preds.predicted) {
         let src = sources.get(name).ok_or_else(|| {
             Error::Invalid(format!("no image file named `{name}` in the dataset"))
         })?;
-        let class = &preds.classes[p as usize];
-        let file = Path::new(name)
-            .file_name()
-            .map_or_else(|| name.clone(), |f| f.to_string_lossy().into_owned());
-        let dst = tmp.join(class).join(&file);
-        if std::fs::hard_link(src, &dst).is_err() {
-            std::fs::copy(src, &dst).map_err(io(src))?;
+        let rel = Path::new(name);
+        if rel.as_os_str().is_empty()
+            || !rel.components().all(|c| matches!(c, Component::Normal(_)))
+        {
+            return Err(Error::Invalid(format!(
+                "image name `{name}` is not a plain relative path"
+            )));
         }
+        if !seen.insert(name.as_str()) {
+            return Err(Error::Invalid(format!(
+                "image `{name}` is listed twice in the predictions"
+            )));
+        }
+        let class = preds.classes.get(p as usize).ok_or_else(|| {
+            Error::Invalid(format!(
+                "`{name}` is predicted as class {p}, which does not exist"
+            ))
+        })?;
+        plan.push((name, src, class));
+    }
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Read { path, source }
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".vista-submission.")
+        .tempdir_in(parent)
+        .map_err(io(parent))?;
+    for c in &preds.classes {
+        let dir = tmp.path().join(c);
+        std::fs::create_dir(&dir).map_err(io(&dir))?;
+    }
+    let mut csv = String::from("image_name,label\n");
+    for (name, src, class) in plan {
+        let dst = tmp.path().join(class).join(name);
+        if let Some(dir) = dst.parent() {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        place(src, &dst, placement)?;
         csv.push_str(&format!("{name},{class}\n"));
     }
-    std::fs::write(tmp.join("predictions.csv"), csv).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, out).map_err(io(out))?;
+    vista_data::write_atomic(&tmp.path().join("predictions.csv"), csv.as_bytes())?;
+    let tmp = tmp.keep();
+    vista_data::rename_noreplace(&tmp, out).map_err(|e| {
+        // Leave no half-made tree behind; it holds only links and copies.
+        let _ = std::fs::remove_dir_all(&tmp);
+        e
+    })?;
     Ok(preds.len())
+}
+
+/// Creates `dst`, which must not exist, as a link to or a copy of `src`.
+fn place(src: &Path, dst: &Path, placement: Placement) -> Result<()> {
+    use std::io::ErrorKind;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Read { path, source }
+    };
+    if placement == Placement::Link {
+        match std::fs::hard_link(src, dst) {
+            Ok(()) => return Ok(()),
+            // Another file system, or a file system or policy that forbids links: copy.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::CrossesDevices
+                        | ErrorKind::PermissionDenied
+                        | ErrorKind::Unsupported
+                ) => {}
+            Err(e) => return Err(io(dst)(e)),
+        }
+    }
+    let mut from = std::fs::File::open(src).map_err(io(src))?;
+    let mut to = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dst)
+        .map_err(io(dst))?;
+    std::io::copy(&mut from, &mut to).map_err(io(dst))?;
+    to.sync_all().map_err(io(dst))
 }

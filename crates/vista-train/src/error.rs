@@ -12,6 +12,12 @@ pub enum Error {
     UnknownArch(String),
     #[error("invalid training configuration: {0}")]
     Config(String),
+    /// Another process holds the run folder.
+    #[error(
+        "{} is in use by another vista process (pid {pid}); wait for it to finish, or choose another output folder",
+        dir.display()
+    )]
+    Busy { dir: PathBuf, pid: String },
     #[error("cannot load pretrained weights from {}", path.display())]
     Pretrained {
         path: PathBuf,

@@ -602,6 +602,7 @@ fn train_gan_here<B: AutodiffBackend>(
     opts: &RunOptions,
 ) -> Result<Vec<GanEpoch>> {
     cfg.validate()?;
+    let _lock = crate::run::RunLock::acquire(dir)?;
     let cfg = prepare_gan_dir(cfg, data, dir, opts)?;
     let classes = data.classes.len();
     let device = devices[0].clone();
@@ -778,20 +779,17 @@ fn train_gan_here<B: AutodiffBackend>(
         gan_plot(&dir.join("gan_loss.png"), &state.steps)?;
     }
     write_losses(dir, &state)?;
-    // The epoch count first, then the weights under a temporary name, renamed: a
-    // `generator.bin` is always whole and as old as `generator.json` says.
+    // The epoch count first, then the weights, written atomically: a `generator.bin`
+    // is always whole and as old as `generator.json` says.
     write_atomic(
         &dir.join("generator.json"),
         &serde_json::to_vec(&serde_json::json!({"epochs": state.epochs.len()}))
             .expect("json serializes"),
     )?;
-    // The recorder sets the extension: `.generator-tmp` becomes `.generator-tmp.bin`.
-    let tmp = dir.join(".generator-tmp.bin");
     t.generator
         .valid()
-        .save_file(dir.join(".generator-tmp"), &recorder())
-        .map_err(|e| Error::record(&tmp, e))?;
-    std::fs::rename(&tmp, &final_weights).map_err(|e| Error::io(&final_weights, e))?;
+        .save_file(dir.join("generator"), &recorder())
+        .map_err(|e| Error::record(&final_weights, e))?;
     Ok(state.epochs)
 }
 

@@ -19,6 +19,7 @@ mod metrics;
 mod model;
 mod optim;
 mod plot;
+mod record;
 mod run;
 mod sched;
 
@@ -30,8 +31,9 @@ pub use metrics::{EpochMetrics, StepRecord, format_secs, write_metrics};
 pub use model::{AnyModel, Arch, Classifier, ModelConfig};
 pub use optim::{Optim, OptimizerConfig};
 pub use plot::{gan_plot, loss_plot, lr_find_plot, lr_plot, plot_err, render_png};
+pub use record::{MAX_RECORD_BYTES, RunRecorder};
 pub use run::{
-    Outcome, RunOptions, ScheduleKind, StageConfig, TrainConfig, TrainData, TrainedRun, find_lr,
-    latest_checkpoint, load_run, train,
+    Outcome, RunLock, RunOptions, ScheduleKind, StageConfig, TrainConfig, TrainData, TrainedRun,
+    find_lr, latest_checkpoint, load_run, train,
 };
 pub use sched::ScheduledLr;

@@ -12,9 +12,11 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{
     AdamW, AdamWConfig, GradientsParams, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
 };
-use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+use burn::record::{FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
+
+use crate::record::RunRecorder;
 
 use crate::error::{Error, Result};
 
@@ -144,7 +146,7 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> Optim<M, B> {
 
     /// Writes the optimizer state to `path` (the recorder adds `.bin`).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
+        let recorder = RunRecorder::<FullPrecisionSettings>::new();
         let res = match self {
             Optim::AdamW(o) => recorder.record(o.to_record(), path.to_path_buf()),
             Optim::Sgd(o) => recorder.record(o.to_record(), path.to_path_buf()),
@@ -154,7 +156,7 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> Optim<M, B> {
     }
 
     pub fn load(self, path: &Path, device: &B::Device) -> Result<Self> {
-        let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
+        let recorder = RunRecorder::<FullPrecisionSettings>::new();
         let p = path.to_path_buf();
         Ok(match self {
             Optim::AdamW(o) => Optim::AdamW(

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::module::{AutodiffModule, Module};
-use burn::record::{BinFileRecorder, FullPrecisionSettings};
+use burn::record::FullPrecisionSettings;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use image::RgbImage;
 use rand::SeedableRng;
@@ -31,8 +31,9 @@ use crate::error::{Error, Result};
 use crate::learner::{FitSpec, Learner, LearnerConfig, even_mults};
 use crate::metrics::{EpochMetrics, StepRecord, write_metrics};
 use crate::model::{AnyModel, ModelConfig};
-use crate::optim::OptimizerConfig;
+use crate::optim::{Optim, OptimizerConfig};
 use crate::plot::{loss_plot, lr_find_plot, lr_plot};
+use crate::record::RunRecorder;
 
 /// One stage of progressive resizing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -365,21 +366,104 @@ struct RunState {
     steps: Vec<StepRecord>,
 }
 
-pub(crate) fn recorder() -> BinFileRecorder<FullPrecisionSettings> {
-    BinFileRecorder::new()
+pub(crate) fn recorder() -> RunRecorder<FullPrecisionSettings> {
+    RunRecorder::new()
 }
 
 fn checkpoints(dir: &Path) -> PathBuf {
     dir.join("checkpoints")
 }
 
-/// The folder named by `checkpoints/latest`, if any.
+/// Whether `name` is a checkpoint folder's name, `epoch-` and digits: the only thing
+/// `checkpoints/latest` may name, since a run folder may come from someone else.
+fn is_checkpoint_name(name: &str) -> bool {
+    name.strip_prefix("epoch-")
+        .is_some_and(|d| !d.is_empty() && d.len() <= 9 && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The folder named by `checkpoints/latest`, if any. Anything but one `epoch-NNNN`
+/// name is an error.
 pub fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>> {
     let latest = checkpoints(dir).join("latest");
-    match std::fs::read_to_string(&latest) {
-        Ok(name) => Ok(Some(checkpoints(dir).join(name.trim()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(&latest, e)),
+    match vista_data::read_limited(&latest, 64) {
+        Ok(bytes) => {
+            let name = String::from_utf8_lossy(&bytes);
+            let name = name.trim();
+            if !is_checkpoint_name(name) {
+                return Err(Error::Config(format!(
+                    "{} names `{name}`, which is not a checkpoint of this run (epoch-NNNN)",
+                    latest.display()
+                )));
+            }
+            Ok(Some(checkpoints(dir).join(name)))
+        }
+        Err(vista_data::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The run's checkpoints, newest first: the one `latest` names, then the others (the
+/// spare), so a resume can fall back when the newest does not load.
+pub(crate) fn checkpoints_newest_first(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = latest_checkpoint(dir)?.into_iter().collect();
+    let root = checkpoints(dir);
+    let mut others: Vec<PathBuf> = match std::fs::read_dir(&root) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(is_checkpoint_name)
+                    && std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
+                    && !out.contains(p)
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    others.sort();
+    others.reverse();
+    out.extend(others);
+    Ok(out)
+}
+
+/// Holds a run folder for one process: an advisory lock (`flock`) on `<dir>/.lock`,
+/// released when dropped or when the process dies. A second process on the same folder
+/// gets an error naming the folder and the holder's pid.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+impl RunLock {
+    pub fn acquire(dir: &Path) -> Result<RunLock> {
+        use std::io::{Read, Seek, Write};
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let path = dir.join(".lock");
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        if file.try_lock().is_err() {
+            let mut holder = String::new();
+            let _ = file.take(32).read_to_string(&mut holder);
+            return Err(Error::Busy {
+                dir: dir.to_path_buf(),
+                pid: holder.trim().to_string(),
+            });
+        }
+        file.set_len(0).map_err(|e| Error::io(&path, e))?;
+        file.rewind().map_err(|e| Error::io(&path, e))?;
+        write!(file, "{}", std::process::id()).map_err(|e| Error::io(&path, e))?;
+        Ok(RunLock { _file: file })
     }
 }
 
@@ -412,17 +496,21 @@ pub(crate) fn write_checkpoint(
     let name = format!("epoch-{epoch:04}");
     let tmp = root.join(format!(".{name}.tmp"));
     let fin = root.join(&name);
-    if tmp.exists() {
+    if std::fs::symlink_metadata(&tmp).is_ok() {
+        // Left by a crash while filling: incomplete. (A link is removed as a link.)
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     fill(&tmp)?;
-    if fin.exists() {
+    vista_data::sync_dir(&tmp)?;
+    if std::fs::symlink_metadata(&fin).is_ok() {
         // Left by a crash between the rename and the pointer update: complete, but
         // older than what we hold now.
         std::fs::remove_dir_all(&fin).map_err(|e| Error::io(&fin, e))?;
     }
+    vista_data::fault_point("rename").map_err(|e| Error::io(&fin, e))?;
     std::fs::rename(&tmp, &fin).map_err(|e| Error::io(&fin, e))?;
+    vista_data::sync_dir(&root)?;
     write_atomic(&root.join("latest"), name.as_bytes())?;
     // Older checkpoints are ours to remove; keep the previous one as a spare.
     let mut old: Vec<PathBuf> = std::fs::read_dir(&root)
@@ -454,9 +542,12 @@ pub(crate) fn refuse_started_run(dir: &Path, opts: &RunOptions, what: &str) -> R
     Ok(())
 }
 
+/// The largest JSON file of a run read (a state holds every step's loss).
+const MAX_RUN_JSON_BYTES: u64 = 256 << 20;
+
 /// Reads a JSON file the run wrote (its config or a checkpoint's state).
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = vista_data::read_limited(path, MAX_RUN_JSON_BYTES)?;
     serde_json::from_slice(&bytes).map_err(|e| Error::State {
         path: path.to_path_buf(),
         source: e,
@@ -723,6 +814,7 @@ fn train_here<B: AutodiffBackend>(
     opts: &RunOptions,
 ) -> Result<Outcome<B::InnerBackend>> {
     cfg.validate()?;
+    let _lock = RunLock::acquire(dir)?;
     let cfg = prepare_dir(cfg, data, dir, opts)?;
     let device = devices[0].clone();
     let mut learner = build_learner::<B>(&cfg, data, devices, opts.progress)?;
@@ -731,22 +823,39 @@ fn train_here<B: AutodiffBackend>(
         lrs: vec![None; phases.len()],
         ..RunState::default()
     };
-    if let Some(ckpt) = latest_checkpoint(dir)?.filter(|_| opts.resume) {
-        state = read_state(&ckpt.join("state.json"))?;
-        learner.model = learner
-            .model
-            .clone()
-            .load_file(ckpt.join("model"), &recorder(), &device)
-            .map_err(|e| Error::record(&ckpt.join("model.bin"), e))?;
-        learner.optim = learner.optim.clone().load(&ckpt.join("optim"), &device)?;
-        learner.epochs_done = state.epochs_done;
-        learner.steps = state.steps.clone();
-        if opts.progress {
-            eprintln!(
-                "resuming from {} (epoch {})",
-                ckpt.display(),
-                state.epochs_done
-            );
+    if opts.resume {
+        // The newest checkpoint that loads whole; the spare when the newest is damaged.
+        let mut failure = None;
+        for ckpt in checkpoints_newest_first(dir)? {
+            match read_checkpoint(&ckpt, &learner, phases.len(), &device) {
+                Ok((st, model, optim)) => {
+                    if let Some(e) = failure.take() {
+                        eprintln!(
+                            "warning: the newest checkpoint does not load ({e}); resuming from {}",
+                            ckpt.display()
+                        );
+                    }
+                    state = st;
+                    learner.model = model;
+                    learner.optim = optim;
+                    learner.epochs_done = state.epochs_done;
+                    learner.steps = state.steps.clone();
+                    if opts.progress {
+                        eprintln!(
+                            "resuming from {} (epoch {})",
+                            ckpt.display(),
+                            state.epochs_done
+                        );
+                    }
+                    break;
+                }
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
         }
     }
 
@@ -842,6 +951,33 @@ fn train_here<B: AutodiffBackend>(
             .map(|l| l.unwrap_or(f64::NAN))
             .collect(),
     })
+}
+
+/// A checkpoint's state, model and optimizer, each checked; the learner is not touched
+/// until all three have loaded.
+#[allow(clippy::type_complexity)]
+fn read_checkpoint<B: AutodiffBackend>(
+    ckpt: &Path,
+    learner: &Learner<B, AnyModel<B>>,
+    phases: usize,
+    device: &B::Device,
+) -> Result<(RunState, AnyModel<B>, Optim<AnyModel<B>, B>)> {
+    let state = read_state(&ckpt.join("state.json"))?;
+    if state.lrs.len() != phases || state.phase > phases {
+        return Err(Error::Config(format!(
+            "{} describes a plan of {} phases at phase {}, not this run's {phases}",
+            ckpt.join("state.json").display(),
+            state.lrs.len(),
+            state.phase
+        )));
+    }
+    let model = learner
+        .model
+        .clone()
+        .load_file(ckpt.join("model"), &recorder(), device)
+        .map_err(|e| Error::record(&ckpt.join("model.bin"), e))?;
+    let optim = learner.optim.clone().load(&ckpt.join("optim"), device)?;
+    Ok((state, model, optim))
 }
 
 fn fmt_lr(lr: Option<f64>) -> String {

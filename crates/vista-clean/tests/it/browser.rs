@@ -140,11 +140,8 @@ fn relabel_and_remove_in_a_browser_survive_a_reload_and_apply_undoably() {
     let root = tmp.path().join("data");
     dataset(&root);
     let journal = tmp.path().join("review.jsonl");
-    let review = Review::new(
-        manifest(&root, &["cat/0.png", "cat/1.png", "dog/0.png"]),
-        journal.clone(),
-    )
-    .unwrap();
+    let flags = manifest(&root, &["cat/0.png", "cat/1.png", "dog/0.png"]);
+    let review = Review::new(flags.clone(), journal.clone()).unwrap();
     let addr = start(review);
     let driver = Driver::start().expect("chromedriver starts");
     driver.post("/url", json!({"url": format!("http://{addr}/")}));
@@ -177,7 +174,7 @@ fn relabel_and_remove_in_a_browser_survive_a_reload_and_apply_undoably() {
     assert_eq!(j["cat/1.png"], Decision::Remove);
 
     // Applying moves the removed image to quarantine and relabels through the view.
-    let applied = apply_journal(&root, &journal).unwrap();
+    let applied = apply_journal(&root, &flags, &journal).unwrap();
     assert_eq!((applied.relabelled, applied.removed), (1, 1));
     let q = quarantine_dir(&root.canonicalize().unwrap());
     assert!(!root.join("cat/1.png").exists() && q.join("cat/1.png").is_file());
@@ -191,7 +188,7 @@ fn relabel_and_remove_in_a_browser_survive_a_reload_and_apply_undoably() {
     assert_eq!(relabelled.label, 2);
 
     // Undo puts everything back.
-    assert_eq!(undo_review(&root).unwrap(), 1);
+    assert_eq!(undo_review(&root).unwrap().restored, 1);
     assert!(root.join("cat/1.png").is_file());
     let ds = vista_data::open(&root).unwrap();
     assert_eq!(ds.train.len(), 5);

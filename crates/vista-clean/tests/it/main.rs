@@ -3,6 +3,8 @@
 
 mod browser;
 mod detect;
+mod hostile;
+mod never_modified;
 mod server;
 mod view;
 

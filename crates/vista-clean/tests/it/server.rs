@@ -144,11 +144,12 @@ fn images_outside_the_dataset_are_not_served() {
         &["cat/0.png", "../secret.png", "cat/link.png", "/etc/passwd"],
         &tmp.path().join("j.jsonl"),
     );
+    let token = review.token().to_string();
     let addr = start(review);
     let get = |i: usize| {
         http(
             addr,
-            &format!("GET /image/{i} HTTP/1.0\r\nHost: {addr}\r\n\r\n"),
+            &format!("GET /image/{i}?t={token} HTTP/1.0\r\nHost: {addr}\r\n\r\n"),
         )
     };
     let (status, bytes) = get(0);
@@ -182,4 +183,117 @@ fn a_journal_survives_a_torn_last_line_and_replays_on_restart() {
     let j = read_journal(&journal).unwrap();
     assert_eq!(j.len(), 1);
     assert_eq!(j["a.png"], Decision::Remove, "the later line wins");
+}
+
+/// One HTTP/1.0 request; returns the whole response head and the body.
+fn http_head(addr: SocketAddr, request: &str) -> (String, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let head_end = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    (
+        String::from_utf8_lossy(&out[..head_end]).to_ascii_lowercase(),
+        out[head_end + 4..].to_vec(),
+    )
+}
+
+#[test]
+fn reads_need_the_token_or_our_own_page_and_images_are_not_shared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    dataset(&root);
+    let (review, _) = session(&root, &["cat/0.png"], &tmp.path().join("j.jsonl"));
+    let token = review.token().to_string();
+    let addr = start(review);
+    for path in ["/image/0", "/api/items", "/image/0?t=wrong"] {
+        let (status, body) = http(
+            addr,
+            &format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n"),
+        );
+        assert_eq!(status, 403, "{path}");
+        assert!(
+            !String::from_utf8_lossy(&body).contains("cat/0.png"),
+            "{path}"
+        );
+    }
+    let (status, _) = http(
+        addr,
+        &format!("GET /api/items HTTP/1.0\r\nHost: {addr}\r\nX-Vista-Token: {token}\r\n\r\n"),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = http(
+        addr,
+        &format!("GET /image/0 HTTP/1.0\r\nHost: {addr}\r\nSec-Fetch-Site: same-origin\r\n\r\n"),
+    );
+    assert_eq!(status, 200);
+    let (head, _) = http_head(
+        addr,
+        &format!("GET /image/0?t={token} HTTP/1.0\r\nHost: {addr}\r\n\r\n"),
+    );
+    for h in [
+        "cross-origin-resource-policy: same-origin",
+        "x-content-type-options: nosniff",
+        "cache-control: no-store",
+    ] {
+        assert!(head.contains(h), "{h} in {head}");
+    }
+}
+
+#[test]
+fn oversized_and_malformed_bodies_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    dataset(&root);
+    let journal = tmp.path().join("j.jsonl");
+    let (review, _) = session(&root, &["cat/0.png"], &journal);
+    let with = format!("X-Vista-Token: {}\r\n", review.token());
+    let addr = start(review);
+    let big = format!(
+        "{{\"index\":0,\"action\":\"keep\",\"pad\":\"{}\"}}",
+        "x".repeat(100_000)
+    );
+    assert_eq!(post(addr, &with, &big), 413);
+    for bad in [
+        "",
+        "{",
+        "[]",
+        "{\"index\":0}",
+        "{\"index\":-1,\"action\":\"keep\"}",
+        "{\"index\":0,\"action\":\"burn\"}",
+    ] {
+        assert_eq!(post(addr, &with, bad), 400, "{bad}");
+    }
+    assert!(read_journal(&journal).unwrap().is_empty());
+}
+
+#[test]
+fn a_thousand_concurrent_decisions_are_a_thousand_journal_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    dataset(&root);
+    let journal = tmp.path().join("j.jsonl");
+    let (review, _) = session(&root, &["cat/0.png", "cat/1.png", "dog/0.png"], &journal);
+    let with = format!("X-Vista-Token: {}\r\n", review.token());
+    let addr = start(review);
+    let threads: Vec<_> = (0..20)
+        .map(|t| {
+            let with = with.clone();
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let body = format!("{{\"index\":{},\"action\":\"keep\"}}", (t + i) % 3);
+                    assert_eq!(post(addr, &with, &body), 204);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert_eq!(text.lines().count(), 1000);
+    assert!(
+        text.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    );
 }

@@ -1,6 +1,7 @@
 //! Integration tests of vista-data on the committed fixtures (`tests/data` at the
 //! repository root) and on datasets generated in temporary folders.
 
+mod hostile;
 mod layouts;
 mod loader;
 

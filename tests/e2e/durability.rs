@@ -1,0 +1,372 @@
+//! Durability under injected faults: the `vista` binary is made to fail (an I/O error)
+//! or die (abort, as a kill would) at the n-th write, fsync or rename of checkpointing,
+//! `review --apply` and `review --undo` (`VISTA_FAULT_AT`, see vista-data's
+//! `fault_point`); rerunning the same command then ends in the same state as a run
+//! that was never interrupted. Also: two processes never share a run folder.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use crate::train::{image, train_args, write_dataset};
+use crate::{root, text, vista};
+
+/// `vista ARGS` with a fault at the n-th operation (`abort`: the process dies there).
+fn vista_fault(args: &[&str], cache: &Path, n: u64, abort: bool) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vista"))
+        .args(args)
+        .arg("--quiet")
+        .current_dir(root())
+        .env("VISTA_CACHE_DIR", cache)
+        .env("VISTA_FAULT_AT", n.to_string())
+        .env("VISTA_FAULT_MODE", if abort { "abort" } else { "error" })
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .output()
+        .expect("the vista binary runs")
+}
+
+/// Files below `dir` with their bytes (links as links).
+fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_path_buf();
+                out.insert(rel, std::fs::read(&p).unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for (rel, bytes) in tree(from) {
+        let p = to.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+}
+
+/// A dataset of three classes, a manifest flagging four images and a journal deciding
+/// them (two removals, a relabel, a keep), under `dir`.
+fn review_fixture(dir: &Path) {
+    let data = dir.join("data");
+    for (c, name) in ["a", "b", "c"].iter().enumerate() {
+        std::fs::create_dir_all(data.join(name)).unwrap();
+        for i in 0..3 {
+            image(c, i)
+                .save(data.join(name).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let flags: Vec<_> = ["a/0.png", "a/1.png", "b/2.png", "c/0.png"]
+        .iter()
+        .map(|i| {
+            serde_json::json!({"image": i, "given": "a", "predicted": "b",
+                "probability": 0.95, "reason": "likely_mislabelled"})
+        })
+        .collect();
+    let manifest = serde_json::json!({
+        "dataset": data.canonicalize().unwrap(), "classes": ["a", "b", "c"],
+        "rules": {"mislabelled_above": 0.9, "ambiguous": [0.5, 0.6]},
+        "predictions": "a test", "flags": flags,
+    });
+    std::fs::write(dir.join("flags.json"), manifest.to_string()).unwrap();
+    std::fs::write(
+        dir.join("review.jsonl"),
+        [
+            r#"{"image":"a/0.png","action":"remove"}"#,
+            r#"{"image":"a/1.png","action":"relabel","class":"c"}"#,
+            r#"{"image":"b/2.png","action":"remove"}"#,
+            r#"{"image":"c/0.png","action":"keep"}"#,
+            "",
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+}
+
+/// The state that matters after a review step: the dataset, its quarantine, and
+/// whether the journal was applied.
+fn review_state(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut s = BTreeMap::new();
+    for sub in ["data", "data.quarantine"] {
+        for (rel, bytes) in tree(&dir.join(sub)) {
+            s.insert(Path::new(sub).join(rel), bytes);
+        }
+    }
+    s.insert(
+        "applied".into(),
+        vec![dir.join("review.jsonl.applied").exists() as u8],
+    );
+    s
+}
+
+fn review(dir: &Path, what: &str, fault: Option<(u64, bool)>) -> Output {
+    let data = dir.join("data");
+    let flags = dir.join("flags.json");
+    let mut args = vec!["review", data.to_str().unwrap()];
+    if what == "apply" {
+        args.extend(["--manifest", flags.to_str().unwrap(), "--apply"]);
+    } else {
+        args.push("--undo");
+    }
+    match fault {
+        Some((n, abort)) => vista_fault(&args, dir, n, abort),
+        None => vista(&args, dir),
+    }
+}
+
+#[test]
+fn apply_and_undo_complete_after_a_fault_at_any_point() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pristine = tmp.path().join("pristine");
+    review_fixture(&pristine);
+    let original = review_state(&pristine);
+
+    // The uninterrupted runs.
+    let reference = tmp.path().join("reference");
+    copy_tree(&pristine, &reference);
+    assert!(review(&reference, "apply", None).status.success());
+    let applied = review_state(&reference);
+    assert!(review(&reference, "undo", None).status.success());
+    let mut undone = review_state(&reference);
+    assert_eq!(
+        undone
+            .remove(Path::new("data/vista-clean.undone.json"))
+            .is_some(),
+        true
+    );
+
+    for abort in [false, true] {
+        let mut faulted = 0;
+        for n in 1.. {
+            let dir = tmp.path().join(format!("apply-{abort}-{n}"));
+            copy_tree(&pristine, &dir);
+            let out = review(&dir, "apply", Some((n, abort)));
+            if out.status.success() {
+                assert_eq!(review_state(&dir), applied, "no fault at {n}");
+                break;
+            }
+            faulted += 1;
+            let again = review(&dir, "apply", None);
+            assert!(
+                again.status.success(),
+                "apply after a fault at {n}: {:?}",
+                text(&again)
+            );
+            assert_eq!(review_state(&dir), applied, "apply after a fault at {n}");
+
+            // Undo, interrupted at the same point, then run again.
+            let out = review(&dir, "undo", Some((n, abort)));
+            if !out.status.success() {
+                let again = review(&dir, "undo", None);
+                assert!(
+                    again.status.success(),
+                    "undo after a fault at {n}: {:?}",
+                    text(&again)
+                );
+            }
+            let mut state = review_state(&dir);
+            state.remove(Path::new("data/vista-clean.undone.json"));
+            assert_eq!(state, undone, "undo after a fault at {n}");
+            assert!(n < 200, "faults never stop");
+        }
+        assert!(faulted >= 10, "only {faulted} fault points");
+    }
+    let mut back = undone.clone();
+    back.remove(Path::new("applied"));
+    let mut orig = original.clone();
+    orig.remove(Path::new("applied"));
+    assert_eq!(back, orig, "undo restores the dataset exactly");
+}
+
+/// metrics.csv without the timing columns.
+fn metrics(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("metrics.csv"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split(',').take(8).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
+#[test]
+fn training_resumes_to_the_same_result_after_a_fault_at_any_checkpoint_operation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 20);
+    let d = data.to_str().unwrap();
+    let short = |out: &str| {
+        let mut a = train_args(d, out);
+        let epochs = a.iter().position(|x| *x == "--epochs").unwrap();
+        a[epochs + 1] = "2";
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let whole = tmp.path().join("whole");
+    let args = short(whole.to_str().unwrap());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = vista(&args, tmp.path());
+    assert!(out.status.success(), "{:?}", text(&out));
+    let expected = metrics(&whole);
+    let model = std::fs::read(whole.join("model.bin")).unwrap();
+
+    // Every operation of the first checkpoint and the run's end, in both modes; later
+    // checkpoints repeat the first one's sequence.
+    let mut points = 0;
+    for abort in [false, true] {
+        for n in (1..).step_by(if abort { 3 } else { 1 }) {
+            let run = tmp.path().join(format!("run-{abort}-{n}"));
+            let args = short(run.to_str().unwrap());
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = vista_fault(&args, tmp.path(), n, abort);
+            if out.status.success() {
+                break;
+            }
+            points += 1;
+            let mut resume = args.clone();
+            resume.push("--resume");
+            let again = vista(&resume, tmp.path());
+            assert!(
+                again.status.success(),
+                "resume after a fault at {n}: {:?}",
+                text(&again)
+            );
+            assert_eq!(metrics(&run), expected, "fault at {n} (abort {abort})");
+            assert_eq!(
+                std::fs::read(run.join("model.bin")).unwrap(),
+                model,
+                "fault at {n}"
+            );
+            assert!(n < 400, "faults never stop");
+        }
+    }
+    assert!(points >= 20, "only {points} fault points");
+}
+
+#[test]
+fn a_damaged_newest_checkpoint_resumes_from_the_spare() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 20);
+    let d = data.to_str().unwrap();
+    let whole = tmp.path().join("whole");
+    let out = vista(&train_args(d, whole.to_str().unwrap()), tmp.path());
+    assert!(out.status.success(), "{:?}", text(&out));
+    // A run stopped by a failing rename a few epochs in, whose newest checkpoint is
+    // then damaged (half its model file).
+    let run = tmp.path().join("run");
+    let mut args = train_args(d, run.to_str().unwrap());
+    let mut stop = Command::new(env!("CARGO_BIN_EXE_vista"));
+    stop.args(&args)
+        .arg("--quiet")
+        .current_dir(root())
+        .env("VISTA_CACHE_DIR", tmp.path())
+        .env("VISTA_FAULT_AT", "25")
+        .env("VISTA_FAULT_KIND", "rename");
+    assert!(!stop.output().unwrap().status.success());
+    let ckpts = run.join("checkpoints");
+    let latest = std::fs::read_to_string(ckpts.join("latest")).unwrap();
+    assert!(latest.trim() >= "epoch-0002", "{latest}");
+    let newest = ckpts.join(latest.trim());
+    let bytes = std::fs::read(newest.join("model.bin")).unwrap();
+    std::fs::write(newest.join("model.bin"), &bytes[..bytes.len() / 2]).unwrap();
+    args.push("--resume");
+    let out = vista(&args, tmp.path());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(metrics(&run), metrics(&whole));
+}
+
+#[test]
+fn a_hostile_latest_pointer_or_model_file_is_an_error_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 10);
+    let d = data.to_str().unwrap();
+    let run = tmp.path().join("run");
+    let mut args = train_args(d, run.to_str().unwrap());
+    let epochs = args.iter().position(|x| *x == "--epochs").unwrap();
+    args[epochs + 1] = "1";
+    assert!(vista(&args, tmp.path()).status.success());
+    let ckpts = run.join("checkpoints");
+    let latest = std::fs::read_to_string(ckpts.join("latest")).unwrap();
+    std::fs::write(ckpts.join("latest"), "../../../etc").unwrap();
+    let mut resume = args.clone();
+    resume.push("--resume");
+    let out = vista(&resume, tmp.path());
+    let (_, stderr) = text(&out);
+    assert!(
+        !out.status.success() && stderr.contains("not a checkpoint"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    std::fs::write(ckpts.join("latest"), latest).unwrap();
+    // A 73-byte model whose length prefix asks for 2^62 bytes.
+    let mut bomb = vec![0u8; 64];
+    bomb.push(0xfd);
+    bomb.extend_from_slice(&(1u64 << 62).to_le_bytes());
+    std::fs::write(run.join("model.bin"), &bomb).unwrap();
+    let out = vista(
+        &["predict", "--run", run.to_str().unwrap(), "--data", d],
+        tmp.path(),
+    );
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("memory allocation"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn two_processes_never_share_a_run_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_dataset(&data, 40);
+    let d = data.to_str().unwrap();
+    let run = tmp.path().join("run");
+    let args = train_args(d, run.to_str().unwrap());
+    let mut first = Command::new(env!("CARGO_BIN_EXE_vista"))
+        .args(&args)
+        .arg("--quiet")
+        .current_dir(root())
+        .env("VISTA_CACHE_DIR", tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the first holds the folder.
+    let start = std::time::Instant::now();
+    while !run.join(".lock").exists()
+        || std::fs::read_to_string(run.join(".lock"))
+            .unwrap_or_default()
+            .is_empty()
+    {
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "the first run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let out = vista(&args, tmp.path());
+    let (_, stderr) = text(&out);
+    let still_running = first.try_wait().unwrap().is_none();
+    first.wait().unwrap();
+    if still_running {
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains("in use by another vista process")
+                && stderr.contains(&first.id().to_string()),
+            "{stderr}"
+        );
+    }
+}
