@@ -1,5 +1,5 @@
 //! `cargo xtask ci`: what CI runs, in the order that fails fastest, ending with the
-//! smoke run of `cargo xtask reproduce`.
+//! smoke run of `cargo xtask reproduce` and a short smoke of each fuzz target.
 
 use anyhow::{Result, bail};
 
@@ -27,8 +27,13 @@ pub fn run_ci() -> Result<()> {
         "--check".into(),
         "--out".into(),
         out.display().to_string(),
-    ])
+    ])?;
+    // A short smoke of each parser's fuzzer; the long runs are `cargo xtask fuzz`.
+    crate::fuzz::fuzz(FUZZ_SMOKE_SECONDS)
 }
+
+/// Seconds each fuzz target runs in CI.
+const FUZZ_SMOKE_SECONDS: u64 = 20;
 
 /// The test command of the README: nextest when installed, else `cargo test`.
 pub fn test() -> Result<()> {

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_clean;
 mod ci;
+mod fuzz;
 mod report;
 mod reproduce;
 mod util;
@@ -15,6 +16,7 @@ usage: cargo xtask <command> [options]
 
 commands:
   ci                       formatting, lints, the CUDA build check and the test suite
+  fuzz [SECONDS]           each fuzz target for SECONDS (default 60; nightly and cargo-fuzz)
   reproduce [options]      the competition run, end to end (see `cargo xtask reproduce --help`)
   bench data               the loader benchmark (criterion)
   bench models             training-step throughput per model, beside PyTorch
@@ -36,6 +38,7 @@ fn run() -> Result<()> {
         .map_or(("", &[][..]), |(c, r)| (c.as_str(), r));
     match cmd {
         "ci" => ci::run(rest),
+        "fuzz" => fuzz::run(rest),
         "reproduce" => reproduce::run(rest),
         "bench" => bench::run(rest),
         "" | "help" | "--help" | "-h" => {

@@ -171,11 +171,19 @@ pub fn apply_journal(root: &Path, manifest: &Manifest, journal: &Path) -> Result
     let quarantine = quarantine_of(&root)?;
     let moves_path = quarantine.join("moves.json");
     let mut moves = match read_moves(&moves_path)? {
+        // A run that was interrupted (or an earlier review not undone): the view from
+        // before it is kept already.
         Some(m) => m,
-        None => Moves {
-            had_view: std::fs::symlink_metadata(view_path(&root)).is_ok(),
-            ..Moves::default()
-        },
+        None => {
+            // Before anything changes: the view to restore, then the record naming it.
+            let moves = Moves {
+                had_view: CleanView::keep_previous(&root)?,
+                ..Moves::default()
+            };
+            std::fs::create_dir_all(&quarantine).map_err(io_err(&quarantine))?;
+            write_moves(&moves_path, &moves)?;
+            moves
+        }
     };
     let flagged: HashSet<&str> = manifest.flags.iter().map(|f| f.image.as_str()).collect();
     let mut view = CleanView::read(&root)?.unwrap_or_default();
@@ -209,7 +217,6 @@ pub fn apply_journal(root: &Path, manifest: &Manifest, journal: &Path) -> Result
                     if !recorded {
                         // The intent first: a crash after the move still finds it.
                         moves.moved.push(image.clone());
-                        std::fs::create_dir_all(&quarantine).map_err(io_err(&quarantine))?;
                         write_moves(&moves_path, &moves)?;
                     }
                     move_image(&root, &quarantine, rel)?;
@@ -225,7 +232,7 @@ pub fn apply_journal(root: &Path, manifest: &Manifest, journal: &Path) -> Result
             }
         }
     }
-    view.write(&root)?;
+    view.replace(&root)?;
     let done = journal.with_extension("jsonl.applied");
     refuse_symlink(&done)?;
     std::fs::rename(journal, &done).map_err(io_err(journal))?;
@@ -240,10 +247,21 @@ pub fn undo_review(root: &Path) -> Result<Undone> {
     let root = root.canonicalize().map_err(io_err(root))?;
     let quarantine = quarantine_of(&root)?;
     let moves_path = quarantine.join("moves.json");
-    let moves = read_moves(&moves_path)?.ok_or_else(|| Error::Invalid {
-        path: moves_path.clone(),
-        message: "no record of moved images: nothing to undo".into(),
-    })?;
+    let done = quarantine.join("moves.undone.json");
+    let Some(moves) = read_moves(&moves_path)? else {
+        // An undo that was stopped after its last step (the record's rename) is done:
+        // running it again reports so instead of failing.
+        return match read_moves(&done)? {
+            Some(record) => Ok(Undone {
+                restored: 0,
+                already_there: record.moved.len(),
+            }),
+            None => Err(Error::Invalid {
+                path: moves_path.clone(),
+                message: "no record of moved images: nothing to undo".into(),
+            }),
+        };
+    };
     let mut undone = Undone::default();
     let mut conflicts = Vec::new();
     for image in &moves.moved {
@@ -297,7 +315,6 @@ pub fn undo_review(root: &Path) -> Result<Undone> {
     } else {
         CleanView::undo(&root)?;
     }
-    let done = quarantine.join("moves.undone.json");
     refuse_symlink(&done)?;
     std::fs::rename(&moves_path, &done).map_err(io_err(&moves_path))?;
     vista_data::sync_dir(&quarantine)?;

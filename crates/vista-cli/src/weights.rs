@@ -44,11 +44,16 @@ pub fn run(cmd: WeightsCommand) -> Result<()> {
         .map(|t| t.key.len())
         .max()
         .unwrap_or(10);
-    let params: usize = found
+    // Shapes come from the file; a hostile one could overflow a plain product.
+    let params = found
         .tensors
         .iter()
-        .map(|t| t.shape.iter().product::<usize>())
-        .sum();
+        .map(|t| {
+            t.shape
+                .iter()
+                .fold(1u128, |n, &d| n.saturating_mul(d as u128))
+        })
+        .fold(0u128, u128::saturating_add);
     println!(
         "{}: {} tensors, {params} values",
         args.file.display(),
@@ -68,7 +73,11 @@ pub fn run(cmd: WeightsCommand) -> Result<()> {
         .tensors
         .iter()
         .find(|t| t.key == "fc.weight")
-        .map(|t| t.shape[0]);
+        .and_then(|t| match t.shape[..] {
+            // A linear layer's weight is [classes, features]; any other rank says nothing.
+            [classes, _] => Some(classes),
+            _ => None,
+        });
     let classes = args.classes.or(head_classes).unwrap_or(1000);
     let device = Default::default();
     let opts = ImportOptions::default();

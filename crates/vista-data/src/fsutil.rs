@@ -48,6 +48,7 @@ pub fn write_atomic_with(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    sweep_stale_temporaries(dir, &name);
     let tmp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
@@ -68,6 +69,30 @@ pub fn write_atomic_with(
         source: e.error,
     })?;
     sync_dir(dir)
+}
+
+/// Removes the temporaries an earlier write of `name` left in `dir` when its process was
+/// killed: regular files named `.<name>.XXXXXX.tmp` exactly as [`write_atomic_with`]
+/// names them (six random characters). Best effort: what cannot be removed stays.
+fn sweep_stale_temporaries(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(n) = file_name.to_str() else {
+            continue;
+        };
+        let is_ours = n
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .is_some_and(|r| r.len() == 6 && r.bytes().all(|b| b.is_ascii_alphanumeric()));
+        // `file_type` does not follow links: a link of that name is left alone.
+        if is_ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Fsyncs a folder, so that renames and new entries in it are durable.
@@ -173,6 +198,20 @@ pub fn fault_point(kind: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_killed_writers_temporary_is_swept_by_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(".a.json.Ab3dE9.tmp");
+        let other = dir.path().join(".b.json.Ab3dE9.tmp");
+        let unlike = dir.path().join(".a.json.notours.tmp");
+        for p in [&stale, &other, &unlike] {
+            std::fs::write(p, b"half").unwrap();
+        }
+        write_atomic(&dir.path().join("a.json"), b"{}").unwrap();
+        assert!(!stale.exists());
+        assert!(other.exists() && unlike.exists());
+    }
 
     #[test]
     fn write_atomic_replaces_a_file_and_leaves_no_temporary() {

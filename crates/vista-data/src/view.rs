@@ -68,12 +68,27 @@ impl CleanView {
     /// `vista-clean.prev.json` (written atomically too: nothing is copied onto a path
     /// that could be a link). Links at either name are refused.
     pub fn write(&self, dataset: &Path) -> Result<PathBuf> {
+        Self::keep_previous(dataset)?;
+        self.replace(dataset)
+    }
+
+    /// Copies the current view, if any, to `vista-clean.prev.json` (atomically); returns
+    /// whether there was one. [`CleanView::write`] does this first.
+    pub fn keep_previous(dataset: &Path) -> Result<bool> {
         let path = view_path(dataset);
-        if std::fs::symlink_metadata(&path).is_ok() {
-            refuse_symlink(&path)?;
-            let old = read_limited(&path, MAX_VIEW_BYTES)?;
-            write_atomic(&path.with_file_name(PREV_VIEW_FILE), &old)?;
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Ok(false);
         }
+        refuse_symlink(&path)?;
+        let old = read_limited(&path, MAX_VIEW_BYTES)?;
+        write_atomic(&path.with_file_name(PREV_VIEW_FILE), &old)?;
+        Ok(true)
+    }
+
+    /// Writes the view atomically, leaving `vista-clean.prev.json` as it is: for a step
+    /// that kept the previous view itself, before an interruption could change it.
+    pub fn replace(&self, dataset: &Path) -> Result<PathBuf> {
+        let path = view_path(dataset);
         let json = serde_json::to_vec_pretty(self).map_err(|source| Error::Json {
             path: path.clone(),
             source,

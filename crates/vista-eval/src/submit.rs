@@ -120,10 +120,9 @@ pub fn write_folders(
     }
     vista_data::write_atomic(&tmp.path().join("predictions.csv"), csv.as_bytes())?;
     let tmp = tmp.keep();
-    vista_data::rename_noreplace(&tmp, out).map_err(|e| {
+    vista_data::rename_noreplace(&tmp, out).inspect_err(|_| {
         // Leave no half-made tree behind; it holds only links and copies.
         let _ = std::fs::remove_dir_all(&tmp);
-        e
     })?;
     Ok(preds.len())
 }

@@ -263,12 +263,14 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
             })
             .collect()
     } else {
-        let file = TorchFile::read(path).map_err(|e| read_err(path, e))?;
-        file.tensors
-            .iter()
+        // Only the pickle and the archive's directory are read: inspecting a file never
+        // loads, let alone inflates, its storages.
+        let tensors = TorchFile::read_tensor_list(path).map_err(|e| read_err(path, e))?;
+        tensors
+            .into_iter()
             .map(|(k, t)| TensorInfo {
-                key: normalize_key(k),
-                shape: t.shape.clone(),
+                key: normalize_key(&k),
+                shape: t.shape,
                 dtype: format!("{:?}", t.dtype),
             })
             .collect()
@@ -282,33 +284,44 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
 }
 
 /// Recognises torchvision's ResNets and Inception v3, and EfficientNet-Lite0, from keys
-/// and shapes.
+/// and shapes. Shapes come from the file, so every rank is checked before a dimension is
+/// read: a checkpoint may hold a 0-dimensional `conv1.weight`.
 fn guess_architecture(tensors: &[TensorInfo]) -> Option<String> {
-    let shape = |k: &str| tensors.iter().find(|t| t.key == k).map(|t| t.shape.clone());
-    let has = |k: &str| shape(k).is_some();
-    let classes_of = |k: &str| {
-        shape(k).map_or_else(
-            || "no classifier".to_string(),
-            |s| format!("{} classes", s[0]),
-        )
+    let shape = |k: &str| {
+        tensors
+            .iter()
+            .find(|t| t.key == k)
+            .map(|t| t.shape.as_slice())
     };
-    if let Some(stem) = shape("conv_stem.weight") {
+    let has = |k: &str| shape(k).is_some();
+    // A convolution's weight is [out, in, height, width]; with another rank the keys match
+    // by accident and the file fits none of these models.
+    let conv = |k: &str| match shape(k) {
+        Some(&[out, input, height, _]) => Some((out, input, height)),
+        _ => None,
+    };
+    let classes_of = |k: &str, none: &str| match shape(k) {
+        Some(&[classes, _]) => format!("{classes} classes"),
+        Some(s) => format!("a classifier of rank {}", s.len()),
+        None => none.to_string(),
+    };
+    if has("conv_stem.weight") {
+        let (out, _, _) = conv("conv_stem.weight")?;
         let lite = !tensors.iter().any(|t| t.key.contains("se_reduce"));
         if lite
-            && stem[0] == 32
+            && out == 32
             && has("blocks.15.project_conv.weight")
             && !has("blocks.16.project_conv.weight")
         {
             return Some(format!(
                 "EfficientNet-Lite0 (EfficientNet-PyTorch layout), {}",
-                classes_of("fc.weight")
+                classes_of("fc.weight", "no classifier")
             ));
         }
         return Some("an EfficientNet (EfficientNet-PyTorch layout) other than Lite0".into());
     }
-    if let Some(stem) = shape("conv2d_1a_3x3.conv.weight")
-        && has("mixed_7c.branch_pool.conv.weight")
-    {
+    if has("conv2d_1a_3x3.conv.weight") && has("mixed_7c.branch_pool.conv.weight") {
+        let (out, _, _) = conv("conv2d_1a_3x3.conv.weight")?;
         let aux = if has("aux_logits.fc.weight") {
             "with"
         } else {
@@ -316,12 +329,12 @@ fn guess_architecture(tensors: &[TensorInfo]) -> Option<String> {
         };
         return Some(format!(
             "Inception v3 (torchvision layout), {}, width x{}, {aux} auxiliary head",
-            classes_of("fc.weight"),
-            stem[0] as f64 / 32.0
+            classes_of("fc.weight", "no classifier"),
+            out as f64 / 32.0
         ));
     }
-    let stem = shape("conv1.weight")?;
-    if stem.len() != 4 || !has("layer4.0.conv1.weight") {
+    let (out, input, kernel) = conv("conv1.weight")?;
+    if !has("layer4.0.conv1.weight") {
         return None;
     }
     let depth = if has("layer4.0.conv3.weight") {
@@ -337,18 +350,61 @@ fn guess_architecture(tensors: &[TensorInfo]) -> Option<String> {
     } else {
         "a basic-block ResNet"
     };
-    let width = stem[0] as f64 / 64.0;
-    let stem_kind = if stem[2] == 7 {
+    let width = out as f64 / 64.0;
+    let stem_kind = if kernel == 7 {
         "standard stem (7x7, max-pool)"
     } else {
         "small-image stem (3x3)"
     };
-    let classes = shape("fc.weight").map_or_else(
-        || "no `fc` head".to_string(),
-        |s| format!("{} classes", s[0]),
-    );
+    let classes = classes_of("fc.weight", "no `fc` head");
     Some(format!(
-        "{depth} (torchvision layout), {classes}, {} input channels, width x{width}, {stem_kind}",
-        stem[1]
+        "{depth} (torchvision layout), {classes}, {input} input channels, width x{width}, {stem_kind}"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(key: &str, shape: &[usize]) -> TensorInfo {
+        TensorInfo {
+            key: key.into(),
+            shape: shape.to_vec(),
+            dtype: "F32".into(),
+        }
+    }
+
+    #[test]
+    fn the_guess_checks_ranks_before_reading_dimensions() {
+        let resnet = |stem: &[usize], fc: &[usize]| {
+            guess_architecture(&[
+                info("conv1.weight", stem),
+                info("layer4.0.conv1.weight", &[8, 8, 3, 3]),
+                info("fc.weight", fc),
+            ])
+        };
+        assert_eq!(resnet(&[], &[10, 64]), None);
+        assert_eq!(resnet(&[64], &[10, 64]), None);
+        let guess = resnet(&[64, 3, 7, 7], &[]).unwrap();
+        assert!(guess.contains("a classifier of rank 0"), "{guess}");
+        let guess = resnet(&[64, 3, 7, 7], &[10, 64]).unwrap();
+        assert!(guess.contains("10 classes, 3 input channels"), "{guess}");
+
+        let efficientnet = |stem: &[usize]| {
+            guess_architecture(&[info("conv_stem.weight", stem), info("fc.weight", &[])])
+        };
+        assert_eq!(efficientnet(&[]), None);
+        assert!(efficientnet(&[32, 3, 3, 3]).is_some());
+
+        let inception = |stem: &[usize]| {
+            guess_architecture(&[
+                info("conv2d_1a_3x3.conv.weight", stem),
+                info("mixed_7c.branch_pool.conv.weight", &[]),
+                info("fc.weight", &[7]),
+            ])
+        };
+        assert_eq!(inception(&[]), None);
+        let guess = inception(&[32, 3, 3, 3]).unwrap();
+        assert!(guess.contains("a classifier of rank 1"), "{guess}");
+    }
 }

@@ -5,7 +5,9 @@
 //!   fine-tuning head.
 //! - [`load_checkpoint`] loads PyTorch (`.pth`, legacy and zip) and safetensors files,
 //!   failing with every mismatched key unless told otherwise; [`inspect`] lists a
-//!   checkpoint and names the architecture it fits.
+//!   checkpoint and names the architecture it fits; [`TorchFile`] is their reader of
+//!   `.pth` files, which treats every file as hostile and parses from memory too
+//!   ([`TorchFile::from_bytes`]), as a fuzzer drives it.
 
 mod conv;
 mod dropout;
@@ -34,3 +36,4 @@ pub use inception::{
 };
 pub use norm::batch_norm;
 pub use resnet::{Block, Downsample, HeadKind, ResNet, ResNetConfig, ResNetDepth};
+pub use torch_file::{Dtype, ReadError, TensorRef, TorchFile};

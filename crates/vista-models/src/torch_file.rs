@@ -1,18 +1,89 @@
-//! A reader for PyTorch checkpoint files that honours tensor strides.
+//! A reader for PyTorch checkpoint files that honours tensor strides and treats every
+//! file as hostile.
 //!
 //! burn-store 0.21's reader ignores a tensor's strides and offset, so checkpoints holding
 //! non-contiguous tensors (weights converted from TensorFlow, such as the
 //! EfficientNet-Lite0 `.pth`, were saved as permuted views) load scrambled. This module
-//! runs the small part of the pickle machine `torch.save` uses and gathers every tensor
-//! through its own strides.
+//! runs the small part of the pickle machine `torch.save` uses (`pickle.rs`) and gathers
+//! every tensor through its own strides.
 //!
-//! Formats: the zip archive of PyTorch >= 1.6 (`<name>/data.pkl` + `<name>/data/<key>`),
-//! and the legacy stream of PyTorch 0.1.10–1.5 (magic, protocol, system info and main
-//! pickles, the storage-key list, then each storage as an 8-byte count and raw data).
+//! Formats: the zip archive of PyTorch >= 1.6 (`<name>/data.pkl` + `<name>/data/<key>`,
+//! read by `zip.rs`), and the legacy stream of PyTorch 0.1.10–1.5 (magic, protocol,
+//! system info and main pickles, the storage-key list, then each storage as an 8-byte
+//! element count and raw data).
+//!
+//! # Untrusted input
+//!
+//! A downloaded checkpoint is untrusted, so reading one never executes code (a callable
+//! the pickle names is never called; see `pickle.rs`), never recurses on the file's
+//! nesting, checks every size, stride and offset with checked arithmetic, and stays
+//! within these limits, each an error ([`ReadError::Limit`]) when exceeded:
+//!
+//! - the file: at most 8 GiB, and read whole only by [`TorchFile::read`];
+//!   [`TorchFile::read_tensor_list`] reads the pickles, the zip directory and the legacy
+//!   storages' 8-byte counts, never a storage's bytes;
+//! - a pickle: at most 64 MiB; its machine pushes at most 2^22 values, creates at most
+//!   2^20 objects and keeps at most 2^20 memo entries;
+//! - the walk that names tensors: at most 1000 levels of nesting (Python's default
+//!   recursion limit, which `pickle.dumps` itself runs into), 2^22 steps, 1024 bytes per
+//!   key, 65,536 tensors, rank 64, 256 bytes per storage key;
+//! - a zip archive: at most 2^17 entries, a 16 MiB central directory and 1024-byte entry
+//!   names; entries must be stored, as PyTorch writes them: a compressed entry is refused
+//!   rather than inflated, so no declared size is ever trusted;
+//! - a tensor: shape and stride of equal length, and the last element it reads lies
+//!   inside its storage;
+//! - the tensor budget: the bytes of all tensors (elements times element size, a storage
+//!   viewed by several tensors counted once per view) may not exceed 4 times the bytes
+//!   of the storages they view, counted at most up to the file's length, plus 1 MiB.
+//!   This admits tied weights and a few views per storage and refuses a stride-0
+//!   expansion of a small storage into a huge tensor. [`TorchFile::to_f32`] allocates 4
+//!   bytes an element, so materializing every tensor of a file allocates at most 4 times
+//!   the budget (twice it for float tensors, which are all that loading converts).
 
-use std::collections::HashMap;
-use std::io::Read;
+mod pickle;
+mod zip;
+
+use std::borrow::Cow;
+use std::collections::{HashMap, TryReserveError};
+use std::fmt;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+
+use pickle::{Arena, Val};
+
+/// The largest file [`TorchFile::read`] loads into memory.
+const MAX_FILE_BYTES: u64 = 8 << 30;
+/// The largest pickle (`data.pkl`, or the legacy format's pickles together).
+const MAX_PICKLE_BYTES: usize = 64 << 20;
+/// Values the pickle machine may push, marks included; each costs at most a few words.
+const MAX_VALUES: usize = 1 << 22;
+/// Objects (strings, containers, tensors) the pickle machine may create.
+const MAX_NODES: usize = 1 << 20;
+const MAX_MEMO: usize = 1 << 20;
+const MAX_DEPTH: usize = 1000;
+/// Children the walk that names tensors may look at; objects shared many times over
+/// (a tuple of two copies of a tuple of two copies of ...) unfold past it.
+const MAX_WALK_STEPS: usize = 1 << 22;
+const MAX_KEY_BYTES: usize = 1024;
+const MAX_TENSORS: usize = 1 << 16;
+const MAX_RANK: usize = 64;
+const MAX_STORAGE_KEY_BYTES: usize = 256;
+/// Storages a legacy file may list.
+const MAX_STORAGES: usize = 1 << 17;
+const MAX_ZIP_ENTRIES: usize = 1 << 17;
+const MAX_ENTRY_NAME_BYTES: usize = 1024;
+const MAX_CENTRAL_DIRECTORY_BYTES: usize = 16 << 20;
+/// The tensor budget is `TENSOR_BYTES_FACTOR` times the storages' bytes plus
+/// `TENSOR_BYTES_SLACK` (see the module docs).
+const TENSOR_BYTES_FACTOR: u64 = 4;
+const TENSOR_BYTES_SLACK: u64 = 1 << 20;
+
+/// `torch.serialization.MAGIC_NUMBER` (0x1950a86a20f9469cfc6c) as the legacy format's
+/// first pickle writes it: a little-endian LONG1.
+const LEGACY_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+/// `torch.serialization.PROTOCOL_VERSION`, the legacy format's second pickle.
+const LEGACY_PROTOCOL: i64 = 1001;
 
 /// Element types of PyTorch storages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +131,9 @@ impl Dtype {
     }
 }
 
-/// One tensor of a checkpoint, by reference into its storage.
-#[derive(Debug, Clone)]
+/// One tensor of a checkpoint, by reference into its storage (offset, shape and stride
+/// in elements).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorRef {
     pub dtype: Dtype,
     pub storage: String,
@@ -70,12 +142,26 @@ pub struct TensorRef {
     pub stride: Vec<usize>,
 }
 
-/// A checkpoint: named tensors and the raw bytes of their storages.
-#[derive(Debug)]
+/// A checkpoint: named tensors and the bytes of the file that holds their storages.
 pub struct TorchFile {
-    /// Tensors by their dotted path in the saved object (`state_dict.module.conv1.weight`).
+    /// Tensors by their dotted path in the saved object (`state_dict.module.conv1.weight`),
+    /// each checked against its storage and the file's tensor budget.
     pub tensors: Vec<(String, TensorRef)>,
-    storages: HashMap<String, Vec<u8>>,
+    bytes: Vec<u8>,
+    storages: HashMap<String, Span>,
+    budget: u64,
+}
+
+impl fmt::Debug for TorchFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The file's bytes would drown everything else.
+        f.debug_struct("TorchFile")
+            .field("tensors", &self.tensors)
+            .field("bytes", &self.bytes.len())
+            .field("storages", &self.storages.len())
+            .field("budget", &self.budget)
+            .finish()
+    }
 }
 
 /// Why a file could not be read.
@@ -83,541 +169,480 @@ pub struct TorchFile {
 pub enum ReadError {
     #[error(transparent)]
     Io(#[from] std::io::Error),
-    #[error(transparent)]
-    Zip(#[from] zip::result::ZipError),
     #[error("not a PyTorch checkpoint: {0}")]
     Format(String),
+    #[error("the file ends early: {0}")]
+    Truncated(String),
+    /// The file exceeds one of the limits in this module's docs.
+    #[error("the checkpoint exceeds this reader's limit of {limit} {what}")]
+    Limit { what: &'static str, limit: u64 },
+    #[error("tensor `{key}`: {problem}")]
+    Tensor { key: String, problem: String },
+    #[error("storage `{key}`: {problem}")]
+    Storage { key: String, problem: String },
+    #[error("cannot allocate {bytes} bytes")]
+    Alloc {
+        bytes: u64,
+        #[source]
+        source: TryReserveError,
+    },
 }
 
 fn bad(msg: impl Into<String>) -> ReadError {
     ReadError::Format(msg.into())
 }
 
-/// Values of the pickle machine; only what `torch.save` produces is modelled.
-#[derive(Debug, Clone)]
-enum Val {
-    None,
-    Int(i64),
-    Str(String),
-    Tuple(Vec<Val>),
-    List(Vec<Val>),
-    Dict(Vec<(Val, Val)>),
-    Global(String, String),
-    /// A storage named by a persistent id: dtype, key, and element offset of a legacy view.
-    Storage(Dtype, String, usize),
-    Tensor(TensorRef),
-    /// Anything else (objects of user classes): kept as a placeholder.
-    Opaque,
-    Mark,
+fn over(what: &'static str, limit: u64) -> ReadError {
+    ReadError::Limit { what, limit }
 }
 
-struct Machine<'a> {
-    data: &'a [u8],
-    pos: usize,
-    stack: Vec<Val>,
-    memo: HashMap<u32, Val>,
+/// Reserves room for `n` more items, as an error instead of an abort when memory is short.
+fn reserve<T>(v: &mut Vec<T>, n: usize) -> Result<(), ReadError> {
+    v.try_reserve_exact(n).map_err(|source| ReadError::Alloc {
+        bytes: (n as u64).saturating_mul(size_of::<T>() as u64),
+        source,
+    })
 }
 
-impl<'a> Machine<'a> {
-    fn new(data: &'a [u8]) -> Self {
-        Self {
-            data,
-            pos: 0,
-            stack: Vec::new(),
-            memo: HashMap::new(),
+/// Where a storage's bytes lie in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u64,
+    len: u64,
+}
+
+/// Random access to a file's bytes, in memory or on disk.
+trait Source {
+    fn size(&self) -> u64;
+    /// Exactly `len` bytes at `offset`, or [`ReadError::Truncated`].
+    fn read_at(&mut self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, ReadError>;
+}
+
+fn past_end(offset: u64, len: usize) -> ReadError {
+    ReadError::Truncated(format!(
+        "{len} bytes at offset {offset} lie past the end of the file"
+    ))
+}
+
+impl Source for &[u8] {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn read_at(&mut self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, ReadError> {
+        usize::try_from(offset)
+            .ok()
+            .and_then(|s| self.get(s..s.checked_add(len)?))
+            .map(Cow::Borrowed)
+            .ok_or_else(|| past_end(offset, len))
+    }
+}
+
+/// A file on disk, read piece by piece.
+struct FileSource {
+    file: File,
+    size: u64,
+}
+
+impl Source for FileSource {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&mut self, offset: u64, len: usize) -> Result<Cow<'_, [u8]>, ReadError> {
+        if offset.checked_add(len as u64).is_none_or(|e| e > self.size) {
+            return Err(past_end(offset, len));
+        }
+        self.file.seek(SeekFrom::Start(offset))?;
+        let mut buf = Vec::new();
+        reserve(&mut buf, len)?;
+        (&mut self.file).take(len as u64).read_to_end(&mut buf)?;
+        if buf.len() < len {
+            return Err(past_end(offset, len));
+        }
+        Ok(Cow::Owned(buf))
+    }
+}
+
+/// What parsing finds: tensors and where their storages lie, all checked.
+struct Parsed {
+    tensors: Vec<(String, TensorRef)>,
+    storages: HashMap<String, Span>,
+    budget: u64,
+}
+
+type Tensors = Vec<(String, TensorRef)>;
+
+fn parse(src: &mut impl Source) -> Result<Parsed, ReadError> {
+    let zip = src.size() >= 2 && *src.read_at(0, 2)? == *b"PK";
+    let (tensors, storages) = if zip {
+        parse_zip(src)?
+    } else {
+        parse_legacy(src)?
+    };
+    let budget = check_tensors(&tensors, &storages, src.size())?;
+    Ok(Parsed {
+        tensors,
+        storages,
+        budget,
+    })
+}
+
+/// `data.pkl` at the archive's top level or in its one folder.
+fn is_data_pkl(name: &str) -> bool {
+    name == "data.pkl"
+        || name
+            .strip_suffix("/data.pkl")
+            .is_some_and(|p| !p.is_empty() && !p.contains('/'))
+}
+
+fn parse_zip(src: &mut impl Source) -> Result<(Tensors, HashMap<String, Span>), ReadError> {
+    let archive = zip::Archive::open(src)?;
+    let pickles: Vec<&zip::Entry> = archive
+        .entries
+        .iter()
+        .filter(|e| is_data_pkl(&e.name))
+        .collect();
+    let pkl = match pickles[..] {
+        [pkl] => pkl,
+        [] => return Err(bad("zip archive without data.pkl")),
+        _ => return Err(bad("zip archive with several data.pkl")),
+    };
+    let prefix = &pkl.name[..pkl.name.len() - "data.pkl".len()];
+    // PyTorch >= 2.1 records the byte order; storages are read little-endian.
+    if let Some(e) = archive.get(&format!("{prefix}byteorder")) {
+        let span = archive.span(src, e)?;
+        if span.len > 16 || *src.read_at(span.start, span.len as usize)? != *b"little" {
+            return Err(bad("the checkpoint is not little-endian"));
         }
     }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ReadError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.data.len())
-            .ok_or_else(|| bad("pickle ends early"))?;
-        let s = &self.data[self.pos..end];
-        self.pos = end;
-        Ok(s)
+    let span = archive.span(src, pkl)?;
+    if span.len > MAX_PICKLE_BYTES as u64 {
+        return Err(over("bytes of pickle", MAX_PICKLE_BYTES as u64));
     }
-
-    fn u8(&mut self) -> Result<u8, ReadError> {
-        Ok(self.take(1)?[0])
+    let data = src.read_at(span.start, span.len as usize)?;
+    let mut arena = Arena::default();
+    let (root, _) = arena.run(&data, 0)?;
+    drop(data);
+    let tensors = arena.tensors(root)?;
+    drop(arena);
+    let mut storages = HashMap::new();
+    for (_, t) in &tensors {
+        if storages.contains_key(&t.storage) {
+            continue;
+        }
+        let name = format!("{prefix}data/{}", t.storage);
+        let e = archive.get(&name).ok_or_else(|| ReadError::Storage {
+            key: t.storage.clone(),
+            problem: format!("the archive has no `{name}`"),
+        })?;
+        storages.insert(t.storage.clone(), archive.span(src, e)?);
     }
+    Ok((tensors, storages))
+}
 
-    fn u32(&mut self) -> Result<u32, ReadError> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+/// What the legacy format's pickles hold: the tensors, the storage keys in the order
+/// their data follows, each storage's element type, and where the data starts.
+type LegacyPickles = (Tensors, Vec<String>, HashMap<String, Dtype>, usize);
+
+fn legacy_pickles(head: &[u8]) -> Result<LegacyPickles, ReadError> {
+    let mut arena = Arena::default();
+    let (magic, pos) = arena.run(head, 0)?;
+    if arena.int_bytes(magic).as_deref() != Some(&LEGACY_MAGIC[..]) {
+        return Err(bad("the legacy format's magic number is wrong"));
     }
-
-    fn line(&mut self) -> Result<String, ReadError> {
-        let rest = &self.data[self.pos..];
-        let n = rest
-            .iter()
-            .position(|&c| c == b'\n')
-            .ok_or_else(|| bad("unterminated line in pickle"))?;
-        let s = String::from_utf8_lossy(&rest[..n]).into_owned();
-        self.pos += n + 1;
-        Ok(s)
+    let (protocol, pos) = arena.run(head, pos)?;
+    if protocol != Val::Int(LEGACY_PROTOCOL) {
+        return Err(bad("unknown legacy protocol version"));
     }
-
-    fn memo_put(&mut self, i: u32) -> Result<(), ReadError> {
-        let v = self.top()?.clone();
-        self.memo.insert(i, v);
-        Ok(())
+    let (sys_info, pos) = arena.run(head, pos)?;
+    if arena.dict_get(sys_info, "little_endian") == Some(Val::Bool(false)) {
+        return Err(bad("the checkpoint is not little-endian"));
     }
-
-    fn memo_get(&mut self, i: u32) -> Result<(), ReadError> {
-        let v = self
-            .memo
-            .get(&i)
-            .cloned()
-            .ok_or_else(|| bad("pickle memo miss"))?;
-        self.stack.push(v);
-        Ok(())
+    let (root, pos) = arena.run(head, pos)?;
+    let (keys, pos) = arena.run(head, pos)?;
+    let keys = arena
+        .strings(keys)
+        .ok_or_else(|| bad("legacy file without its storage list"))?;
+    if keys.len() > MAX_STORAGES {
+        return Err(over("storages", MAX_STORAGES as u64));
     }
+    let tensors = arena.tensors(root)?;
+    let dtypes = arena
+        .storage_dtypes()?
+        .into_iter()
+        .map(|(k, d)| (k.to_owned(), d))
+        .collect();
+    Ok((tensors, keys, dtypes, pos))
+}
 
-    fn pop(&mut self) -> Result<Val, ReadError> {
-        self.stack
-            .pop()
-            .ok_or_else(|| bad("pickle stack underflow"))
-    }
-
-    fn pop_mark(&mut self) -> Result<Vec<Val>, ReadError> {
-        let at = self
-            .stack
-            .iter()
-            .rposition(|v| matches!(v, Val::Mark))
-            .ok_or_else(|| bad("pickle mark missing"))?;
-        let items = self.stack.split_off(at + 1);
-        self.stack.pop();
-        Ok(items)
-    }
-
-    fn top(&mut self) -> Result<&mut Val, ReadError> {
-        self.stack
-            .last_mut()
-            .ok_or_else(|| bad("pickle stack underflow"))
-    }
-
-    /// Runs until STOP and returns the result.
-    fn run(&mut self) -> Result<Val, ReadError> {
-        loop {
-            let op = self.u8()?;
-            match op {
-                0x80 => {
-                    self.u8()?;
-                }
-                0x95 => {
-                    self.take(8)?;
-                }
-                b'.' => return self.pop(),
-                b'(' => self.stack.push(Val::Mark),
-                b'}' => self.stack.push(Val::Dict(Vec::new())),
-                b']' => self.stack.push(Val::List(Vec::new())),
-                b')' => self.stack.push(Val::Tuple(Vec::new())),
-                b'N' => self.stack.push(Val::None),
-                // Booleans, floats and bytes never name a tensor; their values are not kept.
-                0x88 | 0x89 => self.stack.push(Val::Opaque),
-                b'J' => {
-                    let b = self.take(4)?;
-                    self.stack.push(Val::Int(i64::from(i32::from_le_bytes([
-                        b[0], b[1], b[2], b[3],
-                    ]))));
-                }
-                b'K' => {
-                    let v = self.u8()?;
-                    self.stack.push(Val::Int(i64::from(v)));
-                }
-                b'M' => {
-                    let b = self.take(2)?;
-                    self.stack
-                        .push(Val::Int(i64::from(u16::from_le_bytes([b[0], b[1]]))));
-                }
-                0x8a => {
-                    let n = self.u8()? as usize;
-                    let b = self.take(n)?;
-                    let mut v: i64 = 0;
-                    for (i, &byte) in b.iter().enumerate().take(8) {
-                        v |= i64::from(byte) << (8 * i);
-                    }
-                    if n > 0 && n < 8 && b[n - 1] & 0x80 != 0 {
-                        v -= 1 << (8 * n);
-                    }
-                    self.stack.push(Val::Int(v));
-                }
-                b'G' => {
-                    self.take(8)?;
-                    self.stack.push(Val::Opaque);
-                }
-                // Text with a 4-byte or a 1-byte length (unicode or protocol-0 strings).
-                b'X' | b'T' | 0x8c | b'U' => {
-                    let n = if matches!(op, b'X' | b'T') {
-                        self.u32()? as usize
-                    } else {
-                        self.u8()? as usize
-                    };
-                    let s = String::from_utf8_lossy(self.take(n)?).into_owned();
-                    self.stack.push(Val::Str(s));
-                }
-                // Bytes never name a tensor; they are skipped.
-                b'B' | b'C' => {
-                    let n = if op == b'B' {
-                        self.u32()? as usize
-                    } else {
-                        self.u8()? as usize
-                    };
-                    self.take(n)?;
-                    self.stack.push(Val::Opaque);
-                }
-                b'c' => {
-                    let module = self.line()?;
-                    let name = self.line()?;
-                    self.stack.push(Val::Global(module, name));
-                }
-                0x93 => {
-                    let name = self.pop()?;
-                    let module = self.pop()?;
-                    match (module, name) {
-                        (Val::Str(m), Val::Str(n)) => self.stack.push(Val::Global(m, n)),
-                        _ => return Err(bad("STACK_GLOBAL needs two strings")),
-                    }
-                }
-                b'q' => {
-                    let i = u32::from(self.u8()?);
-                    self.memo_put(i)?;
-                }
-                b'r' => {
-                    let i = self.u32()?;
-                    self.memo_put(i)?;
-                }
-                0x94 => self.memo_put(self.memo.len() as u32)?,
-                b'h' => {
-                    let i = u32::from(self.u8()?);
-                    self.memo_get(i)?;
-                }
-                b'j' => {
-                    let i = self.u32()?;
-                    self.memo_get(i)?;
-                }
-                b't' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Val::Tuple(items));
-                }
-                0x85..=0x87 => {
-                    let n = usize::from(op - 0x84);
-                    let at = self
-                        .stack
-                        .len()
-                        .checked_sub(n)
-                        .ok_or_else(|| bad("pickle stack underflow"))?;
-                    let items = self.stack.split_off(at);
-                    self.stack.push(Val::Tuple(items));
-                }
-                b'l' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Val::List(items));
-                }
-                b'd' => {
-                    let items = self.pop_mark()?;
-                    let pairs = items
-                        .chunks(2)
-                        .filter(|c| c.len() == 2)
-                        .map(|c| (c[0].clone(), c[1].clone()))
-                        .collect();
-                    self.stack.push(Val::Dict(pairs));
-                }
-                b'a' => {
-                    let v = self.pop()?;
-                    if let Val::List(l) = self.top()? {
-                        l.push(v);
-                    }
-                }
-                b'e' => {
-                    let items = self.pop_mark()?;
-                    if let Val::List(l) = self.top()? {
-                        l.extend(items);
-                    }
-                }
-                b's' => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
-                    if let Val::Dict(d) = self.top()? {
-                        d.push((k, v));
-                    }
-                }
-                b'u' => {
-                    let items = self.pop_mark()?;
-                    if let Val::Dict(d) = self.top()? {
-                        d.extend(
-                            items
-                                .chunks(2)
-                                .filter(|c| c.len() == 2)
-                                .map(|c| (c[0].clone(), c[1].clone())),
-                        );
-                    }
-                }
-                b'Q' => {
-                    let pid = self.pop()?;
-                    self.stack.push(persistent_load(pid)?);
-                }
-                b'R' => {
-                    let args = self.pop()?;
-                    let func = self.pop()?;
-                    self.stack.push(reduce(func, args)?);
-                }
-                0x81 => {
-                    let _args = self.pop()?;
-                    let _cls = self.pop()?;
-                    self.stack.push(Val::Opaque);
-                }
-                b'b' => {
-                    // BUILD sets an object's state; tensors and dicts keep what they hold.
-                    self.pop()?;
-                }
-                other => return Err(bad(format!("unsupported pickle opcode 0x{other:02x}"))),
+fn parse_legacy(src: &mut impl Source) -> Result<(Tensors, HashMap<String, Span>), ReadError> {
+    let size = src.size();
+    // The pickles come first and their end is only known by running them: read a
+    // prefix, and double it while the pickles run past it, so that storage bytes are
+    // read at most as far as the pickles themselves reach.
+    let cap = size.min(MAX_PICKLE_BYTES as u64) as usize;
+    let mut want = cap.min(64 << 10);
+    let (tensors, keys, dtypes, pos) = loop {
+        let head = src.read_at(0, want)?;
+        match legacy_pickles(&head) {
+            Ok(found) => break found,
+            Err(ReadError::Truncated(_)) if want < cap => want = cap.min(want * 2),
+            Err(ReadError::Truncated(_)) if (cap as u64) < size => {
+                return Err(over("bytes of pickle", MAX_PICKLE_BYTES as u64));
             }
+            Err(e) => return Err(e),
         }
+    };
+    let mut storages = HashMap::new();
+    let mut pos = pos as u64;
+    for key in keys {
+        let mut count = [0u8; 8];
+        count.copy_from_slice(&src.read_at(pos, 8)?);
+        let count = u64::from_le_bytes(count);
+        let storage = |problem: String| ReadError::Storage {
+            key: key.clone(),
+            problem,
+        };
+        let dtype = dtypes
+            .get(&key)
+            .ok_or_else(|| storage("no persistent id names its element type".into()))?;
+        let start = pos + 8;
+        let end = count
+            .checked_mul(dtype.size() as u64)
+            .and_then(|len| start.checked_add(len))
+            .filter(|&end| end <= size)
+            .ok_or_else(|| {
+                ReadError::Truncated(format!(
+                    "storage `{key}` of {count} elements runs past the end of the file"
+                ))
+            })?;
+        let span = Span {
+            start,
+            len: end - start,
+        };
+        if storages.insert(key.clone(), span).is_some() {
+            return Err(storage("listed twice".into()));
+        }
+        pos = end;
     }
+    Ok((tensors, storages))
 }
 
-fn persistent_load(pid: Val) -> Result<Val, ReadError> {
-    let Val::Tuple(items) = pid else {
-        return Err(bad("persistent id is not a tuple"));
-    };
-    let storage_type = match items.get(1) {
-        Some(Val::Global(_, name)) | Some(Val::Str(name)) => name.clone(),
-        _ => return Err(bad("persistent id without a storage type")),
-    };
-    let dtype = Dtype::from_storage(&storage_type)
-        .ok_or_else(|| bad(format!("unknown storage {storage_type}")))?;
-    let key = match items.get(2) {
-        Some(Val::Str(k)) => k.clone(),
-        _ => return Err(bad("persistent id without a storage key")),
-    };
-    // Legacy files may name a view into another storage: (view_key, offset, size).
-    if let Some(Val::Tuple(view)) = items.get(5)
-        && let (Some(Val::Str(root)), Some(Val::Int(offset))) = (view.first(), view.get(1))
-    {
-        let _ = root;
-        return Ok(Val::Storage(dtype, key, *offset as usize));
+/// Checks a tensor against a storage of `storage_bytes` bytes; returns its element count.
+fn check_layout(t: &TensorRef, storage_bytes: u64) -> Result<usize, String> {
+    if t.shape.len() != t.stride.len() {
+        return Err(format!(
+            "it has {} sizes but {} strides",
+            t.shape.len(),
+            t.stride.len()
+        ));
     }
-    Ok(Val::Storage(dtype, key, 0))
+    if t.shape.len() > MAX_RANK {
+        return Err(format!("its rank is more than {MAX_RANK}"));
+    }
+    let elements = storage_bytes / t.dtype.size() as u64;
+    let numel = t
+        .shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| format!("its element count {:?} overflows", t.shape))?;
+    if numel == 0 {
+        return if t.offset as u64 <= elements {
+            Ok(0)
+        } else {
+            Err(format!(
+                "its offset {} lies past storage `{}` of {elements} elements",
+                t.offset, t.storage
+            ))
+        };
+    }
+    let last = t
+        .shape
+        .iter()
+        .zip(&t.stride)
+        .try_fold(t.offset, |at, (&d, &s)| {
+            (d - 1).checked_mul(s).and_then(|x| at.checked_add(x))
+        })
+        .ok_or_else(|| "the index of its last element overflows".to_string())?;
+    if last as u64 >= elements {
+        return Err(format!(
+            "it reads element {last} of storage `{}`, which holds {elements}",
+            t.storage
+        ));
+    }
+    Ok(numel)
 }
 
-fn ints(v: &Val) -> Option<Vec<usize>> {
-    match v {
-        Val::Tuple(items) | Val::List(items) => items
-            .iter()
-            .map(|x| {
-                if let Val::Int(i) = x {
-                    usize::try_from(*i).ok()
-                } else {
-                    None
-                }
-            })
-            .collect(),
-        _ => None,
+/// Checks every tensor against its storage and the file's tensor budget (see the module
+/// docs); returns the budget.
+fn check_tensors(
+    tensors: &Tensors,
+    storages: &HashMap<String, Span>,
+    file_size: u64,
+) -> Result<u64, ReadError> {
+    let storage_bytes = storages
+        .values()
+        .fold(0u64, |n, s| n.saturating_add(s.len))
+        .min(file_size);
+    let budget = storage_bytes
+        .saturating_mul(TENSOR_BYTES_FACTOR)
+        .saturating_add(TENSOR_BYTES_SLACK);
+    let mut total = 0u64;
+    for (key, t) in tensors {
+        let problem = |problem: String| ReadError::Tensor {
+            key: key.clone(),
+            problem,
+        };
+        let span = storages
+            .get(&t.storage)
+            .ok_or_else(|| problem(format!("its storage `{}` is missing", t.storage)))?;
+        let numel = check_layout(t, span.len).map_err(problem)?;
+        total = (numel as u64)
+            .checked_mul(t.dtype.size() as u64)
+            .and_then(|bytes| total.checked_add(bytes))
+            .filter(|&total| total <= budget)
+            .ok_or_else(|| {
+                problem(format!(
+                    "with it the tensors hold more than {budget} bytes, the budget of \
+                     {TENSOR_BYTES_FACTOR} times their storages' {storage_bytes} bytes plus \
+                     {TENSOR_BYTES_SLACK}"
+                ))
+            })?;
     }
+    Ok(budget)
 }
 
-fn reduce(func: Val, args: Val) -> Result<Val, ReadError> {
-    let Val::Global(module, name) = &func else {
-        return Ok(Val::Opaque);
-    };
-    let args = match args {
-        Val::Tuple(a) => a,
-        _ => return Ok(Val::Opaque),
-    };
-    match (module.as_str(), name.as_str()) {
-        ("torch._utils", "_rebuild_tensor" | "_rebuild_tensor_v2") => {
-            let Some(Val::Storage(dtype, key, view_offset)) = args.first() else {
-                return Err(bad("tensor without storage"));
-            };
-            let offset = match args.get(1) {
-                Some(Val::Int(o)) => *o as usize,
-                _ => 0,
-            };
-            let shape = args
-                .get(2)
-                .and_then(ints)
-                .ok_or_else(|| bad("tensor without a size"))?;
-            let stride = args
-                .get(3)
-                .and_then(ints)
-                .ok_or_else(|| bad("tensor without strides"))?;
-            Ok(Val::Tensor(TensorRef {
-                dtype: *dtype,
-                storage: key.clone(),
-                offset: offset + view_offset,
-                shape,
-                stride,
-            }))
-        }
-        ("torch._utils", "_rebuild_parameter" | "_rebuild_parameter_with_state") => {
-            Ok(args.into_iter().next().unwrap_or(Val::Opaque))
-        }
-        ("torch._tensor", "_rebuild_from_type_v2") => {
-            let mut it = args.into_iter();
-            let (f, _ty, a) = (it.next(), it.next(), it.next());
-            match (f, a) {
-                (Some(f), Some(a)) => reduce(f, a),
-                _ => Ok(Val::Opaque),
-            }
-        }
-        ("collections", "OrderedDict") => Ok(Val::Dict(Vec::new())),
-        _ => Ok(Val::Opaque),
-    }
-}
+/// Reads one element as f32.
+type Decode = fn(&[u8]) -> f32;
 
-/// Every tensor under `v`, with dict keys joined by dots.
-fn collect(v: Val, prefix: &str, out: &mut Vec<(String, TensorRef)>) {
-    match v {
-        Val::Tensor(t) => out.push((prefix.to_owned(), t)),
-        Val::Dict(pairs) => {
-            for (k, v) in pairs {
-                let key = match k {
-                    Val::Str(s) => s,
-                    Val::Int(i) => i.to_string(),
-                    _ => continue,
-                };
-                let path = if prefix.is_empty() {
-                    key
-                } else {
-                    format!("{prefix}.{key}")
-                };
-                collect(v, &path, out);
-            }
+fn decoder(dtype: Dtype) -> Decode {
+    // Each slice is exactly `dtype.size()` bytes long.
+    match dtype {
+        Dtype::F64 => {
+            |b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
         }
-        Val::List(items) | Val::Tuple(items) => {
-            for (i, v) in items.into_iter().enumerate() {
-                let path = if prefix.is_empty() {
-                    i.to_string()
-                } else {
-                    format!("{prefix}.{i}")
-                };
-                collect(v, &path, out);
-            }
+        Dtype::F32 => |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+        Dtype::F16 => |b| f16_to_f32(u16::from_le_bytes([b[0], b[1]])),
+        Dtype::Bf16 => |b| f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16),
+        Dtype::I64 => {
+            |b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
         }
-        _ => {}
+        Dtype::I32 => |b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32,
+        Dtype::I16 => |b| f32::from(i16::from_le_bytes([b[0], b[1]])),
+        Dtype::I8 => |b| f32::from(b[0] as i8),
+        Dtype::U8 => |b| f32::from(b[0]),
+        Dtype::Bool => |b| f32::from(u8::from(b[0] != 0)),
     }
 }
 
 impl TorchFile {
     /// Reads a checkpoint in the zip or the legacy format.
     pub fn read(path: &Path) -> Result<Self, ReadError> {
-        let bytes = std::fs::read(path)?;
-        if bytes.starts_with(b"PK") {
-            Self::read_zip(&bytes)
-        } else {
-            Self::read_legacy(&bytes)
+        let file = File::open(path)?;
+        let size = file.metadata()?.len();
+        if size > MAX_FILE_BYTES {
+            return Err(over("bytes of file", MAX_FILE_BYTES));
         }
+        let mut bytes = Vec::new();
+        reserve(&mut bytes, size as usize)?;
+        // The file may grow while it is read; the cap holds all the same.
+        file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(over("bytes of file", MAX_FILE_BYTES));
+        }
+        Self::from_vec(bytes)
     }
 
-    fn read_zip(bytes: &[u8]) -> Result<Self, ReadError> {
-        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))?;
-        let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
-        let pkl = names
-            .iter()
-            .find(|n| n.ends_with("data.pkl"))
-            .ok_or_else(|| bad("zip without data.pkl"))?
-            .clone();
-        let prefix = pkl.trim_end_matches("data.pkl").to_owned();
-        let mut data = Vec::new();
-        archive.by_name(&pkl)?.read_to_end(&mut data)?;
-        let root = Machine::new(&data).run()?;
-        let mut tensors = Vec::new();
-        collect(root, "", &mut tensors);
-        let mut storages = HashMap::new();
-        for (_, t) in &tensors {
-            if storages.contains_key(&t.storage) {
-                continue;
-            }
-            let mut raw = Vec::new();
-            archive
-                .by_name(&format!("{prefix}data/{}", t.storage))?
-                .read_to_end(&mut raw)?;
-            storages.insert(t.storage.clone(), raw);
-        }
-        Ok(Self { tensors, storages })
+    /// Parses a checkpoint held in memory, keeping `bytes` as its storages.
+    pub fn from_vec(bytes: Vec<u8>) -> Result<Self, ReadError> {
+        let p = parse(&mut bytes.as_slice())?;
+        Ok(Self {
+            tensors: p.tensors,
+            bytes,
+            storages: p.storages,
+            budget: p.budget,
+        })
     }
 
-    fn read_legacy(bytes: &[u8]) -> Result<Self, ReadError> {
-        let mut m = Machine::new(bytes);
-        // Magic number (a 10-byte long), protocol version, system info: checked by
-        // parsing, not by value, as every PyTorch since 0.1.10 writes them alike.
-        let _magic = m.run()?;
-        let _protocol = m.run()?;
-        let _sys_info = m.run()?;
-        let root = m.run()?;
-        let keys = m.run()?;
-        let Val::List(keys) = keys else {
-            return Err(bad("legacy file without its storage list"));
-        };
-        let mut tensors = Vec::new();
-        collect(root, "", &mut tensors);
-        let sizes: HashMap<&str, usize> = tensors
-            .iter()
-            .map(|(_, t)| (t.storage.as_str(), t.dtype.size()))
-            .collect();
-        let mut storages = HashMap::new();
-        let mut pos = m.pos;
-        for key in keys {
-            let Val::Str(key) = key else {
-                return Err(bad("storage key is not a string"));
-            };
-            let count = bytes
-                .get(pos..pos + 8)
-                .ok_or_else(|| bad("storage data ends early"))?;
-            let count = u64::from_le_bytes(count.try_into().expect("8 bytes")) as usize;
-            let elem = sizes.get(key.as_str()).copied().unwrap_or(4);
-            let end = pos + 8 + count * elem;
-            let raw = bytes
-                .get(pos + 8..end)
-                .ok_or_else(|| bad(format!("storage {key} ends early")))?;
-            storages.insert(key, raw.to_vec());
-            pos = end;
-        }
-        Ok(Self { tensors, storages })
+    /// Parses a checkpoint held in memory, copying the bytes only once they parse: the
+    /// entry point for fuzzing, with [`TorchFile::materialize_all`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ReadError> {
+        let p = parse(&mut &*bytes)?;
+        let mut owned = Vec::new();
+        reserve(&mut owned, bytes.len())?;
+        owned.extend_from_slice(bytes);
+        Ok(Self {
+            tensors: p.tensors,
+            bytes: owned,
+            storages: p.storages,
+            budget: p.budget,
+        })
     }
 
-    /// A float tensor's values in row-major order, gathered through its strides.
+    /// The tensors of the checkpoint at `path`, checked as [`TorchFile::read`] checks
+    /// them, without reading any storage's bytes.
+    pub fn read_tensor_list(path: &Path) -> Result<Vec<(String, TensorRef)>, ReadError> {
+        let file = File::open(path)?;
+        let size = file.metadata()?.len();
+        Ok(parse(&mut FileSource { file, size })?.tensors)
+    }
+
+    /// A tensor's values in row-major order, gathered through its strides, as f32
+    /// (integers and booleans converted).
     pub fn to_f32(&self, t: &TensorRef) -> Result<Vec<f32>, ReadError> {
-        let raw = self
+        let storage = |problem: String| ReadError::Storage {
+            key: t.storage.clone(),
+            problem,
+        };
+        let span = self
             .storages
             .get(&t.storage)
-            .ok_or_else(|| bad(format!("storage {} missing", t.storage)))?;
+            .ok_or_else(|| storage("not in this file".into()))?;
+        let raw = usize::try_from(span.start)
+            .ok()
+            .zip(usize::try_from(span.len).ok())
+            .and_then(|(s, n)| self.bytes.get(s..s.checked_add(n)?))
+            .ok_or_else(|| storage("lies outside the file".into()))?;
+        let n = check_layout(t, raw.len() as u64)
+            .map_err(|p| storage(format!("a tensor on it is invalid: {p}")))?;
         let size = t.dtype.size();
-        let read = |i: usize| -> Option<f32> {
-            let b = raw.get(i * size..(i + 1) * size)?;
-            Some(match t.dtype {
-                Dtype::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-                Dtype::F64 => f64::from_le_bytes(b.try_into().ok()?) as f32,
-                Dtype::F16 => f16_to_f32(u16::from_le_bytes([b[0], b[1]])),
-                Dtype::Bf16 => f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16),
-                _ => return None,
-            })
-        };
-        let n: usize = t.shape.iter().product();
-        let mut out = Vec::with_capacity(n);
+        if (n as u64).saturating_mul(size as u64) > self.budget {
+            return Err(over("bytes of tensors", self.budget));
+        }
+        let mut out = Vec::new();
+        reserve(&mut out, n)?;
+        let decode = decoder(t.dtype);
         let mut index = vec![0usize; t.shape.len()];
+        // `check_layout` bounds every index visited by the last one, so the steps below
+        // neither overflow nor leave the storage.
+        let mut at = t.offset;
         for _ in 0..n {
-            let at = t.offset
-                + index
-                    .iter()
-                    .zip(&t.stride)
-                    .map(|(i, s)| i * s)
-                    .sum::<usize>();
-            out.push(
-                read(at).ok_or_else(|| bad(format!("tensor reads past storage {}", t.storage)))?,
-            );
+            let b = at
+                .checked_mul(size)
+                .and_then(|s| raw.get(s..s.checked_add(size)?))
+                .ok_or_else(|| storage(format!("element {at} lies outside it")))?;
+            out.push(decode(b));
             for d in (0..index.len()).rev() {
                 index[d] += 1;
                 if index[d] < t.shape[d] {
+                    at += t.stride[d];
                     break;
                 }
+                at -= (t.shape[d] - 1) * t.stride[d];
                 index[d] = 0;
             }
         }
         Ok(out)
+    }
+
+    /// Every tensor's values, as [`TorchFile::to_f32`] gives them, in the order of
+    /// [`TorchFile::tensors`].
+    pub fn materialize_all(&self) -> Result<Vec<(&str, Vec<f32>)>, ReadError> {
+        self.tensors
+            .iter()
+            .map(|(k, t)| Ok((k.as_str(), self.to_f32(t)?)))
+            .collect()
     }
 }
 
@@ -702,6 +727,63 @@ mod tests {
         std::fs::write(&p, "hello").unwrap();
         assert!(TorchFile::read(&p).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn every_entry_point_finds_the_same_tensors() {
+        for file in ["reader_zip.pth", "reader_legacy.pth"] {
+            let read = TorchFile::read(&fixture(file)).unwrap();
+            let bytes = std::fs::read(fixture(file)).unwrap();
+            let from_bytes = TorchFile::from_bytes(&bytes).unwrap();
+            let listed = TorchFile::read_tensor_list(&fixture(file)).unwrap();
+            assert_eq!(read.tensors, from_bytes.tensors, "{file}");
+            assert_eq!(read.tensors, listed, "{file}");
+            let all = from_bytes.materialize_all().unwrap();
+            assert_eq!(all.len(), read.tensors.len());
+            let count = all.iter().find(|(k, _)| *k == "nested.count").unwrap();
+            assert_eq!(count.1, [7.0]);
+        }
+    }
+
+    fn tensor(offset: usize, shape: &[usize], stride: &[usize]) -> TensorRef {
+        TensorRef {
+            dtype: Dtype::F32,
+            storage: "0".into(),
+            offset,
+            shape: shape.to_vec(),
+            stride: stride.to_vec(),
+        }
+    }
+
+    #[test]
+    fn layouts_are_checked_against_the_storage() {
+        // A storage of 6 floats.
+        let check = |t: TensorRef| check_layout(&t, 24);
+        assert_eq!(check(tensor(0, &[2, 3], &[3, 1])), Ok(6));
+        assert_eq!(check(tensor(0, &[3, 2], &[1, 3])), Ok(6));
+        assert_eq!(check(tensor(5, &[], &[])), Ok(1));
+        assert_eq!(check(tensor(6, &[0], &[1])), Ok(0));
+        assert_eq!(check(tensor(0, &[4, 4], &[0, 0])), Ok(16));
+        assert!(check(tensor(6, &[], &[])).is_err());
+        assert!(check(tensor(1, &[2, 3], &[3, 1])).is_err());
+        assert!(check(tensor(0, &[2, 3], &[3])).is_err());
+        assert!(check(tensor(usize::MAX, &[2], &[1])).is_err());
+        assert!(check(tensor(0, &[2, usize::MAX], &[0, 0])).is_err());
+        assert!(check(tensor(0, &[2, 2], &[usize::MAX, 1])).is_err());
+        assert!(check(tensor(7, &[0], &[1])).is_err());
+    }
+
+    #[test]
+    fn hand_made_tensor_refs_are_checked_before_gathering() {
+        let f = TorchFile::read(&fixture("reader_zip.pth")).unwrap();
+        let (_, t) = f.tensors.iter().find(|(k, _)| k == "sliced").unwrap();
+        let mut huge = t.clone();
+        huge.shape = vec![1 << 40];
+        huge.stride = vec![0];
+        assert!(f.to_f32(&huge).is_err());
+        let mut missing = t.clone();
+        missing.storage = "no such storage".into();
+        assert!(f.to_f32(&missing).is_err());
     }
 
     #[test]

@@ -1,10 +1,18 @@
 //! Integration tests of vista-models: parity with PyTorch on the fixtures made by
-//! `tests/data/models/make_resnet_fixtures.py`, and checkpoint errors.
+//! `tests/data/models/make_resnet_fixtures.py`, checkpoint errors, and the checkpoint
+//! reader against hostile files (`hostile.rs`), whose memory the counting allocator
+//! below measures.
 
+mod alloc;
 mod efficientnet;
 mod gan;
 mod groups;
+mod hostile;
 mod parity;
+
+/// Counts each thread's allocations so `hostile.rs` can bound the reader's peak memory.
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
 
 use std::path::PathBuf;
 
