@@ -236,7 +236,6 @@ fn training_resumes_to_the_same_result_after_a_fault_at_any_checkpoint_operation
     let out = vista(&args, tmp.path());
     assert!(out.status.success(), "{:?}", text(&out));
     let expected = metrics(&whole);
-    let model = std::fs::read(whole.join("model.bin")).unwrap();
 
     // Every operation of the first checkpoint and the run's end, in both modes; later
     // checkpoints repeat the first one's sequence.
@@ -259,12 +258,10 @@ fn training_resumes_to_the_same_result_after_a_fault_at_any_checkpoint_operation
                 "resume after a fault at {n}: {:?}",
                 text(&again)
             );
+            // Every epoch's losses and accuracy, to the last bit: the resumed run trained
+            // exactly as the whole one did. (model.bin holds random parameter ids, so
+            // its bytes differ between any two runs.)
             assert_eq!(metrics(&run), expected, "fault at {n} (abort {abort})");
-            assert_eq!(
-                std::fs::read(run.join("model.bin")).unwrap(),
-                model,
-                "fault at {n}"
-            );
             assert!(n < 400, "faults never stop");
         }
     }
