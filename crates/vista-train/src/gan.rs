@@ -45,7 +45,7 @@ use crate::model::init_seeded_with;
 use crate::optim::{Optim, OptimizerConfig};
 use crate::plot::{gan_plot, write_png};
 use crate::run::{
-    RunOptions, TrainData, latest_checkpoint, on_large_stack, read_json, recorder,
+    RunOptions, TrainData, checkpoints_newest_first, on_large_stack, read_json, recorder,
     refuse_started_run, write_checkpoint,
 };
 
@@ -638,10 +638,33 @@ fn train_gan_here<B: AutodiffBackend>(
         labels_hash: labels_hash(&data.labels),
         ..GanState::default()
     };
-    if opts.resume
-        && let Some(ckpt) = latest_checkpoint(dir)?
-    {
-        let saved = t.resume(&ckpt)?;
+    // The newest checkpoint that loads; one damaged by a crash or a full disk falls
+    // back to the one before it, which is kept for that.
+    let mut resumed = None;
+    if opts.resume {
+        let mut failure = None;
+        for ckpt in checkpoints_newest_first(dir)? {
+            match t.resume(&ckpt) {
+                Ok(saved) => {
+                    if let Some(e) = failure.take() {
+                        eprintln!(
+                            "warning: the newest checkpoint does not load ({e}); resuming from {}",
+                            ckpt.display()
+                        );
+                    }
+                    resumed = Some((ckpt, saved));
+                    break;
+                }
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+    }
+    if let Some((ckpt, saved)) = resumed {
         if (saved.images, saved.labels_hash) != (state.images, state.labels_hash) {
             return Err(Error::Config(format!(
                 "--resume on other training data than {} was trained on ({} images then, {n} now, or other labels)",

@@ -137,6 +137,15 @@ fn same_seed_same_generator_and_a_resumed_run_matches() {
     run(&config(1), &b, false);
     run(&config(2), &b, true);
     assert_eq!(images(&a), images(&b));
+    // A damaged newest checkpoint (half its critic): the resume falls back to the one
+    // before it, kept for that, and trains the last epoch again.
+    let e = tmp.path().join("e");
+    run(&config(2), &e, false);
+    let critic = e.join("checkpoints/epoch-0002/critic.bin");
+    let bytes = std::fs::read(&critic).unwrap();
+    std::fs::write(&critic, &bytes[..bytes.len() / 2]).unwrap();
+    run(&config(2), &e, true);
+    assert_eq!(images(&a), images(&e));
     let c = tmp.path().join("c");
     run(
         &GanConfig {
