@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::train::{image, train_args, write_dataset};
+use crate::train::{image, metrics, train_args, write_dataset};
 use crate::{root, text, vista};
 
 /// `vista ARGS` with a fault at the n-th operation (`abort`: the process dies there).
@@ -209,15 +209,6 @@ fn apply_and_undo_complete_after_a_fault_at_any_point() {
     assert_same(&back, &orig, "undo restores the dataset exactly");
 }
 
-/// metrics.csv without the timing columns.
-fn metrics(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("metrics.csv"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| l.split(',').take(8).collect::<Vec<_>>().join(","))
-        .collect()
-}
-
 #[test]
 fn training_resumes_to_the_same_result_after_a_fault_at_any_checkpoint_operation() {
     let tmp = tempfile::tempdir().unwrap();
@@ -385,4 +376,173 @@ fn two_processes_never_share_a_run_folder() {
             "{stderr}"
         );
     }
+}
+
+/// Unmounts a file system when dropped.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A real full disk: a run whose folder is on a 400 KiB tmpfs (its checkpoints need
+/// about 600 KiB) fails with the file system's error instead of reporting success, and
+/// once there is room `--resume` finishes with the uninterrupted run's metrics. Mounting
+/// needs privileges; where the machine does not give them, the test says so and passes.
+#[test]
+fn a_full_disk_fails_the_run_and_resume_completes_it_once_there_is_room() {
+    let tmp = tempfile::tempdir().unwrap();
+    let small = tmp.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let mount = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=400k", "vista-test"])
+        .arg(&small)
+        .stderr(Stdio::null())
+        .status();
+    if !mount.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: this machine does not let the test mount a tmpfs");
+        return;
+    }
+    let _unmount = Mounted(small.clone());
+    let data = tmp.path().join("data");
+    write_dataset(&data, 20);
+    let d = data.to_str().unwrap();
+    let whole = tmp.path().join("whole");
+    assert!(
+        vista(&train_args(d, whole.to_str().unwrap()), tmp.path())
+            .status
+            .success()
+    );
+
+    let run = small.join("run");
+    let args = train_args(d, run.to_str().unwrap());
+    let out = vista(&args, tmp.path());
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success(), "a run on a full disk succeeded");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let grow = Command::new("mount")
+        .args(["-o", "remount,size=64m"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(grow.success());
+    let mut resume = args.clone();
+    resume.push("--resume");
+    let out = vista(&resume, tmp.path());
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(metrics(&run), metrics(&whole));
+}
+
+/// `vista review` on the fixture of `review_fixture`, serving on a free port, with a
+/// fault at the n-th operation when given; returns the process and its address.
+fn review_server(dir: &Path, fault: Option<(u64, bool)>) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vista"));
+    cmd.args(["review", "data", "--manifest", "flags.json"])
+        .args(["--bind", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env("VISTA_CACHE_DIR", dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some((n, abort)) = fault {
+        cmd.env("VISTA_FAULT_AT", n.to_string())
+            .env("VISTA_FAULT_MODE", if abort { "abort" } else { "error" });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (child, addr)
+}
+
+/// One HTTP/1.0 exchange: the status and the body, or `None` when the connection broke.
+fn http(addr: &str, request: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(request.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let status = out.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, out))
+}
+
+#[test]
+fn no_acknowledged_review_decision_is_lost_to_a_fault() {
+    let decisions = [
+        (0, r#""action":"remove""#, "a/0.png"),
+        (1, r#""action":"relabel","class":"c""#, "a/1.png"),
+        (2, r#""action":"remove""#, "b/2.png"),
+        (3, r#""action":"keep""#, "c/0.png"),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let mut faulted = 0;
+    for abort in [false, true] {
+        for n in 1.. {
+            let dir = tmp.path().join(format!("journal-{abort}-{n}"));
+            review_fixture(&dir);
+            std::fs::remove_file(dir.join("review.jsonl")).unwrap();
+            // Decide all four, the n-th journal operation failing; then decide again,
+            // on a server started afresh, what was not acknowledged.
+            let mut pending: Vec<_> = decisions.iter().collect();
+            let mut fault_fired = false;
+            for fault in [Some((n, abort)), None] {
+                let (mut server, addr) = review_server(&dir, fault);
+                let (_, page) = http(&addr, &format!("GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n"))
+                    .expect("the page");
+                let token = page
+                    .split(r#"name="vista-token" content=""#)
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .expect("the page's token")
+                    .to_string();
+                let mut left = Vec::new();
+                for d in pending {
+                    let body = format!(r#"{{"index":{},{}}}"#, d.0, d.1);
+                    let request = format!(
+                        "POST /api/decide HTTP/1.0\r\nHost: {addr}\r\nX-Vista-Token: {token}\r\n\
+                         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if http(&addr, &request).is_none_or(|(status, _)| status != 204) {
+                        left.push(d);
+                    }
+                }
+                server.kill().ok();
+                server.wait().unwrap();
+                fault_fired |= fault.is_some() && !left.is_empty();
+                pending = left;
+            }
+            assert!(
+                pending.is_empty(),
+                "fault at {n}: {pending:?} never acknowledged"
+            );
+            let journal = vista_clean::read_journal(&dir.join("review.jsonl")).unwrap();
+            let want: std::collections::HashMap<String, vista_clean::Decision> = decisions
+                .iter()
+                .map(|(_, action, image)| {
+                    let d = serde_json::from_str(&format!("{{{action}}}")).unwrap();
+                    (image.to_string(), d)
+                })
+                .collect();
+            assert_eq!(journal, want, "fault at {n} (abort {abort})");
+            // Past the last operation of the four decisions nothing fails.
+            if !fault_fired {
+                break;
+            }
+            faulted += 1;
+            assert!(n < 100, "faults never stop");
+        }
+    }
+    assert!(faulted >= 12, "only {faulted} fault points");
 }

@@ -79,7 +79,7 @@ pub fn train_args<'a>(data: &'a str, out: &'a str) -> Vec<&'a str> {
 }
 
 /// metrics.csv without the timing columns (images/s and wall time).
-fn metrics(dir: &Path) -> Vec<String> {
+pub fn metrics(dir: &Path) -> Vec<String> {
     std::fs::read_to_string(dir.join("metrics.csv"))
         .unwrap()
         .lines()
