@@ -322,12 +322,20 @@ fn a_hostile_latest_pointer_or_model_file_is_an_error_not_a_panic() {
     bomb.push(0xfd);
     bomb.extend_from_slice(&(1u64 << 62).to_le_bytes());
     std::fs::write(run.join("model.bin"), &bomb).unwrap();
-    let out = vista(
-        &["predict", "--run", run.to_str().unwrap(), "--data", d],
-        tmp.path(),
-    );
+    let preds = tmp.path().join("preds.csv");
+    let predict = [
+        "predict",
+        "--run",
+        run.to_str().unwrap(),
+        "--data",
+        d,
+        "--out",
+        preds.to_str().unwrap(),
+    ];
+    let out = vista(&predict, tmp.path());
     let (_, stderr) = text(&out);
     assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("model.bin"), "{stderr}");
     assert!(
         !stderr.contains("panicked") && !stderr.contains("memory allocation"),
         "{stderr}"

@@ -44,6 +44,7 @@ use crate::learner::{on_shards, progress_bar};
 use crate::model::init_seeded_with;
 use crate::optim::{Optim, OptimizerConfig};
 use crate::plot::{gan_plot, write_png};
+use crate::record::load_checked;
 use crate::run::{
     RunOptions, TrainData, checkpoints_newest_first, on_large_stack, read_json, recorder,
     refuse_started_run, write_checkpoint,
@@ -530,16 +531,18 @@ impl<B: AutodiffBackend> GanTrainer<B> {
             let path = ckpt.join(format!("{file}.bin"));
             move |e| Error::record(&path, e)
         };
-        self.generator = self
-            .generator
-            .clone()
-            .load_file(ckpt.join("generator"), &recorder(), &device)
-            .map_err(load_err("generator"))?;
-        self.critic = self
-            .critic
-            .clone()
-            .load_file(ckpt.join("critic"), &recorder(), &device)
-            .map_err(load_err("critic"))?;
+        self.generator = load_checked(&ckpt.join("generator.bin"), || {
+            self.generator
+                .clone()
+                .load_file(ckpt.join("generator"), &recorder(), &device)
+                .map_err(load_err("generator"))
+        })?;
+        self.critic = load_checked(&ckpt.join("critic.bin"), || {
+            self.critic
+                .clone()
+                .load_file(ckpt.join("critic"), &recorder(), &device)
+                .map_err(load_err("critic"))
+        })?;
         self.optim_g = self
             .optim_g
             .clone()
@@ -842,11 +845,12 @@ pub fn load_gan<B: Backend>(
             .as_u64()
             .unwrap_or(0) as usize,
     };
-    let generator = config
-        .generator(classes.len())
-        .init::<B>(device)?
-        .load_file(file, &recorder(), device)
-        .map_err(|e| Error::record(&weights, e))?;
+    let generator = config.generator(classes.len()).init::<B>(device)?;
+    let generator = load_checked(&weights, || {
+        generator
+            .load_file(file, &recorder(), device)
+            .map_err(|e| Error::record(&weights, e))
+    })?;
     Ok(TrainedGan {
         config,
         classes,

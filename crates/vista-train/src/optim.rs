@@ -158,28 +158,30 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> Optim<M, B> {
     pub fn load(self, path: &Path, device: &B::Device) -> Result<Self> {
         let recorder = RunRecorder::<FullPrecisionSettings>::new();
         let p = path.to_path_buf();
-        Ok(match self {
-            Optim::AdamW(o) => Optim::AdamW(
-                o.load_record(
-                    recorder
-                        .load(p, device)
-                        .map_err(|e| Error::record(path, e))?,
+        crate::record::load_checked(path, || {
+            Ok(match self {
+                Optim::AdamW(o) => Optim::AdamW(
+                    o.load_record(
+                        recorder
+                            .load(p, device)
+                            .map_err(|e| Error::record(path, e))?,
+                    ),
                 ),
-            ),
-            Optim::Sgd(o) => Optim::Sgd(
-                o.load_record(
-                    recorder
-                        .load(p, device)
-                        .map_err(|e| Error::record(path, e))?,
+                Optim::Sgd(o) => Optim::Sgd(
+                    o.load_record(
+                        recorder
+                            .load(p, device)
+                            .map_err(|e| Error::record(path, e))?,
+                    ),
                 ),
-            ),
-            Optim::RmsProp(o) => Optim::RmsProp(
-                o.load_record(
-                    recorder
-                        .load(p, device)
-                        .map_err(|e| Error::record(path, e))?,
+                Optim::RmsProp(o) => Optim::RmsProp(
+                    o.load_record(
+                        recorder
+                            .load(p, device)
+                            .map_err(|e| Error::record(path, e))?,
+                    ),
                 ),
-            ),
+            })
         })
     }
 }

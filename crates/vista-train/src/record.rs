@@ -10,14 +10,64 @@
 //!   the lengths it reads (a 73-byte file can ask for 2^62 bytes). A file is read only
 //!   up to [`MAX_RECORD_BYTES`], and decoding may claim at most a small multiple of the
 //!   file's own length; decoding errors are errors, never panics.
+//! - Loading is checked: burn compares a record's tensor shapes with the module's by
+//!   `panic!`, and a decoded file may hold any shape; [`load_checked`] turns that panic
+//!   into an error naming the file, without printing it.
 
+use std::cell::Cell;
 use std::marker::PhantomData;
-use std::path::PathBuf;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 
 use burn::record::{FileRecorder, PrecisionSettings, Recorder, RecorderError};
 use burn::tensor::backend::Backend;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+thread_local! {
+    /// Set while [`load_checked`] runs on this thread: its panics are not printed.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `load` (burn's `load_file` or `load_record` of a file vista did not write),
+/// returning a panic inside it as [`Error::Record`](crate::Error::Record) on `path`.
+/// The panic hook in place is kept for every other panic; only those inside `load` on
+/// this thread go unprinted.
+pub(crate) fn load_checked<T>(
+    path: &Path,
+    load: impl FnOnce() -> crate::Result<T>,
+) -> crate::Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    QUIET.with(|q| q.set(true));
+    let result = std::panic::catch_unwind(AssertUnwindSafe(load));
+    QUIET.with(|q| q.set(false));
+    result.unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("the record does not fit the model");
+        // burn's messages are framed in blank lines and `===` banners.
+        let message = message
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("==="))
+            .collect::<Vec<_>>()
+            .join(" ");
+        Err(crate::Error::record(
+            path,
+            RecorderError::DeserializeError(format!("it does not fit the model: {message}")),
+        ))
+    })
+}
 
 /// The largest record file read (a full-width ResNet-152 in f32 is about 240 MB).
 pub const MAX_RECORD_BYTES: u64 = 16 << 30;

@@ -33,7 +33,7 @@ use crate::metrics::{EpochMetrics, StepRecord, write_metrics};
 use crate::model::{AnyModel, ModelConfig};
 use crate::optim::{Optim, OptimizerConfig};
 use crate::plot::{loss_plot, lr_find_plot, lr_plot};
-use crate::record::RunRecorder;
+use crate::record::{RunRecorder, load_checked};
 
 /// One stage of progressive resizing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -971,11 +971,14 @@ fn read_checkpoint<B: AutodiffBackend>(
             state.phase
         )));
     }
-    let model = learner
-        .model
-        .clone()
-        .load_file(ckpt.join("model"), &recorder(), device)
-        .map_err(|e| Error::record(&ckpt.join("model.bin"), e))?;
+    let file = ckpt.join("model.bin");
+    let model = load_checked(&file, || {
+        learner
+            .model
+            .clone()
+            .load_file(ckpt.join("model"), &recorder(), device)
+            .map_err(|e| Error::record(&file, e))
+    })?;
     let optim = learner.optim.clone().load(&ckpt.join("optim"), device)?;
     Ok((state, model, optim))
 }
@@ -1001,11 +1004,13 @@ fn load_run_here<B: Backend>(dir: &Path, device: &B::Device) -> Result<TrainedRu
     let config_path = dir.join("config.json");
     let config = read_config(&config_path)?;
     let classes = ClassMap::load(&dir.join("classes.txt"))?;
-    let model = config
-        .model
-        .init::<B>(device)?
-        .load_file(dir.join("model"), &recorder(), device)
-        .map_err(|e| Error::record(&dir.join("model.bin"), e))?;
+    let model = config.model.init::<B>(device)?;
+    let file = dir.join("model.bin");
+    let model = load_checked(&file, || {
+        model
+            .load_file(dir.join("model"), &recorder(), device)
+            .map_err(|e| Error::record(&file, e))
+    })?;
     Ok(TrainedRun {
         config,
         classes,
