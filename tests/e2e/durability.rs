@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::train::{image, metrics, train_args, write_dataset};
+use crate::train::{data_and_whole_run, image, metrics, train_args, write_dataset};
 use crate::{root, text, vista};
 
 /// `vista ARGS` with a fault at the n-th operation (`abort`: the process dies there).
@@ -262,12 +262,8 @@ fn training_resumes_to_the_same_result_after_a_fault_at_any_checkpoint_operation
 #[test]
 fn a_damaged_newest_checkpoint_resumes_from_the_spare() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    write_dataset(&data, 20);
+    let (data, whole) = data_and_whole_run(tmp.path(), 20);
     let d = data.to_str().unwrap();
-    let whole = tmp.path().join("whole");
-    let out = vista(&train_args(d, whole.to_str().unwrap()), tmp.path());
-    assert!(out.status.success(), "{:?}", text(&out));
     // A run stopped by a failing rename a few epochs in, whose newest checkpoint is
     // then damaged (half its model file).
     let run = tmp.path().join("run");
@@ -414,15 +410,8 @@ fn a_full_disk_fails_the_run_and_resume_completes_it_once_there_is_room() {
         return;
     }
     let _unmount = Mounted(small.clone());
-    let data = tmp.path().join("data");
-    write_dataset(&data, 20);
+    let (data, whole) = data_and_whole_run(tmp.path(), 20);
     let d = data.to_str().unwrap();
-    let whole = tmp.path().join("whole");
-    assert!(
-        vista(&train_args(d, whole.to_str().unwrap()), tmp.path())
-            .status
-            .success()
-    );
 
     let run = small.join("run");
     let args = train_args(d, run.to_str().unwrap());

@@ -1,7 +1,7 @@
 //! `vista train`, `vista lr-find` and `vista predict` on a small synthetic dataset in the
 //! Kaggle Intel layout, including a run killed with SIGKILL and resumed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -76,6 +76,20 @@ pub fn train_args<'a>(data: &'a str, out: &'a str) -> Vec<&'a str> {
     ];
     a.extend(RECIPE);
     a
+}
+
+/// A dataset of `n` images (`write_dataset`) in `dir/data`, and the uninterrupted run
+/// of the test recipe on it in `dir/whole`, for tests that interrupt the same run.
+pub fn data_and_whole_run(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
+    let data = dir.join("data");
+    write_dataset(&data, n);
+    let whole = dir.join("whole");
+    let out = vista(
+        &train_args(data.to_str().unwrap(), whole.to_str().unwrap()),
+        dir,
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    (data, whole)
 }
 
 /// metrics.csv without the timing columns (images/s and wall time).
@@ -179,13 +193,8 @@ fn lr_find_writes_a_plot_and_the_suggestions() {
 #[test]
 fn a_run_killed_with_sigkill_resumes_to_the_same_metrics() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    write_dataset(&data, 120);
+    let (data, whole) = data_and_whole_run(tmp.path(), 120);
     let d = data.to_str().unwrap();
-
-    let whole = tmp.path().join("whole");
-    let out = vista(&train_args(d, whole.to_str().unwrap()), tmp.path());
-    assert!(out.status.success(), "{:?}", text(&out));
 
     let cut = tmp.path().join("cut");
     let mut child = Command::new(env!("CARGO_BIN_EXE_vista"))
