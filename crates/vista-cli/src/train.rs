@@ -42,7 +42,7 @@ pub struct RecipeArgs {
     /// flags given here override it.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// resnet18, resnet34, resnet50, inception_v3 or efficientnet_lite0.
+    /// resnet18, resnet34, resnet50, inception_v3 or efficientnet_lite0 (`-` or `_`).
     #[arg(long)]
     arch: Option<String>,
     /// Channel multiplier of the model (1.0 = the published width).

@@ -2,11 +2,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use vista_models::{
     EfficientNetLiteConfig, ImportOptions, InceptionV3Config, ResNetConfig, ResNetDepth, inspect,
     load_checkpoint,
 };
+use vista_train::Arch;
 
 use crate::backend::Cpu;
 
@@ -20,7 +21,7 @@ pub enum WeightsCommand {
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
     file: PathBuf,
-    /// Also try loading it into this model: resnet18, resnet34, resnet50, inception_v3, efficientnet-lite0.
+    /// Also try loading it into this model: resnet18, resnet34, resnet50, inception_v3, efficientnet_lite0 (`-` or `_`).
     #[arg(long)]
     arch: Option<String>,
     /// Classes of that model (default: what the checkpoint's head has).
@@ -81,26 +82,28 @@ pub fn run(cmd: WeightsCommand) -> Result<()> {
     let classes = args.classes.or(head_classes).unwrap_or(1000);
     let device = Default::default();
     let opts = ImportOptions::default();
-    let report = if arch == "inception_v3" {
-        let model = InceptionV3Config::new(classes)
-            .with_width(args.width)
-            .init::<Cpu>(&device);
-        load_checkpoint(model, &args.file, &opts).map(|(_, r)| r)
-    } else if arch == "efficientnet-lite0" {
-        let model = EfficientNetLiteConfig::new()
-            .with_num_classes(classes)
-            .init::<Cpu>(&device);
-        load_checkpoint(model, &args.file, &opts).map(|(_, r)| r)
-    } else if let Some(depth) = ResNetDepth::parse(arch) {
-        let config = ResNetConfig::new(depth, classes)
-            .with_width(args.width)
-            .with_small_stem(args.small_stem);
-        let model = config.init::<Cpu>(&device)?;
-        load_checkpoint(model, &args.file, &opts).map(|(_, r)| r)
-    } else {
-        bail!(
-            "unknown architecture `{arch}` (use resnet18, resnet34, resnet50 or efficientnet-lite0)"
-        );
+    // The names `vista train --arch` takes, from the one registry.
+    let report = match Arch::parse(arch)? {
+        Arch::InceptionV3 => {
+            let model = InceptionV3Config::new(classes)
+                .with_width(args.width)
+                .init::<Cpu>(&device);
+            load_checkpoint(model, &args.file, &opts).map(|(_, r)| r)
+        }
+        Arch::EfficientnetLite0 => {
+            let model = EfficientNetLiteConfig::new()
+                .with_num_classes(classes)
+                .init::<Cpu>(&device);
+            load_checkpoint(model, &args.file, &opts).map(|(_, r)| r)
+        }
+        resnet @ (Arch::Resnet18 | Arch::Resnet34 | Arch::Resnet50) => {
+            let depth = ResNetDepth::parse(resnet.name()).context("a ResNet depth")?;
+            let config = ResNetConfig::new(depth, classes)
+                .with_width(args.width)
+                .with_small_stem(args.small_stem);
+            let model = config.init::<Cpu>(&device)?;
+            load_checkpoint(model, &args.file, &opts).map(|(_, r)| r)
+        }
     };
     let report = report.with_context(|| format!("loading {} into {arch}", args.file.display()))?;
     println!(

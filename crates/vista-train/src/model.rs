@@ -51,10 +51,13 @@ impl Arch {
         }
     }
 
+    /// The architecture called `name`, spelled with `_` or `-` (`efficientnet_lite0`
+    /// and `efficientnet-lite0` are the same model).
     pub fn parse(name: &str) -> Result<Arch> {
+        let wanted = name.replace('-', "_");
         Arch::ALL
             .into_iter()
-            .find(|a| a.name() == name)
+            .find(|a| a.name() == wanted)
             .ok_or_else(|| Error::UnknownArch(name.to_string()))
     }
 
@@ -234,5 +237,23 @@ impl<B: Backend> Classifier<B> for AnyModel<B> {
             AnyModel::Inception(m) => m.forward(images),
             AnyModel::EfficientNet(m) => m.forward(images),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_architecture_parses_by_its_name_with_either_separator() {
+        for arch in Arch::ALL {
+            assert_eq!(Arch::parse(arch.name()).unwrap(), arch);
+            assert_eq!(Arch::parse(&arch.name().replace('_', "-")).unwrap(), arch);
+        }
+        let err = Arch::parse("resnet101").unwrap_err().to_string();
+        assert!(
+            err.contains("resnet101") && err.contains("inception_v3"),
+            "{err}"
+        );
     }
 }
