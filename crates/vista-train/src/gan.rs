@@ -46,8 +46,8 @@ use crate::optim::{Optim, OptimizerConfig};
 use crate::plot::{gan_plot, write_png};
 use crate::record::load_checked;
 use crate::run::{
-    RunOptions, TrainData, checkpoints_newest_first, on_large_stack, read_json, recorder,
-    refuse_started_run, write_checkpoint,
+    RunOptions, TrainData, on_large_stack, read_json, recorder, refuse_started_run, resume_newest,
+    write_checkpoint,
 };
 
 /// Every setting of a GAN run; saved as `gan.json` in the run folder.
@@ -641,32 +641,11 @@ fn train_gan_here<B: AutodiffBackend>(
         labels_hash: labels_hash(&data.labels),
         ..GanState::default()
     };
-    // The newest checkpoint that loads; one damaged by a crash or a full disk falls
-    // back to the one before it, which is kept for that.
-    let mut resumed = None;
-    if opts.resume {
-        let mut failure = None;
-        for ckpt in checkpoints_newest_first(dir)? {
-            match t.resume(&ckpt) {
-                Ok(saved) => {
-                    if let Some(e) = failure.take() {
-                        eprintln!(
-                            "warning: the newest checkpoint does not load ({e}); resuming from {}",
-                            ckpt.display()
-                        );
-                    }
-                    resumed = Some((ckpt, saved));
-                    break;
-                }
-                Err(e) => {
-                    failure.get_or_insert(e);
-                }
-            }
-        }
-        if let Some(e) = failure {
-            return Err(e);
-        }
-    }
+    let resumed = if opts.resume {
+        resume_newest(dir, |ckpt| t.resume(ckpt))?
+    } else {
+        None
+    };
     if let Some((ckpt, saved)) = resumed {
         if (saved.images, saved.labels_hash) != (state.images, state.labels_hash) {
             return Err(Error::Config(format!(

@@ -408,7 +408,7 @@ pub fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>> {
 
 /// The run's checkpoints, newest first: the one `latest` names, then the others (the
 /// spare), so a resume can fall back when the newest does not load.
-pub(crate) fn checkpoints_newest_first(dir: &Path) -> Result<Vec<PathBuf>> {
+fn checkpoints_newest_first(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out: Vec<PathBuf> = latest_checkpoint(dir)?.into_iter().collect();
     let root = checkpoints(dir);
     let mut others: Vec<PathBuf> = match std::fs::read_dir(&root) {
@@ -428,6 +428,33 @@ pub(crate) fn checkpoints_newest_first(dir: &Path) -> Result<Vec<PathBuf>> {
     others.reverse();
     out.extend(others);
     Ok(out)
+}
+
+/// The newest checkpoint of `dir` that `load` accepts, with what it loaded. A newest one
+/// damaged by a crash or a full disk falls back to the spare kept before it, with a
+/// warning. `None` when there is no checkpoint; the newest one's error when none loads.
+pub(crate) fn resume_newest<T>(
+    dir: &Path,
+    mut load: impl FnMut(&Path) -> Result<T>,
+) -> Result<Option<(PathBuf, T)>> {
+    let mut failure = None;
+    for ckpt in checkpoints_newest_first(dir)? {
+        match load(&ckpt) {
+            Ok(found) => {
+                if let Some(e) = failure {
+                    eprintln!(
+                        "warning: the newest checkpoint does not load ({e}); resuming from {}",
+                        ckpt.display()
+                    );
+                }
+                return Ok(Some((ckpt, found)));
+            }
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
+    }
+    failure.map_or(Ok(None), Err)
 }
 
 /// Holds a run folder for one process: an advisory lock (`flock`) on `<dir>/.lock`,
@@ -823,39 +850,22 @@ fn train_here<B: AutodiffBackend>(
         lrs: vec![None; phases.len()],
         ..RunState::default()
     };
-    if opts.resume {
-        // The newest checkpoint that loads whole; the spare when the newest is damaged.
-        let mut failure = None;
-        for ckpt in checkpoints_newest_first(dir)? {
-            match read_checkpoint(&ckpt, &learner, phases.len(), &device) {
-                Ok((st, model, optim)) => {
-                    if let Some(e) = failure.take() {
-                        eprintln!(
-                            "warning: the newest checkpoint does not load ({e}); resuming from {}",
-                            ckpt.display()
-                        );
-                    }
-                    state = st;
-                    learner.model = model;
-                    learner.optim = optim;
-                    learner.epochs_done = state.epochs_done;
-                    learner.steps = state.steps.clone();
-                    if opts.progress {
-                        eprintln!(
-                            "resuming from {} (epoch {})",
-                            ckpt.display(),
-                            state.epochs_done
-                        );
-                    }
-                    break;
-                }
-                Err(e) => {
-                    failure.get_or_insert(e);
-                }
-            }
-        }
-        if let Some(e) = failure {
-            return Err(e);
+    if opts.resume
+        && let Some((ckpt, (st, model, optim))) = resume_newest(dir, |ckpt| {
+            read_checkpoint(ckpt, &learner, phases.len(), &device)
+        })?
+    {
+        state = st;
+        learner.model = model;
+        learner.optim = optim;
+        learner.epochs_done = state.epochs_done;
+        learner.steps = state.steps.clone();
+        if opts.progress {
+            eprintln!(
+                "resuming from {} (epoch {})",
+                ckpt.display(),
+                state.epochs_done
+            );
         }
     }
 
