@@ -6,17 +6,24 @@ use std::path::{Path, PathBuf};
 use crate::root;
 
 /// Which vista crates each crate may depend on (dev-dependencies included).
-const ALLOWED: [(&str, &[&str]); 8] = [
-    ("vista-data", &[]),
-    ("vista-models", &[]),
-    ("vista-schedule", &[]),
+const ALLOWED: [(&str, &[&str]); 9] = [
+    ("vista-format", &[]),
+    ("vista-data", &["vista-format"]),
+    ("vista-models", &["vista-format"]),
+    ("vista-schedule", &["vista-format"]),
     (
         "vista-train",
-        &["vista-data", "vista-models", "vista-schedule"],
+        &[
+            "vista-format",
+            "vista-data",
+            "vista-models",
+            "vista-schedule",
+        ],
     ),
     (
         "vista-eval",
         &[
+            "vista-format",
             "vista-data",
             "vista-models",
             "vista-schedule",
@@ -26,6 +33,7 @@ const ALLOWED: [(&str, &[&str]); 8] = [
     (
         "vista-clean",
         &[
+            "vista-format",
             "vista-data",
             "vista-models",
             "vista-schedule",
@@ -36,6 +44,7 @@ const ALLOWED: [(&str, &[&str]); 8] = [
     (
         "vista-cli",
         &[
+            "vista-format",
             "vista-data",
             "vista-models",
             "vista-schedule",
@@ -44,7 +53,8 @@ const ALLOWED: [(&str, &[&str]); 8] = [
             "vista-clean",
         ],
     ),
-    ("xtask", &[]),
+    // xtask reads what the binary writes as the types it writes, and nothing else.
+    ("xtask", &["vista-format"]),
 ];
 
 fn manifests() -> Vec<(String, String)> {
@@ -90,11 +100,84 @@ fn dependencies_point_one_way() {
 
 #[test]
 fn xtask_stays_light() {
-    let manifest = std::fs::read_to_string(root().join("xtask/Cargo.toml")).unwrap();
-    assert!(
-        !manifest.contains("burn"),
-        "xtask runs the vista binary; it links no burn"
-    );
+    for crate_dir in ["xtask", "crates/vista-format"] {
+        let manifest = std::fs::read_to_string(root().join(crate_dir).join("Cargo.toml")).unwrap();
+        let links_burn = manifest.lines().any(|l| l.trim_start().starts_with("burn"));
+        assert!(
+            !links_burn,
+            "{crate_dir} links no burn: xtask runs the vista binary and reads its files through vista-format"
+        );
+    }
+}
+
+/// Ways of reading a file or an output without its type: a JSON value indexed by key,
+/// a hand-written field parser, JSON assembled by hand.
+const UNTYPED: [&str; 5] = [
+    "serde_json::Value",
+    "serde_json::Map",
+    "json!(",
+    "fn field(",
+    // The start of a JSON object written with `format!`.
+    "{{\\\"",
+];
+
+#[test]
+fn xtask_reads_artefacts_as_their_types() {
+    for (rel, f) in rust_sources(&["xtask"]) {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for pattern in UNTYPED {
+            assert!(
+                !text.contains(pattern),
+                "{rel} uses `{pattern}`: read vista's files and `--json` output as their vista_format types"
+            );
+        }
+        // `v["key"]`: a JSON value indexed by a field name.
+        let indexed = text.match_indices("[\"").any(|(i, _)| {
+            text[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ')' || c == ']')
+        });
+        assert!(!indexed, "{rel} indexes a JSON value by key");
+    }
+    // The one runner of the binary returns its status, not its output: facts come from
+    // `vista_json` (typed) or from the files the binary writes.
+    let util = std::fs::read_to_string(root().join("xtask/src/util.rs")).unwrap();
+    assert!(util.contains("pub fn vista(bin: &Path, args: &[String]) -> Result<()>"));
+}
+
+/// File names of the folders vista writes, which only `vista-format`'s layout spells.
+const RUN_FOLDER_NAMES: [&str; 14] = [
+    "\"config.json\"",
+    "\"model.bin\"",
+    "\"metrics.json\"",
+    "\"state.json\"",
+    "\"lr_find.json\"",
+    "\"evaluation.json\"",
+    "\"flags.json\"",
+    "\"synthetic.json\"",
+    "\"consistency.json\"",
+    "\"epochs.json\"",
+    "\"generator.json\"",
+    "\"gan.json\"",
+    "\"checkpoints\"",
+    "\"detection.json\"",
+];
+
+#[test]
+fn run_folder_names_live_in_vista_format() {
+    for (rel, f) in rust_sources(&["crates", "xtask"]) {
+        let library_or_tool = rel.contains("/src/") && !rel.starts_with("crates/vista-format/");
+        if !library_or_tool {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        // Unit tests may build folders by hand.
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for name in RUN_FOLDER_NAMES {
+            assert!(
+                !code.contains(name),
+                "{rel} spells the file name {name}; use vista_format's RunDir, GanDir, ..."
+            );
+        }
+    }
 }
 
 #[test]

@@ -16,7 +16,23 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::util::{cargo, root, run as sh};
+use serde::Deserialize;
+use vista_format::{ModelBench, PredictSummary, PreparedData, parse_json};
+
+use crate::util::{build_vista, cargo, root, run as sh, vista_json, words};
+
+/// The last line `xtask/bench/train_fastai.py` prints.
+#[derive(Debug, Deserialize)]
+struct FastaiResult {
+    test_accuracy: f64,
+    wall_s: f64,
+    #[serde(default = "fastai_name")]
+    framework: String,
+}
+
+fn fastai_name() -> String {
+    "fastai".into()
+}
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -58,26 +74,12 @@ fn ensure_torch() -> Result<()> {
     Ok(())
 }
 
-/// The value of `"key": value` in a one-line JSON object (strings unquoted).
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let rest = &line[line.find(&format!("\"{key}\":"))? + key.len() + 3..];
-    let rest = rest.trim_start();
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    Some(rest[..end].trim().trim_matches('"'))
-}
-
-fn rows(stdout: &[u8]) -> Vec<(String, String, Option<f64>, String)> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .filter_map(|l| {
-            Some((
-                field(l, "model")?.to_owned(),
-                field(l, "size")?.to_owned(),
-                field(l, "img_per_s")?.parse().ok(),
-                field(l, "backend").unwrap_or("?").to_owned(),
-            ))
-        })
+/// The rows of a `vista bench models` or `xtask/bench/models.py` run: one
+/// `vista_format::ModelBench` per line of standard output.
+fn rows(stdout: &[u8]) -> Result<Vec<ModelBench>> {
+    let text = String::from_utf8_lossy(stdout);
+    (text.lines().filter(|l| l.starts_with('{')))
+        .map(|l| parse_json(l).with_context(|| format!("a benchmark row: {l}")))
         .collect()
 }
 
@@ -104,8 +106,7 @@ fn models(args: &[String]) -> Result<()> {
             .clone();
     }
     ensure_torch()?;
-    sh(cargo().args(["build", "--release", "-p", "vista-cli"]))?;
-    let vista = root().join("target/release/vista");
+    let vista = build_vista(false)?;
     eprintln!("measuring vista (this takes a few minutes on 2 cores)");
     let ours = Command::new(&vista)
         .args(["bench", "models"])
@@ -132,20 +133,21 @@ fn models(args: &[String]) -> Result<()> {
             String::from_utf8_lossy(&theirs.stderr)
         );
     }
-    let (ours, theirs) = (rows(&ours.stdout), rows(&theirs.stdout));
-    let backend_ours = ours.first().map_or("vista", |r| r.3.as_str());
-    let backend_theirs = theirs.first().map_or("torch", |r| r.3.as_str());
+    let (ours, theirs) = (rows(&ours.stdout)?, rows(&theirs.stdout)?);
+    let backend_ours = ours.first().map_or("vista", |r| r.backend.as_str());
+    let backend_theirs = theirs.first().map_or("torch", |r| r.backend.as_str());
     println!(
         "training step (forward + cross-entropy + backward), batch {}, img/s",
         opts[3]
     );
     println!("| model | size | vista ({backend_ours}) | PyTorch ({backend_theirs}) | ratio |");
     println!("| --- | --- | --- | --- | --- |");
-    for (model, size, rate, _) in &ours {
+    for row in &ours {
+        let (model, size, rate) = (&row.model, row.size, &row.img_per_s);
         let other = theirs
             .iter()
-            .find(|r| &r.0 == model && &r.1 == size)
-            .and_then(|r| r.2);
+            .find(|r| &r.model == model && r.size == size)
+            .and_then(|r| r.img_per_s);
         let show = |r: Option<f64>| r.map_or("n/a".to_string(), |v| format!("{v:.1}"));
         let ratio = match (rate, other) {
             (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
@@ -220,18 +222,8 @@ fn train(args: &[String]) -> Result<()> {
         [a] if a == "--skip-fastai" => true,
         _ => bail!("usage: cargo xtask bench train [--skip-fastai]"),
     };
-    sh(cargo().args(["build", "--release", "-p", "vista-cli"]))?;
-    let vista = root().join("target/release/vista");
-    let data = capture(
-        Command::new(&vista).args(["data", "prepare", "--quiet"]),
-        "vista data prepare",
-    )?;
-    let data = data
-        .lines()
-        .filter_map(|l| l.split_whitespace().last())
-        .map(std::path::PathBuf::from)
-        .find(|p| p.join("train.csv").is_file())
-        .context("vista data prepare printed no dataset folder")?;
+    let vista = build_vista(false)?;
+    let data = vista_json::<PreparedData>(&vista, &words("data prepare --quiet"))?.dataset;
     let run = root().join("runs/bench-train");
     if run.exists() {
         std::fs::remove_dir_all(&run).with_context(|| format!("clearing {}", run.display()))?;
@@ -244,25 +236,26 @@ fn train(args: &[String]) -> Result<()> {
         .arg(&data)
         .arg("--out")
         .arg(&run))?;
-    let predicted = capture(
-        Command::new(&vista)
-            .args(["predict", "--quiet", "--run"])
-            .arg(&run)
-            .arg("--data")
-            .arg(&data)
-            .arg("--out")
-            .arg(run.join("test_predictions.csv"))
-            .arg("--labels")
-            .arg(&labels),
-        "vista predict",
+    let show = |p: &std::path::Path| p.display().to_string();
+    let predicted: PredictSummary = vista_json(
+        &vista,
+        &[
+            "predict".into(),
+            "--quiet".into(),
+            "--run".into(),
+            show(&run),
+            "--data".into(),
+            show(&data),
+            "--out".into(),
+            show(&run.join("test_predictions.csv")),
+            "--labels".into(),
+            show(&labels),
+        ],
     )?;
     let ours_s = start.elapsed().as_secs_f64();
-    let ours_acc: f64 = predicted
-        .lines()
-        .find_map(|l| l.strip_prefix("test accuracy "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("vista predict printed no test accuracy")?;
+    let ours_acc = predicted
+        .accuracy
+        .context("vista predict measured no test accuracy")?;
     println!("| recipe | test accuracy | wall time |");
     println!("| --- | --- | --- |");
     println!("| vista train (default recipe) + predict | {ours_acc:.4} | {ours_s:.0} s |");
@@ -282,13 +275,9 @@ fn train(args: &[String]) -> Result<()> {
         .rev()
         .find(|l| l.starts_with('{'))
         .context("fastai printed no result")?;
-    let acc: f64 = field(line, "test_accuracy")
-        .and_then(|v| v.parse().ok())
-        .context("no accuracy")?;
-    let secs: f64 = field(line, "wall_s")
-        .and_then(|v| v.parse().ok())
-        .context("no wall time")?;
-    let framework = field(line, "framework").unwrap_or("fastai");
+    let theirs: FastaiResult =
+        parse_json(line).with_context(|| format!("fastai's result line: {line}"))?;
+    let (acc, secs, framework) = (theirs.test_accuracy, theirs.wall_s, &theirs.framework);
     println!("| {framework}: resnet18, lr_find, fit_one_cycle(3) | {acc:.4} | {secs:.0} s |");
     println!(
         "vista reaches {ours_acc:.4} vs {acc:.4} in {:.2}x fastai's wall time",

@@ -4,28 +4,20 @@
 //! accuracy of the same recipe trained without and with the flagged images left out.
 //! The dataset's cleaned view is undone at the end.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use vista_format::{CleanDir, DetectionReport, PredictSummary, PreparedData, read_json};
 
-use crate::util::{cargo, root, run as sh};
+use crate::util::{build_vista, root, vista_json, words};
 
 /// The recipe of every model here: cheap, so five folds and two runs fit in minutes.
 const RECIPE: &str =
     "--arch resnet18 --width 0.125 --small-stem true --sizes 16,28 --epochs 2,1 --lr 3e-3 --quiet";
 
-fn vista(bin: &Path, args: &str) -> Result<String> {
-    let args: Vec<String> = args.split_whitespace().map(str::to_owned).collect();
-    crate::reproduce::vista(bin, &args)
-}
-
-fn test_accuracy(stdout: &str) -> Option<f64> {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("test accuracy "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
+fn vista(bin: &Path, args: &str) -> Result<()> {
+    crate::util::vista(bin, &words(args))
 }
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -34,18 +26,17 @@ pub fn run(args: &[String]) -> Result<()> {
         [flag, v] if flag == "--noise" => v.clone(),
         _ => bail!("usage: cargo xtask bench clean [--noise 0.05]"),
     };
-    sh(cargo().args(["build", "--release", "-p", "vista-cli"]))?;
-    let bin = root().join("target/release/vista");
+    let bin = build_vista(false)?;
     let out = root().join("target/bench-clean");
     if out.exists() {
         std::fs::remove_dir_all(&out)?;
     }
-    let data = PathBuf::from(vista(&bin, "data prepare --quiet")?.trim());
+    let data = vista_json::<PreparedData>(&bin, &words("data prepare --quiet"))?.dataset;
     let labels = data.join("answers/test_labels.csv");
     let o = |rel: &str| out.join(rel).display().to_string();
     let flip = format!("--flip-labels {noise} --seed 42");
     let start = Instant::now();
-    let detect = vista(
+    vista(
         &bin,
         &format!(
             "clean detect --data {} --out {} {RECIPE} {flip}",
@@ -57,7 +48,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut accuracy = Vec::new();
     for (name, clean) in [("noisy", false), ("cleaned", true)] {
         if clean {
-            vista(&bin, &format!("clean apply {}", o("detect/flags.json")))?;
+            let flags = CleanDir::new(out.join("detect")).flags_json();
+            vista(&bin, &format!("clean apply {}", flags.display()))?;
         }
         let trained = vista(
             &bin,
@@ -68,32 +60,32 @@ pub fn run(args: &[String]) -> Result<()> {
             ),
         );
         let predicted = trained.and_then(|_| {
-            vista(
+            vista_json::<PredictSummary>(
                 &bin,
-                &format!(
+                &words(&format!(
                     "predict --quiet --run {} --data {} --split unlabelled --labels {} --out {}",
                     o(name),
                     data.display(),
                     labels.display(),
                     o(&format!("{name}.csv"))
-                ),
+                )),
             )
         });
         if clean {
             // Whatever happened, the embedded data gets its full view back.
             vista(&bin, &format!("clean undo --data {}", data.display()))?;
         }
-        accuracy.push((
-            name,
-            test_accuracy(&predicted?).context("no test accuracy")?,
-        ));
+        let predicted = predicted?;
+        accuracy.push((name, predicted.accuracy.context("no test accuracy")?));
     }
     println!("\n| noise {noise} | result |\n| --- | --- |");
-    for line in detect
-        .lines()
-        .filter(|l| l.starts_with("flipped labels found"))
-    {
-        println!("| detection | {line} |");
+    let report_path = CleanDir::new(out.join("detect")).detection_json();
+    let report: DetectionReport = read_json(&report_path)?;
+    for (key, d) in &report {
+        println!(
+            "| detection ({key}) | precision {:.3}, recall {:.3} ({} of {} flipped; {} flagged) |",
+            d.precision, d.recall, d.hits, d.flipped, d.flagged
+        );
     }
     println!("| detection time | {detect_s:.0} s (5 folds) |");
     for (name, acc) in accuracy {

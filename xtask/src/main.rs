@@ -1,5 +1,6 @@
 //! `cargo xtask`: the one entry point for automation (CI, the reproduction run, benchmarks).
-//! It runs cargo and the `vista` binary as processes and links none of vista's crates.
+//! It runs cargo and the `vista` binary as processes; of vista's crates it links only
+//! `vista-format` (no burn), to read what the binary writes as the types it writes.
 
 mod bench;
 mod bench_clean;

@@ -1,10 +1,11 @@
 //! Running commands: print them, time them, fail with the command in the message.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use serde::de::DeserializeOwned;
 
 /// The workspace root (xtask's manifest sits one level below it).
 pub fn root() -> PathBuf {
@@ -43,4 +44,52 @@ pub fn has(program: &str, sub: &[&str]) -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// Builds the `vista` binary in release (with the `cuda` feature when asked) and returns
+/// its path: the one place that knows where cargo puts it.
+pub fn build_vista(cuda: bool) -> Result<PathBuf> {
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "-p", "vista-cli"]);
+    if cuda {
+        cmd.args(["--features", "cuda"]);
+    }
+    run(&mut cmd)?;
+    Ok(root().join("target/release/vista"))
+}
+
+/// Runs `vista ARGS` with its output and progress bars on the terminal.
+pub fn vista(bin: &Path, args: &[String]) -> Result<()> {
+    eprintln!("$ vista {}", args.join(" "));
+    let status = Command::new(bin)
+        .args(args)
+        .status()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    if !status.success() {
+        bail!("`vista {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Runs `vista ARGS --json` (progress on the terminal) and reads the one JSON object it
+/// prints as the type that command's summary has in `vista_format`.
+pub fn vista_json<T: DeserializeOwned>(bin: &Path, args: &[String]) -> Result<T> {
+    eprintln!("$ vista {} --json", args.join(" "));
+    let out = Command::new(bin)
+        .args(args)
+        .arg("--json")
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    if !out.status.success() {
+        bail!("`vista {} --json` failed ({})", args.join(" "), out.status);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    vista_format::parse_json(&text)
+        .with_context(|| format!("`vista {} --json` printed {text:?}", args.join(" ")))
+}
+
+/// Splits a command line written as one string into arguments.
+pub fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_owned).collect()
 }

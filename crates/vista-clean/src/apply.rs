@@ -138,7 +138,7 @@ fn move_image(from: &Path, to: &Path, rel: &Path) -> Result<()> {
     let src = from.join(rel);
     match rename_noreplace(&src, &dst) {
         Ok(()) => Ok(()),
-        Err(vista_data::Error::Io { source, .. })
+        Err(vista_format::Error::Io { source, .. })
             if source.kind() == std::io::ErrorKind::CrossesDevices =>
         {
             copy_then_remove(&src, &dst)

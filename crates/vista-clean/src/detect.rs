@@ -2,67 +2,8 @@
 //! probability above 0.9 ("likely mislabelled"), or a top probability between 0.5 and
 //! 0.6 ("ambiguous"). Thresholds are configurable.
 
-use serde::{Deserialize, Serialize};
 use vista_eval::Predictions;
-
-/// Thresholds of the two rules.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Rules {
-    /// A wrong prediction above this probability is "likely mislabelled".
-    pub mislabelled_above: f32,
-    /// A top probability within `[lo, hi]` is "ambiguous".
-    pub ambiguous: (f32, f32),
-}
-
-impl Default for Rules {
-    fn default() -> Self {
-        Self {
-            mislabelled_above: 0.9,
-            ambiguous: (0.5, 0.6),
-        }
-    }
-}
-
-/// Why an image was flagged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    LikelyMislabelled,
-    Ambiguous,
-    /// Among the highest losses of its given class (for review without rules).
-    TopLoss,
-}
-
-impl Reason {
-    pub fn name(self) -> &'static str {
-        match self {
-            Reason::LikelyMislabelled => "likely_mislabelled",
-            Reason::Ambiguous => "ambiguous",
-            Reason::TopLoss => "top_loss",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Reason> {
-        match name {
-            "likely_mislabelled" | "mislabelled" => Some(Reason::LikelyMislabelled),
-            "ambiguous" => Some(Reason::Ambiguous),
-            "top_loss" => Some(Reason::TopLoss),
-            _ => None,
-        }
-    }
-}
-
-/// One flagged image.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Flag {
-    /// Path relative to the dataset's root.
-    pub image: String,
-    pub given: String,
-    pub predicted: String,
-    /// Probability of the predicted class.
-    pub probability: f32,
-    pub reason: Reason,
-}
+pub use vista_format::{Flag, Reason, Rules};
 
 /// Applies `rules` to predictions that carry the given labels; flags come in the
 /// predictions' order, mislabelled first within equal images (an image gets one flag).

@@ -19,6 +19,8 @@ pub enum Error {
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
     #[error(transparent)]
+    Files(#[from] vista_format::Error),
+    #[error(transparent)]
     Data(#[from] vista_data::Error),
     #[error(transparent)]
     Eval(#[from] vista_eval::Error),

@@ -9,14 +9,11 @@ use burn::tensor::backend::AutodiffBackend;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use vista_data::derive_seed;
 use vista_eval::{PredictOptions, Predictions, predict_images};
+use vista_format::Stream;
 use vista_train::{RunOptions, TrainConfig, TrainData, latest_checkpoint, load_run, train};
 
 use crate::error::{Error, Result};
-
-/// Stream of [`derive_seed`] for the folds.
-const FOLD_STREAM: u64 = 0x666f_6c64;
 
 /// The fold (0..k) of each sample: each class is shuffled (seeded) and dealt round the
 /// folds, so every fold has each class in proportion.
@@ -28,7 +25,7 @@ pub fn stratified_folds(labels: &[u32], k: usize, seed: u64) -> Vec<usize> {
         let mut members: Vec<usize> = (0..labels.len())
             .filter(|&i| labels[i] == c as u32)
             .collect();
-        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, &[FOLD_STREAM, c as u64]));
+        let mut rng = ChaCha8Rng::seed_from_u64(Stream::Fold.seed(seed, &[c as u64]));
         members.shuffle(&mut rng);
         for (j, &i) in members.iter().enumerate() {
             // Rotating the start per class keeps fold sizes within one of each other.
@@ -63,7 +60,7 @@ pub fn out_of_fold<B: AutodiffBackend>(
     let mut probs = vec![0.0f32; n * nc];
     for f in 0..k {
         let fold_dir = dir.join(format!("fold-{f}"));
-        let saved = fold_dir.join("oof.csv");
+        let saved = vista_format::RunDir::new(&fold_dir).held_out_predictions();
         let held: Vec<usize> = (0..n).filter(|&i| folds[i] == f).collect();
         let fold_preds = if saved.exists() {
             Predictions::read_csv(&saved)?

@@ -22,8 +22,9 @@ pub use apply::{Applied, Undone, apply_journal, quarantine_dir, undo_review};
 pub use detect::{Flag, Reason, Rules, flag, top_losses};
 pub use error::{Error, Result};
 pub use kfold::{out_of_fold, stratified_folds};
-pub use manifest::Manifest;
-pub use noise::{Detection, flip_labels, flip_labels_by_name, score_detection};
+pub use manifest::{Manifest, contact_sheets, manifest_view};
+pub use noise::{flip_labels, flip_labels_by_name, score_detection};
 pub use review::{
     Decision, JournalEntry, Review, append_journal, read_journal, repair_journal, resolve_inside,
 };
+pub use vista_format::{Detection, DetectionReport};

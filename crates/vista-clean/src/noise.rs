@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
+use vista_format::Detection;
 
 use crate::detect::{Flag, Reason};
 
@@ -58,17 +58,6 @@ pub fn flip_labels_by_name(
         }
     }
     flipped
-}
-
-/// How well the flags find the flipped images.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Detection {
-    pub flipped: usize,
-    pub flagged: usize,
-    /// Flagged images that were flipped.
-    pub hits: usize,
-    pub precision: f64,
-    pub recall: f64,
 }
 
 /// Scores the flags of `reason` (or all flags) against the flipped images' names.

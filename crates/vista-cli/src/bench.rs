@@ -144,18 +144,20 @@ fn measure<B: AutodiffBackend>(args: &BenchArgs, name: &str, size: usize) -> Res
     })
 }
 
-/// Prints one JSON object per line: `{"model", "size", "batch", "img_per_s"}`
-/// (`img_per_s` is null where the model does not take that size).
+/// Prints one JSON object per line, a `vista_format::ModelBench` (`img_per_s` is null
+/// where the model does not take that size).
 pub fn run(args: &BenchArgs) -> Result<()> {
     for model in &args.models {
         for &size in &args.sizes {
             let rate = measure::<Autodiff<Cpu>>(args, model, size)?;
-            let rate = rate.map_or("null".to_string(), |r| format!("{r:.2}"));
-            println!(
-                "{{\"model\": \"{model}\", \"size\": {size}, \"batch\": {}, \"backend\": \"{}\", \"img_per_s\": {rate}}}",
-                args.batch,
-                <Cpu as Backend>::name(&Default::default())
-            );
+            let row = vista_format::ModelBench {
+                model: model.clone(),
+                size,
+                batch: args.batch,
+                backend: <Cpu as Backend>::name(&Default::default()),
+                img_per_s: rate.map(|r| (r * 100.0).round() / 100.0),
+            };
+            println!("{}", serde_json::to_string(&row)?);
         }
     }
     Ok(())

@@ -76,7 +76,7 @@ pub fn run_clean(cmd: &CleanCommand, progress: bool) -> Result<()> {
                 .iter()
                 .map(|r| Reason::parse(r).with_context(|| format!("unknown reason `{r}`")))
                 .collect::<Result<Vec<_>>>()?;
-            let view = m.view(&reasons, CleanView::read(&m.dataset)?);
+            let view = vista_clean::manifest_view(&m, &reasons, CleanView::read(&m.dataset)?);
             let path = view.write(&m.dataset)?;
             println!(
                 "{} images left out of {} (view: {}); `vista clean undo --data {}` restores them",
@@ -144,7 +144,7 @@ fn detect(args: &DetectArgs, progress: bool) -> Result<()> {
             )
         }
     };
-    preds.write_csv(&args.out.join("predictions.csv"))?;
+    preds.write_csv(&vista_format::CleanDir::new(&args.out).predictions())?;
     let rules = Rules {
         mislabelled_above: args.mislabelled_above,
         ambiguous: (args.ambiguous[0], args.ambiguous[1]),
@@ -158,7 +158,7 @@ fn detect(args: &DetectArgs, progress: bool) -> Result<()> {
         flags,
     };
     let json = manifest.write(&args.out)?;
-    manifest.contact_sheets(&args.out, 48)?;
+    vista_clean::contact_sheets(&manifest, &args.out, 48)?;
     let count = |r| manifest.of(r).count();
     println!(
         "{} likely mislabelled, {} ambiguous of {} training images in {}; manifest {}",
@@ -170,7 +170,7 @@ fn detect(args: &DetectArgs, progress: bool) -> Result<()> {
     );
     if !flipped.is_empty() {
         let set: HashSet<String> = flipped.iter().map(|&i| names[i].clone()).collect();
-        let mut report = serde_json::Map::new();
+        let mut report = vista_format::DetectionReport::new();
         for (key, reason) in [
             ("likely_mislabelled", Some(Reason::LikelyMislabelled)),
             ("ambiguous", Some(Reason::Ambiguous)),
@@ -181,11 +181,11 @@ fn detect(args: &DetectArgs, progress: bool) -> Result<()> {
                 "flipped labels found ({key}): precision {:.3}, recall {:.3} ({} of {} flipped; {} flagged)",
                 d.precision, d.recall, d.hits, d.flipped, d.flagged
             );
-            report.insert(key.into(), serde_json::to_value(&d)?);
+            report.insert(key.into(), d);
         }
-        vista_data::write_atomic(
-            &args.out.join("detection.json"),
-            serde_json::to_string_pretty(&report)?.as_bytes(),
+        vista_format::write_json(
+            &vista_format::CleanDir::new(&args.out).detection_json(),
+            &report,
         )?;
     }
     Ok(())

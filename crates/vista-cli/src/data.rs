@@ -40,6 +40,9 @@ pub struct CheckArgs {
     /// Write the problem list here (`.json`, else CSV).
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Print the summary as one JSON object (`vista_format::DataSummary`) instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,6 +81,9 @@ pub struct PrepareArgs {
     /// Keep only the first N test images.
     #[arg(long)]
     test_limit: Option<usize>,
+    /// Print the folder as one JSON object (`vista_format::PreparedData`).
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(cmd: DataCommand, progress: bool) -> Result<()> {
@@ -91,7 +97,12 @@ pub fn run(cmd: DataCommand, progress: bool) -> Result<()> {
                 progress,
             };
             let dir = materialize_embedded(args.out.as_deref(), &opts)?;
-            println!("{}", dir.display());
+            if args.json {
+                let prepared = vista_format::PreparedData { dataset: dir };
+                println!("{}", serde_json::to_string(&prepared)?);
+            } else {
+                println!("{}", dir.display());
+            }
             Ok(())
         }
     }
@@ -129,16 +140,46 @@ fn check(args: &CheckArgs, progress: bool) -> Result<()> {
     };
     let loaded = vista_data::load(&path, &opts)
         .with_context(|| format!("checking dataset {}", path.display()))?;
-    print_summary(&path, &loaded);
+    if args.json {
+        println!("{}", serde_json::to_string(&summary(&path, &loaded))?);
+    } else {
+        print_summary(&path, &loaded);
+    }
     if let Some(report_path) = &args.report {
         loaded.report.save(report_path)?;
-        println!("problem report written to {}", report_path.display());
+        if !args.json {
+            println!("problem report written to {}", report_path.display());
+        }
     }
     loaded
         .report
         .enforce(args.source.on_bad_image)
         .with_context(|| format!("dataset {}", path.display()))?;
     Ok(())
+}
+
+/// The dataset as `--json` gives it.
+fn summary(path: &Path, loaded: &Loaded) -> vista_format::DataSummary {
+    let ds = &loaded.dataset;
+    let train = ds.class_counts(&ds.train);
+    let test = ds.class_counts(&ds.test);
+    vista_format::DataSummary {
+        dataset: path.to_path_buf(),
+        layout: ds.layout.to_string(),
+        classes: (ds.classes.classes.iter().enumerate())
+            .map(|(i, class)| vista_format::ClassCount {
+                class: class.clone(),
+                train: train[i],
+                test: test[i],
+            })
+            .collect(),
+        train: ds.train.len(),
+        test: ds.test.len(),
+        unlabelled: ds.unlabelled.len(),
+        image_sizes: size_summary(&loaded.original_sizes),
+        problems: loaded.report.problems.len(),
+        cache_bytes: loaded.cache_bytes() as u64,
+    }
 }
 
 fn print_summary(path: &Path, loaded: &Loaded) {

@@ -62,6 +62,9 @@ pub struct PredictArgs {
     on_bad_image: OnBadImage,
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
+    /// Print the outcome as one JSON object (`vista_format::PredictSummary`) instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run_predict(args: &PredictArgs, progress: bool) -> Result<()> {
@@ -215,6 +218,23 @@ fn predict_on<B: Backend>(
         preds.attach_labels(&map)?;
     }
     preds.write_csv(&args.out)?;
+    let scored = match preds.labels {
+        Some(_) => Some(evaluate(&preds, 0)?),
+        None => None,
+    };
+    if args.json {
+        let summary = vista_format::PredictSummary {
+            out: args.out.clone(),
+            images: preds.len(),
+            skipped: got.skipped.len(),
+            tta: opts.tta.name().to_string(),
+            size: opts.size,
+            accuracy: scored.as_ref().map(|e| e.accuracy),
+            correct: scored.as_ref().map(|e| e.confusion.correct()),
+        };
+        println!("{}", serde_json::to_string(&summary)?);
+        return Ok(());
+    }
     println!(
         "{} predictions ({} TTA, {} px) written to {}",
         preds.len(),
@@ -222,8 +242,7 @@ fn predict_on<B: Backend>(
         opts.size,
         args.out.display()
     );
-    if preds.labels.is_some() {
-        let e = evaluate(&preds, 0)?;
+    if let Some(e) = scored {
         println!(
             "test accuracy {:.4} ({}/{})",
             e.accuracy,
@@ -278,14 +297,12 @@ pub fn run_evaluate(args: &EvaluateArgs, progress: bool) -> Result<()> {
         .with_context(|| format!("evaluating {}", args.preds.display()))?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
+    let out = vista_format::EvalDir::new(&args.out);
     let text = e.to_text();
     print!("{text}");
-    vista_data::write_atomic(&args.out.join("evaluation.txt"), text.as_bytes())?;
-    vista_data::write_atomic(
-        &args.out.join("evaluation.json"),
-        serde_json::to_string_pretty(&e)?.as_bytes(),
-    )?;
-    confusion_png(&args.out.join("confusion.png"), &e.confusion, &e.classes)?;
+    vista_format::write_atomic(&out.evaluation_txt(), text.as_bytes())?;
+    vista_format::write_json(&out.evaluation_json(), &e)?;
+    confusion_png(&out.confusion_png(), &e.confusion, &e.classes)?;
     if let Some(data) = &args.data {
         let files = dataset_files(&resolve_data(data, progress)?)?;
         let mut tiles = Vec::new();
@@ -308,7 +325,7 @@ pub fn run_evaluate(args: &EvaluateArgs, progress: bool) -> Result<()> {
             });
         }
         tiles_png(
-            &args.out.join("top_losses.png"),
+            &out.top_losses_png(),
             "Top losses: actual / predicted, probability of the prediction, loss",
             &tiles,
             4,

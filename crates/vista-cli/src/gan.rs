@@ -12,9 +12,9 @@ use image::{GrayImage, RgbImage};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
-use vista_data::{LoadOptions, OnBadImage, load, write_atomic};
+use vista_data::{LoadOptions, OnBadImage, load};
 use vista_eval::{PredictOptions, predict_images};
+use vista_format::{Consistency, SyntheticDir, SyntheticImage, SyntheticManifest, write_json};
 use vista_train::{
     GanConfig, OptimizerConfig, RunOptions, TrainData, TrainedGan, generate, load_gan, load_run,
     train_gan,
@@ -115,38 +115,6 @@ pub struct GanSampleArgs {
     /// `cpu`, `cuda` or `cuda:N`.
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
-}
-
-/// `synthetic.json`: which images are generated, and by what.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct SyntheticManifest {
-    pub synthetic: bool,
-    /// The GAN run and the generator file the images came from.
-    pub run: PathBuf,
-    pub generator: PathBuf,
-    /// Epochs the generator had trained.
-    pub epochs: usize,
-    pub seed: u64,
-    pub per_class: usize,
-    pub size: usize,
-    pub classes: Vec<String>,
-    /// One entry per image: its path below the folder and its intended class.
-    pub images: Vec<SyntheticImage>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct SyntheticImage {
-    pub file: String,
-    pub class: String,
-}
-
-/// `consistency.json`: how often a classifier trained on real images agrees with the
-/// class each image was generated for.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Consistency {
-    pub classifier: PathBuf,
-    pub overall: f64,
-    pub per_class: Vec<(String, f64)>,
 }
 
 pub fn run(cmd: &GanCommand, progress: bool) -> Result<()> {
@@ -346,7 +314,7 @@ fn write_samples<B: Backend>(
         if i % args.per_class == 0 {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let file = format!("{class}/gan-{:05}.png", i % args.per_class);
+        let file = SyntheticDir::image_name(&class, i % args.per_class);
         let path = tmp.join(&file);
         let saved = if grey {
             GrayImage::from_fn(size, size, |x, y| image::Luma([img.get_pixel(x, y)[0]])).save(&path)
@@ -367,17 +335,12 @@ fn write_samples<B: Backend>(
         classes: gan.classes.classes.clone(),
         images: entries,
     };
-    write_atomic(
-        &tmp.join("synthetic.json"),
-        &serde_json::to_vec_pretty(&manifest).expect("manifest serializes"),
-    )?;
+    let out = SyntheticDir::new(tmp);
+    write_json(&out.manifest(), &manifest)?;
     let consistency = match judge {
         Some(judge) => {
             let c = class_consistency(judge, rgb, labels, &gan.classes.classes, progress)?;
-            write_atomic(
-                &tmp.join("consistency.json"),
-                &serde_json::to_vec_pretty(&c).expect("consistency serializes"),
-            )?;
+            write_json(&out.consistency(), &c)?;
             Some(c)
         }
         None => None,
@@ -508,7 +471,7 @@ pub(crate) fn load_extra(
         };
         labels.push(id);
     }
-    if !dir.join("synthetic.json").exists() && progress {
+    if !SyntheticDir::new(dir).manifest().exists() && progress {
         eprintln!(
             "note: {} has no synthetic.json; its images are used as extra training images all the same",
             dir.display()

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use vista_data::{LoadOptions, Loaded, OnBadImage, load, write_atomic};
+use vista_data::{LoadOptions, Loaded, OnBadImage, load};
+use vista_format::{LrFindDir, LrFindRecord, write_json};
 use vista_train::{
     Arch, ModelConfig, OptimizerConfig, RunOptions, ScheduleKind, StageConfig, TrainConfig,
     TrainData, find_lr, lr_find_plot, train,
@@ -497,10 +498,15 @@ pub fn run_lr_find(args: &LrFindArgs, progress: bool) -> Result<()> {
     let s = finder.suggestions();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let png = args.out.join("lr_find.png");
+    let out = LrFindDir::new(&args.out);
+    let png = out.plot();
     lr_find_plot(&png, &finder.lrs, &finder.losses, &s)?;
-    let json = serde_json::json!({"lrs": finder.lrs, "losses": finder.losses, "suggestions": s});
-    write_atomic(&args.out.join("lr_find.json"), json.to_string().as_bytes())?;
+    let record = LrFindRecord {
+        lrs: finder.lrs.clone(),
+        losses: finder.losses.clone(),
+        suggestions: s,
+    };
+    write_json(&out.record(), &record)?;
     let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2e}"));
     println!(
         "valley {} (fastai's default), steep {}, minimum/10 {}, slide {}; plot: {}",

@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use vista_format::check_class_name;
 
 /// Class names of the Intel Image Classification data in label-id order, as the
 /// Analytics Vidhya `train.csv` numbers them (0 = buildings ... 5 = street). The Kaggle
@@ -17,52 +18,6 @@ pub const INTEL_CLASSES: [&str; 6] = [
     "sea",
     "street",
 ];
-
-/// Why a string cannot be a class name. Class names become folder names (`submit
-/// --format folders`, `gan sample`, `<out>/<class>/`), so one rule, [`check_class_name`],
-/// applies to every source: folder names, CSV labels, `classes.txt` lines, class maps and
-/// prediction files' headers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum BadClassName {
-    #[error("is empty")]
-    Empty,
-    #[error("is longer than {MAX_CLASS_NAME_BYTES} bytes")]
-    TooLong,
-    #[error("is `.` or `..`")]
-    Dots,
-    #[error("contains a path separator (`/` or `\\`)")]
-    Separator,
-    #[error("contains a control character or NUL")]
-    Control,
-    #[error("starts or ends with white space")]
-    Spaces,
-}
-
-/// The longest class name accepted, in bytes (a file-name component is at most 255).
-pub const MAX_CLASS_NAME_BYTES: usize = 200;
-
-/// Checks that `name` can be a class: one plain path component on every platform.
-pub fn check_class_name(name: &str) -> std::result::Result<(), BadClassName> {
-    if name.is_empty() {
-        return Err(BadClassName::Empty);
-    }
-    if name.len() > MAX_CLASS_NAME_BYTES {
-        return Err(BadClassName::TooLong);
-    }
-    if name == "." || name == ".." {
-        return Err(BadClassName::Dots);
-    }
-    if name.contains(['/', '\\']) {
-        return Err(BadClassName::Separator);
-    }
-    if name.chars().any(char::is_control) {
-        return Err(BadClassName::Control);
-    }
-    if name.trim() != name {
-        return Err(BadClassName::Spaces);
-    }
-    Ok(())
-}
 
 /// The largest class list file read (`classes.txt`, `classes.json`).
 pub const MAX_CLASS_FILE_BYTES: u64 = 16 << 20;
@@ -127,7 +82,7 @@ impl ClassMap {
 
     /// Reads a `classes.txt`: one class name per line, in label order; blank lines ignored.
     pub fn read_txt(path: &Path) -> Result<Self> {
-        let text = crate::fsutil::read_limited(path, MAX_CLASS_FILE_BYTES)?;
+        let text = vista_format::read_limited(path, MAX_CLASS_FILE_BYTES)?;
         let text = String::from_utf8(text)
             .map_err(|_| Error::Config(format!("{}: not UTF-8 text", path.display())))?;
         let mut names = Vec::new();
@@ -152,13 +107,13 @@ impl ClassMap {
             path: path.into(),
             source,
         })?;
-        crate::fsutil::write_atomic(path, &bytes)
+        Ok(vista_format::write_atomic(path, &bytes)?)
     }
 
     /// Reads a class map saved by [`ClassMap::save`]; every name is checked again, since
     /// a run folder may come from someone else.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = crate::fsutil::read_limited(path, MAX_CLASS_FILE_BYTES)?;
+        let bytes = vista_format::read_limited(path, MAX_CLASS_FILE_BYTES)?;
         let map: ClassMap = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
             path: path.into(),
             source,

@@ -55,7 +55,7 @@ pub enum Error {
         line: usize,
         name: String,
         #[source]
-        why: crate::classes::BadClassName,
+        why: vista_format::BadClassName,
     },
     /// The same class is named twice.
     #[error("{path}: class `{name}` is listed twice")]
@@ -98,6 +98,30 @@ pub enum Error {
         path: PathBuf,
         report: ProblemReport,
     },
+}
+
+impl From<vista_format::Error> for Error {
+    /// The format layer's errors are the same kinds as this crate's, kept as they are so
+    /// callers match one set of variants.
+    fn from(e: vista_format::Error) -> Self {
+        match e {
+            vista_format::Error::Io { path, source } => Error::Io { path, source },
+            vista_format::Error::Json { path, source } => Error::Json { path, source },
+            vista_format::Error::TooBig { path, size, limit } => {
+                Error::TooBig { path, size, limit }
+            }
+            vista_format::Error::Symlink { path } => Error::Symlink { path },
+            vista_format::Error::BadClassName { path, name, why } => Error::BadClassName {
+                path,
+                line: 0,
+                name,
+                why,
+            },
+            vista_format::Error::DuplicateClass { path, name } => {
+                Error::DuplicateClass { path, name }
+            }
+        }
+    }
 }
 
 /// Result alias of this crate.

@@ -17,12 +17,10 @@ mod classes;
 mod decode;
 mod error;
 pub mod fashion_mnist;
-mod fsutil;
 mod grid;
 mod loader;
 mod mixup;
 mod problem;
-mod seed;
 mod source;
 mod split;
 mod view;
@@ -33,27 +31,25 @@ pub use augment::{
 };
 pub use batch::{Batch, Normalize, labels_tensor};
 pub use cache::{LoadOptions, Loaded, bound_side, load};
-pub use classes::{
-    BadClassName, ClassMap, INTEL_CLASSES, MAX_CLASS_FILE_BYTES, MAX_CLASS_NAME_BYTES,
-    check_class_name,
-};
+pub use classes::{ClassMap, INTEL_CLASSES, MAX_CLASS_FILE_BYTES};
 pub use decode::{
     DEFAULT_MAX_PIXELS, Header, MAX_HEADER_BYTES, MAX_IMAGE_FILE_BYTES, decode_rgb,
     decode_rgb_bytes, probe, probe_bytes,
 };
 pub use error::{Error, Result};
-pub use fsutil::{
-    fault_point, read_limited, refuse_symlink, rename_noreplace, sync_dir, write_atomic,
-    write_atomic_with,
-};
+// The file helpers, the class-name rule and seed derivation live in `vista-format`;
+// they are re-exported here for the crates and programs that use them with datasets.
 pub use grid::grid;
 pub use loader::{Epoch, Loader, LoaderConfig};
 pub use mixup::{Mix, draw_lambdas, mixup, soft_targets};
 pub use problem::{OnBadImage, Problem, ProblemKind, ProblemReport};
-pub use seed::derive_seed;
 pub use source::{
     CsvRow, Dataset, IGNORED_NAMES, IMAGE_EXTENSIONS, Layout, MAX_CSV_BYTES, OWN_FILES, Sample,
     detect_layout, open, parse_dataset_csv,
 };
 pub use split::stratified_split;
 pub use view::{CleanView, MAX_VIEW_BYTES, PREV_VIEW_FILE, UNDONE_VIEW_FILE, VIEW_FILE, view_path};
+pub use vista_format::{
+    BadClassName, MAX_CLASS_NAME_BYTES, check_class_name, derive_seed, fault_point, read_limited,
+    refuse_symlink, rename_noreplace, sync_dir, write_atomic, write_atomic_with,
+};

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::augment::{AugmentConfig, augment, resize_plain};
 use crate::batch::{Batch, Normalize};
 use crate::mixup::mixup;
-use crate::seed::derive_seed;
+use vista_format::Stream;
 
 /// How batches are made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,7 +128,8 @@ impl Loader {
     fn order(&self, epoch: u64) -> Vec<usize> {
         let mut order = self.shared.items.clone();
         if self.shared.cfg.shuffle {
-            let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.shared.cfg.seed, &[1, epoch]));
+            let mut rng =
+                ChaCha8Rng::seed_from_u64(Stream::EpochOrder.seed(self.shared.cfg.seed, &[epoch]));
             order.shuffle(&mut rng);
         }
         order
@@ -193,7 +194,7 @@ fn build_batch(shared: &Shared, order: &[usize], epoch: u64, b: usize, size: u32
     let s = size as usize;
     let image_len = 3 * s * s;
     let mut images = vec![0.0f32; items.len() * image_len];
-    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(cfg.seed, &[2, epoch, b as u64]));
+    let mut rng = ChaCha8Rng::seed_from_u64(Stream::Batch.seed(cfg.seed, &[epoch, b as u64]));
     for (&item, out) in items.iter().zip(images.chunks_exact_mut(image_len)) {
         let src = &shared.images[item];
         match &cfg.augment {

@@ -340,7 +340,7 @@ impl ProblemReport {
             }
             out.into_bytes()
         };
-        crate::fsutil::write_atomic(path, &bytes)
+        Ok(vista_format::write_atomic(path, &bytes)?)
     }
 }
 

@@ -31,10 +31,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::classes::{ClassMap, check_class_name};
+use crate::classes::ClassMap;
 use crate::error::{Error, Result, io_err};
 use crate::problem::{Problem, ProblemKind, ProblemReport};
 use crate::view::CleanView;
+use vista_format::check_class_name;
 
 /// File extensions read as images (compared case-insensitively).
 pub const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
@@ -196,8 +197,8 @@ pub const IGNORED_NAMES: [&str; 3] = ["Thumbs.db", "desktop.ini", "__MACOSX"];
 /// [`VIEW_FILE`](crate::VIEW_FILE)) is skipped there too.
 pub const OWN_FILES: [&str; 4] = [
     "classes.txt",
-    "synthetic.json",
-    "consistency.json",
+    vista_format::SYNTHETIC_MANIFEST,
+    vista_format::CONSISTENCY_FILE,
     "predictions.csv",
 ];
 
@@ -647,7 +648,7 @@ fn read_csv(
     label_column: Option<&'static str>,
     problems: &mut Vec<Problem>,
 ) -> Result<Vec<CsvRow>> {
-    let bytes = crate::fsutil::read_limited(path, MAX_CSV_BYTES)?;
+    let bytes = vista_format::read_limited(path, MAX_CSV_BYTES)?;
     let (rows, found) = parse_dataset_csv(&bytes, path, image_dir, file_column, label_column)?;
     problems.extend(found);
     Ok(rows)

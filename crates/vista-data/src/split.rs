@@ -4,7 +4,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::seed::derive_seed;
+use vista_format::Stream;
 
 /// Splits item positions into (train, valid) so each class keeps its share in both:
 /// `round(n_c * valid_pct)` items of each class `c` go to valid. Both lists are sorted.
@@ -16,7 +16,7 @@ pub fn stratified_split(labels: &[u32], valid_pct: f32, seed: u64) -> (Vec<usize
     }
     let (mut train, mut valid) = (Vec::new(), Vec::new());
     for (class, mut items) in by_class.into_iter().enumerate() {
-        let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, &[0x0005_9117, class as u64]));
+        let mut rng = ChaCha8Rng::seed_from_u64(Stream::Split.seed(seed, &[class as u64]));
         items.shuffle(&mut rng);
         let n_valid = ((items.len() as f32) * valid_pct.clamp(0.0, 1.0)).round() as usize;
         valid.extend_from_slice(&items[..n_valid]);

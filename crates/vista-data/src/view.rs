@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, io_err};
-use crate::fsutil::{read_limited, refuse_symlink, sync_dir, write_atomic};
 use crate::source::{Dataset, Sample};
+use vista_format::{read_limited, refuse_symlink, sync_dir, write_atomic};
 
 /// The file name of the view at a dataset's root.
 pub const VIEW_FILE: &str = "vista-clean.json";

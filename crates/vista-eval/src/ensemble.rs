@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use vista_data::derive_seed;
+use vista_format::Stream;
 
 use crate::error::{Error, Result};
 use crate::predictions::Predictions;
@@ -27,9 +27,6 @@ pub enum Method {
     Weighted(Vec<f32>),
 }
 
-/// Stream of [`derive_seed`] for tie-breaks, so they do not share draws with training.
-const TIE_STREAM: u64 = 0x7469_6573;
-
 /// The majority vote of one image: `votes` holds each model's predicted class. Ties are
 /// broken by a draw seeded with `(seed, image)`, so the winner depends on neither the
 /// order of the models nor on other images.
@@ -45,7 +42,7 @@ pub fn vote(votes: &[u32], num_classes: usize, seed: u64, image: u64) -> u32 {
     if tied.len() == 1 {
         return tied[0];
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(seed, &[TIE_STREAM, image]));
+    let mut rng = ChaCha8Rng::seed_from_u64(Stream::Tie.seed(seed, &[image]));
     tied[rng.random_range(0..tied.len())]
 }
 

@@ -35,6 +35,8 @@ pub enum Error {
     #[error("cannot use the image {}: {problem}", path.display())]
     BadImage { path: PathBuf, problem: ProblemKind },
     #[error(transparent)]
+    Files(#[from] vista_format::Error),
+    #[error(transparent)]
     Data(#[from] vista_data::Error),
     #[error(transparent)]
     Train(#[from] vista_train::Error),

@@ -25,8 +25,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use vista_data::{
     AugmentConfig, AugmentParams, CropRect, Normalize, OnBadImage, Problem, apply, centre_crop,
-    decode_rgb, derive_seed, draw_params,
+    decode_rgb, draw_params,
 };
+use vista_format::Stream;
 use vista_train::{Classifier, infer_probs};
 
 use crate::error::{Error, Result};
@@ -112,9 +113,6 @@ impl Tta {
     }
 }
 
-/// Stream of [`derive_seed`] for TTA's augmentations.
-const TTA_STREAM: u64 = 0x0074_7461;
-
 /// Writes every view of `img` for `tta` into `out` (`views * 3 * size * size` values in
 /// [0, 1], CHW per view). `aug` is the training augmentation (used by [`Tta::Fastai`]);
 /// `ratio` bounds the aspect ratio of the plain view's centred crop.
@@ -148,8 +146,7 @@ pub fn write_views(
         Tta::Fastai { n, .. } => {
             apply(img, &plain, size, views.next().expect("the plain view"));
             for j in 0..n {
-                let mut rng =
-                    ChaCha8Rng::seed_from_u64(derive_seed(seed, &[TTA_STREAM, index, j as u64]));
+                let mut rng = ChaCha8Rng::seed_from_u64(Stream::Tta.seed(seed, &[index, j as u64]));
                 let p = draw_params(aug, w, h, &mut rng);
                 apply(img, &p, size, views.next().expect("n augmented views"));
             }

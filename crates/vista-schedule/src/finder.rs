@@ -2,6 +2,7 @@
 //! rates, a smoothed loss, a stop when it diverges, and fastai's four suggestions.
 
 use serde::{Deserialize, Serialize};
+pub use vista_format::Suggestions;
 
 /// Sweep settings; `Default` is fastai's `lr_find()`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,18 +80,6 @@ impl LrFinder {
     pub fn suggestions(&self) -> Suggestions {
         suggest(&self.lrs, &self.losses, self.cfg.num_it)
     }
-}
-
-/// The learning rates fastai's `lr_find` proposes (`None` where the curve is too short).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Suggestions {
-    /// fastai's default: a point in the longest valley of the loss.
-    pub valley: Option<f64>,
-    /// Where the loss falls fastest.
-    pub steep: Option<f64>,
-    /// The rate of the lowest loss, divided by 10.
-    pub minimum: Option<f64>,
-    pub slide: Option<f64>,
 }
 
 /// fastai's `lr_find` post-processing: drop the first tenth and the last five points,

@@ -54,6 +54,8 @@ pub enum Error {
     },
     #[error("data error")]
     Data(#[from] vista_data::Error),
+    #[error(transparent)]
+    Files(#[from] vista_format::Error),
 }
 
 impl Error {

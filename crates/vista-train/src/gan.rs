@@ -37,6 +37,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal, Uniform};
 use serde::{Deserialize, Serialize};
 use vista_data::{ClassMap, derive_seed, grid, labels_tensor, resize_plain, write_atomic};
+use vista_format::{CheckpointDir, GanDir, GanEpoch, GanStep, GeneratorInfo};
+
+/// The records of a GAN checkpoint.
+const GENERATOR: &str = "generator";
+const CRITIC: &str = "critic";
+const OPTIM_GENERATOR: &str = "optim_generator";
+const OPTIM_CRITIC: &str = "optim_critic";
+use vista_format::Stream;
 use vista_models::{Critic, CriticConfig, Generator, GeneratorConfig, clip_weights};
 
 use crate::error::{Error, Result};
@@ -154,31 +162,6 @@ impl GanConfig {
             .with_features(self.features)
             .with_num_classes(self.conditional.then_some(classes))
     }
-}
-
-/// Means over one epoch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GanEpoch {
-    /// 1-based.
-    pub epoch: usize,
-    /// The critic's estimate of the Wasserstein distance, `mean C(real) - mean C(fake)`,
-    /// averaged over the epoch's critic steps; it falls as the generator improves.
-    pub wasserstein: f32,
-    /// The generator's loss, `-mean C(fake)`.
-    pub gen_loss: f32,
-    pub gen_steps: usize,
-    /// Real images the critic saw per second.
-    pub images_per_sec: f32,
-    pub wall_s: f32,
-}
-
-/// One generator step and the critic steps before it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct GanStep {
-    pub step: usize,
-    pub epoch: usize,
-    pub wasserstein: f32,
-    pub gen_loss: f32,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -324,15 +307,16 @@ fn prepare_gan_dir(
     dir: &Path,
     opts: &RunOptions,
 ) -> Result<GanConfig> {
-    let config_path = dir.join("gan.json");
+    let config_path = GanDir::new(dir).config();
     refuse_started_run(dir, opts, "a GAN run")?;
     let mut resolved = cfg.clone();
     resolved.channels = Some(
         cfg.channels
             .unwrap_or(if all_grey(&data.images) { 1 } else { 3 }),
     );
-    std::fs::create_dir_all(dir.join("samples")).map_err(|e| Error::io(&dir.join("samples"), e))?;
-    let classes_path = dir.join("classes.txt");
+    let samples = GanDir::new(dir).samples();
+    std::fs::create_dir_all(&samples).map_err(|e| Error::io(&samples, e))?;
+    let classes_path = GanDir::new(dir).classes();
     if opts.resume && config_path.exists() {
         // Only the number of epochs may change: a finished run resumed with more
         // epochs trains on.
@@ -504,22 +488,22 @@ impl<B: AutodiffBackend> GanTrainer<B> {
 
     fn save_checkpoint(&self, dir: &Path, state: &GanState) -> Result<()> {
         write_checkpoint(dir, state.epochs.len(), |tmp| {
-            let err = |file: &str| {
-                let path = tmp.join(format!("{file}.bin"));
+            let err = |network: &str| {
+                let path = tmp.file(network);
                 move |e| Error::record(&path, e)
             };
             self.generator
                 .clone()
-                .save_file(tmp.join("generator"), &recorder())
-                .map_err(err("generator"))?;
+                .save_file(tmp.stem(GENERATOR), &recorder())
+                .map_err(err(GENERATOR))?;
             self.critic
                 .clone()
-                .save_file(tmp.join("critic"), &recorder())
-                .map_err(err("critic"))?;
-            self.optim_g.save(&tmp.join("optim_generator"))?;
-            self.optim_c.save(&tmp.join("optim_critic"))?;
+                .save_file(tmp.stem(CRITIC), &recorder())
+                .map_err(err(CRITIC))?;
+            self.optim_g.save(&tmp.stem(OPTIM_GENERATOR))?;
+            self.optim_c.save(&tmp.stem(OPTIM_CRITIC))?;
             Ok(write_atomic(
-                &tmp.join("state.json"),
+                &tmp.state(),
                 &serde_json::to_vec(state).expect("state serializes"),
             )?)
         })
@@ -527,31 +511,32 @@ impl<B: AutodiffBackend> GanTrainer<B> {
 
     fn resume(&mut self, ckpt: &Path) -> Result<GanState> {
         let device = self.devices[0].clone();
-        let load_err = |file: &str| {
-            let path = ckpt.join(format!("{file}.bin"));
+        let ckpt = CheckpointDir::new(ckpt);
+        let load_err = |network: &str| {
+            let path = ckpt.file(network);
             move |e| Error::record(&path, e)
         };
-        self.generator = load_checked(&ckpt.join("generator.bin"), || {
+        self.generator = load_checked(&ckpt.file(GENERATOR), || {
             self.generator
                 .clone()
-                .load_file(ckpt.join("generator"), &recorder(), &device)
-                .map_err(load_err("generator"))
+                .load_file(ckpt.stem(GENERATOR), &recorder(), &device)
+                .map_err(load_err(GENERATOR))
         })?;
-        self.critic = load_checked(&ckpt.join("critic.bin"), || {
+        self.critic = load_checked(&ckpt.file(CRITIC), || {
             self.critic
                 .clone()
-                .load_file(ckpt.join("critic"), &recorder(), &device)
-                .map_err(load_err("critic"))
+                .load_file(ckpt.stem(CRITIC), &recorder(), &device)
+                .map_err(load_err(CRITIC))
         })?;
         self.optim_g = self
             .optim_g
             .clone()
-            .load(&ckpt.join("optim_generator"), &device)?;
+            .load(&ckpt.stem(OPTIM_GENERATOR), &device)?;
         self.optim_c = self
             .optim_c
             .clone()
-            .load(&ckpt.join("optim_critic"), &device)?;
-        read_json(&ckpt.join("state.json"))
+            .load(&ckpt.stem(OPTIM_CRITIC), &device)?;
+        read_json(&ckpt.state())
     }
 }
 
@@ -572,7 +557,7 @@ fn sample_grid<B: AutodiffBackend>(t: &GanTrainer<B>, path: &Path) -> Result<()>
         &t.generator.valid(),
         &t.cfg,
         &labels,
-        derive_seed(t.cfg.seed, &[5]),
+        Stream::GanGrid.seed(t.cfg.seed, &[]),
         &t.devices[0],
     );
     let zoom = (96 / t.cfg.size).max(1) as u32;
@@ -589,9 +574,9 @@ fn write_losses(dir: &Path, state: &GanState) -> Result<()> {
             s.step, s.epoch, s.wasserstein, s.gen_loss
         );
     }
-    write_atomic(&dir.join("losses.csv"), csv.as_bytes())?;
+    write_atomic(&GanDir::new(dir).losses_csv(), csv.as_bytes())?;
     write_atomic(
-        &dir.join("epochs.json"),
+        &GanDir::new(dir).epochs_json(),
         &serde_json::to_vec_pretty(&state.epochs).expect("epochs serialize"),
     )?;
     Ok(())
@@ -610,7 +595,7 @@ fn train_gan_here<B: AutodiffBackend>(
     let classes = data.classes.len();
     let device = devices[0].clone();
     let (generator, critic) =
-        init_seeded_with::<B, _>(derive_seed(cfg.seed, &[4]), &device, || {
+        init_seeded_with::<B, _>(Stream::Init.seed(cfg.seed, &[]), &device, || {
             let g = cfg.generator(classes).init::<B>(&device)?;
             let c = cfg.critic(classes).init::<B>(&device)?;
             // Materialize the lazily initialized parameters while the generator is seeded.
@@ -671,7 +656,7 @@ fn train_gan_here<B: AutodiffBackend>(
             );
         }
     }
-    let final_weights = dir.join("generator.bin");
+    let final_weights = GanDir::new(dir).generator();
     if state.epochs.len() < cfg.epochs && final_weights.exists() {
         // A generator from fewer epochs than this run will reach: ours, and stale.
         std::fs::remove_file(&final_weights).map_err(|e| Error::io(&final_weights, e))?;
@@ -689,10 +674,9 @@ fn train_gan_here<B: AutodiffBackend>(
     for epoch in state.epochs.len()..cfg.epochs {
         let start = Instant::now();
         let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(derive_seed(
-            cfg.seed,
-            &[1, epoch as u64],
-        )));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            Stream::EpochOrder.seed(cfg.seed, &[epoch as u64]),
+        ));
         let bar = progress_bar(opts.progress, batches, &format!("gan epoch {}", epoch + 1));
         let (mut w_sum, mut w_n, mut g_sum, mut g_n) = (0f64, 0usize, 0f64, 0usize);
         let mut w_since = Vec::new();
@@ -707,7 +691,7 @@ fn train_gan_here<B: AutodiffBackend>(
                     .copy_from_slice(&real[i * image_len..(i + 1) * image_len]);
                 labels[k] = data.labels[i];
             }
-            let step_seed = derive_seed(cfg.seed, &[2, epoch as u64, b as u64]);
+            let step_seed = Stream::GanStep.seed(cfg.seed, &[epoch as u64, b as u64]);
             let noise = normal_noise(step_seed, cfg.batch_size, nz);
             let w = t.critic_step(&batch, &labels, &noise);
             if !w.is_finite() {
@@ -724,8 +708,9 @@ fn train_gan_here<B: AutodiffBackend>(
             // Counted over the whole run, so no epoch's last critic steps go without
             // their generator step.
             if (epoch * batches + b + 1).is_multiple_of(cfg.critic_steps) {
-                let mut rng =
-                    ChaCha8Rng::seed_from_u64(derive_seed(cfg.seed, &[3, epoch as u64, b as u64]));
+                let mut rng = ChaCha8Rng::seed_from_u64(
+                    Stream::GanLabels.seed(cfg.seed, &[epoch as u64, b as u64]),
+                );
                 let uniform = Uniform::new(0, classes as u32).expect("at least one class");
                 let gen_labels: Vec<u32> = (0..cfg.batch_size)
                     .map(|_| uniform.sample(&mut rng))
@@ -768,32 +753,30 @@ fn train_gan_here<B: AutodiffBackend>(
                 m.gen_loss,
                 m.gen_steps,
                 m.images_per_sec,
-                crate::metrics::format_secs(m.wall_s)
+                vista_format::format_secs(m.wall_s)
             );
         }
         state.epochs.push(m);
-        sample_grid(
-            &t,
-            &dir.join("samples")
-                .join(format!("epoch-{:04}.png", epoch + 1)),
-        )?;
+        sample_grid(&t, &GanDir::new(dir).sample_grid(epoch + 1))?;
         t.save_checkpoint(dir, &state)?;
         write_losses(dir, &state)?;
     }
     if !state.steps.is_empty() {
-        gan_plot(&dir.join("gan_loss.png"), &state.steps)?;
+        gan_plot(&GanDir::new(dir).loss_png(), &state.steps)?;
     }
     write_losses(dir, &state)?;
     // The epoch count first, then the weights, written atomically: a `generator.bin`
     // is always whole and as old as `generator.json` says.
     write_atomic(
-        &dir.join("generator.json"),
-        &serde_json::to_vec(&serde_json::json!({"epochs": state.epochs.len()}))
-            .expect("json serializes"),
+        &GanDir::new(dir).generator_info(),
+        &serde_json::to_vec(&GeneratorInfo {
+            epochs: state.epochs.len(),
+        })
+        .expect("json serializes"),
     )?;
     t.generator
         .valid()
-        .save_file(dir.join("generator"), &recorder())
+        .save_file(GanDir::new(dir).generator_stem(), &recorder())
         .map_err(|e| Error::record(&final_weights, e))?;
     Ok(state.epochs)
 }
@@ -805,9 +788,12 @@ pub fn load_gan<B: Backend>(
     checkpoint: Option<&Path>,
     device: &B::Device,
 ) -> Result<TrainedGan<B>> {
-    let config: GanConfig = read_json(&dir.join("gan.json"))?;
-    let classes = ClassMap::load(&dir.join("classes.txt"))?;
-    let file = checkpoint.unwrap_or(dir).join("generator");
+    let config: GanConfig = read_json(&GanDir::new(dir).config())?;
+    let classes = ClassMap::load(&GanDir::new(dir).classes())?;
+    let file = match checkpoint {
+        Some(ckpt) => CheckpointDir::new(ckpt).stem(GENERATOR),
+        None => GanDir::new(dir).generator_stem(),
+    };
     let weights = file.with_extension("bin");
     if !weights.exists() {
         return Err(Error::Config(format!(
@@ -817,12 +803,10 @@ pub fn load_gan<B: Backend>(
         )));
     }
     let epochs = match checkpoint {
-        Some(ckpt) => read_json::<GanState>(&ckpt.join("state.json"))?
+        Some(ckpt) => read_json::<GanState>(&CheckpointDir::new(ckpt).state())?
             .epochs
             .len(),
-        None => read_json::<serde_json::Value>(&dir.join("generator.json"))?["epochs"]
-            .as_u64()
-            .unwrap_or(0) as usize,
+        None => read_json::<GeneratorInfo>(&GanDir::new(dir).generator_info())?.epochs,
     };
     let generator = config.generator(classes.len()).init::<B>(device)?;
     let generator = load_checked(&weights, || {

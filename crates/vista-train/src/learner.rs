@@ -26,9 +26,10 @@ use vista_schedule::{LrFindConfig, LrFinder, Schedule};
 
 use crate::error::{Error, Result};
 use crate::loss::{soft_cross_entropy_sum, targets, targets_tensor};
-use crate::metrics::{EpochMetrics, StepRecord};
 use crate::model::Classifier;
 use crate::optim::{Optim, OptimizerConfig};
+use vista_format::Stream;
+use vista_format::{EpochMetrics, StepRecord};
 
 /// Loader epochs at and above this number are the LR finder's, so its batches never
 /// coincide with (or shift) the training epochs' batches.
@@ -140,14 +141,17 @@ where
         let mut out = Vec::new();
         for e in spec.skip..spec.epochs {
             let epoch = self.epochs_done as u64;
-            B::seed(&self.devices[0], derive_seed(self.cfg.seed, &[3, epoch]));
+            B::seed(
+                &self.devices[0],
+                Stream::BackendEpoch.seed(self.cfg.seed, &[epoch]),
+            );
             let start = Instant::now();
             let bar = self.bar(per_epoch, &format!("{} epoch {}", spec.phase, e + 1));
             let (mut loss_sum, mut seen, mut lr) = (0.0f64, 0usize, 0.0);
             for (i, batch) in self.train.epoch(epoch, spec.size).enumerate() {
                 let step = e * per_epoch + i;
                 lr = spec.schedule.lr(step, total);
-                self.dropout_seed = derive_seed(self.cfg.seed, &[4, epoch, i as u64]);
+                self.dropout_seed = Stream::Dropout.seed(self.cfg.seed, &[epoch, i as u64]);
                 let loss = self.train_step(&batch, lr);
                 if !loss.is_finite() {
                     return Err(Error::Diverged {

@@ -15,7 +15,6 @@ mod error;
 mod gan;
 mod learner;
 mod loss;
-mod metrics;
 mod model;
 mod optim;
 mod plot;
@@ -24,10 +23,9 @@ mod run;
 mod sched;
 
 pub use error::{Error, Result};
-pub use gan::{GanConfig, GanEpoch, GanStep, TrainedGan, all_grey, generate, load_gan, train_gan};
+pub use gan::{GanConfig, TrainedGan, all_grey, generate, load_gan, train_gan};
 pub use learner::{FitSpec, Learner, LearnerConfig, even_mults, infer_probs, on_shards};
 pub use loss::{soft_cross_entropy_sum, targets, targets_tensor};
-pub use metrics::{EpochMetrics, StepRecord, format_secs, write_metrics};
 pub use model::{AnyModel, Arch, Classifier, ModelConfig};
 pub use optim::{Optim, OptimizerConfig};
 pub use plot::{gan_plot, loss_plot, lr_find_plot, lr_plot, plot_err, render_png};
@@ -37,3 +35,4 @@ pub use run::{
     find_lr, latest_checkpoint, load_run, train,
 };
 pub use sched::ScheduledLr;
+pub use vista_format::{EpochMetrics, GanEpoch, GanStep, StepRecord, format_secs, write_metrics};

@@ -11,8 +11,8 @@ use plotters::style::{FontStyle, register_font};
 use vista_schedule::Suggestions;
 
 use crate::error::{Error, Result};
-use crate::gan::GanStep;
-use crate::metrics::{EpochMetrics, StepRecord};
+use vista_format::GanStep;
+use vista_format::{EpochMetrics, StepRecord};
 
 const W: u32 = 800;
 const H: u32 = 500;

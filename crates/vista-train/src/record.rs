@@ -140,7 +140,7 @@ impl<S: PrecisionSettings, B: Backend> Recorder<B> for RunRecorder<S> {
     fn load_item<I: DeserializeOwned>(&self, file: &mut PathBuf) -> Result<I, RecorderError> {
         file.set_extension(<Self as FileRecorder<B>>::file_extension());
         let bytes = vista_data::read_limited(file, MAX_RECORD_BYTES).map_err(|e| match e {
-            vista_data::Error::Io { source, .. }
+            vista_format::Error::Io { source, .. }
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
                 RecorderError::FileNotFound(file.display().to_string())

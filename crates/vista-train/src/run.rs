@@ -29,7 +29,15 @@ use vista_models::LayerGroups;
 
 use crate::error::{Error, Result};
 use crate::learner::{FitSpec, Learner, LearnerConfig, even_mults};
-use crate::metrics::{EpochMetrics, StepRecord, write_metrics};
+use vista_format::Stream;
+use vista_format::{
+    CheckpointDir, Checkpointed, EpochMetrics, LrFindRecord, RunDir, StepRecord, checkpoint_name,
+    is_checkpoint_name, write_json, write_metrics,
+};
+
+/// The network and optimizer records of a classifier's checkpoint.
+const MODEL: &str = "model";
+const OPTIM: &str = "optim";
 use crate::model::{AnyModel, ModelConfig};
 use crate::optim::{Optim, OptimizerConfig};
 use crate::plot::{loss_plot, lr_find_plot, lr_plot};
@@ -370,21 +378,15 @@ pub(crate) fn recorder() -> RunRecorder<FullPrecisionSettings> {
     RunRecorder::new()
 }
 
+/// `checkpoints/` of a run folder (a classifier's or a GAN's: both keep them alike).
 fn checkpoints(dir: &Path) -> PathBuf {
-    dir.join("checkpoints")
-}
-
-/// Whether `name` is a checkpoint folder's name, `epoch-` and digits: the only thing
-/// `checkpoints/latest` may name, since a run folder may come from someone else.
-fn is_checkpoint_name(name: &str) -> bool {
-    name.strip_prefix("epoch-")
-        .is_some_and(|d| !d.is_empty() && d.len() <= 9 && d.bytes().all(|b| b.is_ascii_digit()))
+    RunDir::new(dir).checkpoints()
 }
 
 /// The folder named by `checkpoints/latest`, if any. Anything but one `epoch-NNNN`
 /// name is an error.
 pub fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>> {
-    let latest = checkpoints(dir).join("latest");
+    let latest = RunDir::new(dir).latest();
     match vista_data::read_limited(&latest, 64) {
         Ok(bytes) => {
             let name = String::from_utf8_lossy(&bytes);
@@ -397,7 +399,7 @@ pub fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>> {
             }
             Ok(Some(checkpoints(dir).join(name)))
         }
-        Err(vista_data::Error::Io { source, .. })
+        Err(vista_format::Error::Io { source, .. })
             if source.kind() == std::io::ErrorKind::NotFound =>
         {
             Ok(None)
@@ -470,7 +472,7 @@ impl RunLock {
         use std::io::{Read, Seek, Write};
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let path = dir.join(".lock");
+        let path = RunDir::new(dir).lock();
         let mut file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -503,11 +505,11 @@ fn save_checkpoint<B: AutodiffBackend, M: AutodiffModule<B>>(
         learner
             .model
             .clone()
-            .save_file(tmp.join("model"), &recorder())
-            .map_err(|e| Error::record(&tmp.join("model.bin"), e))?;
-        learner.optim.save(&tmp.join("optim"))?;
+            .save_file(tmp.stem(MODEL), &recorder())
+            .map_err(|e| Error::record(&tmp.file(MODEL), e))?;
+        learner.optim.save(&tmp.stem(OPTIM))?;
         let state_json = serde_json::to_vec(state).expect("state serializes");
-        Ok(write_atomic(&tmp.join("state.json"), &state_json)?)
+        Ok(write_atomic(&tmp.state(), &state_json)?)
     })
 }
 
@@ -517,10 +519,10 @@ fn save_checkpoint<B: AutodiffBackend, M: AutodiffModule<B>>(
 pub(crate) fn write_checkpoint(
     dir: &Path,
     epoch: usize,
-    fill: impl FnOnce(&Path) -> Result<()>,
+    fill: impl FnOnce(&CheckpointDir) -> Result<()>,
 ) -> Result<()> {
     let root = checkpoints(dir);
-    let name = format!("epoch-{epoch:04}");
+    let name = checkpoint_name(epoch);
     let tmp = root.join(format!(".{name}.tmp"));
     let fin = root.join(&name);
     if std::fs::symlink_metadata(&tmp).is_ok() {
@@ -528,7 +530,7 @@ pub(crate) fn write_checkpoint(
         std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    fill(&tmp)?;
+    fill(&CheckpointDir::new(&tmp))?;
     vista_data::sync_dir(&tmp)?;
     if std::fs::symlink_metadata(&fin).is_ok() {
         // Left by a crash between the rename and the pointer update: complete, but
@@ -538,7 +540,7 @@ pub(crate) fn write_checkpoint(
     vista_data::fault_point("rename").map_err(|e| Error::io(&fin, e))?;
     std::fs::rename(&tmp, &fin).map_err(|e| Error::io(&fin, e))?;
     vista_data::sync_dir(&root)?;
-    write_atomic(&root.join("latest"), name.as_bytes())?;
+    write_atomic(&RunDir::new(dir).latest(), name.as_bytes())?;
     // Older checkpoints are ours to remove; keep the previous one as a spare.
     let mut old: Vec<PathBuf> = std::fs::read_dir(&root)
         .map_err(|e| Error::io(&root, e))?
@@ -546,7 +548,7 @@ pub(crate) fn write_checkpoint(
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("epoch-") && n != name)
+                .is_some_and(|n| is_checkpoint_name(n) && n != name)
         })
         .collect();
     old.sort();
@@ -596,7 +598,7 @@ fn prepare_dir(
     dir: &Path,
     opts: &RunOptions,
 ) -> Result<TrainConfig> {
-    let config_path = dir.join("config.json");
+    let config_path = RunDir::new(dir).config();
     refuse_started_run(dir, opts, "a run")?;
     if opts.resume && config_path.exists() {
         let saved = read_config(&config_path)?;
@@ -617,7 +619,7 @@ fn prepare_dir(
         &config_path,
         &serde_json::to_vec_pretty(&resolved).expect("config serializes"),
     )?;
-    data.classes.save(&dir.join("classes.txt"))?;
+    data.classes.save(&RunDir::new(dir).classes())?;
     Ok(resolved)
 }
 
@@ -663,7 +665,7 @@ fn normalization(cfg: &TrainConfig, data: &TrainData) -> Result<Normalize> {
         return Ok(n);
     }
     if let Some(dir) = &cfg.init_from {
-        let path = dir.join("config.json");
+        let path = RunDir::new(dir).config();
         return read_config(&path)?
             .normalize
             .ok_or_else(|| Error::Config(format!("{} records no normalization", path.display())));
@@ -684,7 +686,7 @@ fn load_init<B: Backend>(
     device: &B::Device,
 ) -> Result<AnyModel<B>> {
     let run = load_run_here::<B>(dir, device)?;
-    let config = dir.join("config.json");
+    let config = RunDir::new(dir).config();
     if run.config.model != cfg.model {
         return Err(Error::Config(format!(
             "--init-from {}: its model ({:?}) is not this run's ({:?})",
@@ -696,7 +698,7 @@ fn load_init<B: Backend>(
     if &run.classes != classes {
         return Err(Error::Config(format!(
             "--init-from {}: its classes differ from this dataset's",
-            dir.join("classes.txt").display()
+            RunDir::new(dir).classes().display()
         )));
     }
     Ok(run.model)
@@ -721,7 +723,7 @@ fn extra_items(cfg: &TrainConfig, data: &TrainData, real_train: usize) -> Result
         )));
     }
     let mut pool: Vec<usize> = (data.real()..data.labels.len()).collect();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(vista_data::derive_seed(cfg.seed, &[6]));
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(Stream::ExtraPick.seed(cfg.seed, &[]));
     pool.shuffle(&mut rng);
     pool.truncate(want);
     pool.sort_unstable();
@@ -776,7 +778,7 @@ fn build_learner<B: AutodiffBackend>(
     // with this config starts from the same model (a resumed run relies on it too).
     let mut model = cfg
         .model
-        .init_seeded::<B>(vista_data::derive_seed(cfg.seed, &[4]), &device)?;
+        .init_seeded::<B>(Stream::Init.seed(cfg.seed, &[]), &device)?;
     if let Some(path) = &cfg.pretrained {
         let (m, report) = model.load_pretrained(path)?;
         if progress {
@@ -896,18 +898,19 @@ fn train_here<B: AutodiffBackend>(
             (None, None, None) => {
                 let finder = learner.lr_find(&cfg.lr_find, phase.size);
                 let s = finder.suggestions();
-                let name = format!("lr_find_{}", phase.name);
+                let run = RunDir::new(dir);
                 lr_find_plot(
-                    &dir.join(format!("{name}.png")),
+                    &run.lr_find_plot(&phase.name),
                     &finder.lrs,
                     &finder.losses,
                     &s,
                 )?;
-                let json = serde_json::json!({"lrs": finder.lrs, "losses": finder.losses, "suggestions": s});
-                write_atomic(
-                    &dir.join(format!("{name}.json")),
-                    json.to_string().as_bytes(),
-                )?;
+                let record = LrFindRecord {
+                    lrs: finder.lrs.clone(),
+                    losses: finder.losses.clone(),
+                    suggestions: s,
+                };
+                write_json(&run.lr_find_record(&phase.name), &record)?;
                 let lr = s.valley.or(s.minimum).unwrap_or(1e-3);
                 if opts.progress {
                     eprintln!(
@@ -937,7 +940,7 @@ fn train_here<B: AutodiffBackend>(
             st.metrics.push(m.clone());
             st.steps = l.steps.clone();
             save_checkpoint(dir, l, &st)?;
-            write_metrics(dir, &st.metrics)
+            Ok(write_metrics(dir, &st.metrics)?)
         })?;
         state = st;
     }
@@ -945,12 +948,12 @@ fn train_here<B: AutodiffBackend>(
     let model = learner.model.valid();
     model
         .clone()
-        .save_file(dir.join("model"), &recorder())
-        .map_err(|e| Error::record(&dir.join("model.bin"), e))?;
+        .save_file(RunDir::new(dir).model_stem(), &recorder())
+        .map_err(|e| Error::record(&RunDir::new(dir).model(), e))?;
     write_metrics(dir, &state.metrics)?;
     if !state.steps.is_empty() {
-        loss_plot(&dir.join("loss.png"), &state.steps, &state.metrics)?;
-        lr_plot(&dir.join("lr.png"), &state.steps)?;
+        loss_plot(&RunDir::new(dir).loss_png(), &state.steps, &state.metrics)?;
+        lr_plot(&RunDir::new(dir).lr_png(), &state.steps)?;
     }
     Ok(Outcome {
         model,
@@ -972,24 +975,25 @@ fn read_checkpoint<B: AutodiffBackend>(
     phases: usize,
     device: &B::Device,
 ) -> Result<(RunState, AnyModel<B>, Optim<AnyModel<B>, B>)> {
-    let state = read_state(&ckpt.join("state.json"))?;
+    let ckpt_dir = CheckpointDir::new(ckpt);
+    let state = read_state(&ckpt_dir.state())?;
     if state.lrs.len() != phases || state.phase > phases {
         return Err(Error::Config(format!(
             "{} describes a plan of {} phases at phase {}, not this run's {phases}",
-            ckpt.join("state.json").display(),
+            ckpt_dir.state().display(),
             state.lrs.len(),
             state.phase
         )));
     }
-    let file = ckpt.join("model.bin");
+    let file = ckpt_dir.file(MODEL);
     let model = load_checked(&file, || {
         learner
             .model
             .clone()
-            .load_file(ckpt.join("model"), &recorder(), device)
+            .load_file(ckpt_dir.stem(MODEL), &recorder(), device)
             .map_err(|e| Error::record(&file, e))
     })?;
-    let optim = learner.optim.clone().load(&ckpt.join("optim"), device)?;
+    let optim = learner.optim.clone().load(&ckpt_dir.stem(OPTIM), device)?;
     Ok((state, model, optim))
 }
 
@@ -1011,14 +1015,14 @@ pub fn load_run<B: Backend>(dir: &Path, device: &B::Device) -> Result<TrainedRun
 }
 
 fn load_run_here<B: Backend>(dir: &Path, device: &B::Device) -> Result<TrainedRun<B>> {
-    let config_path = dir.join("config.json");
+    let config_path = RunDir::new(dir).config();
     let config = read_config(&config_path)?;
-    let classes = ClassMap::load(&dir.join("classes.txt"))?;
+    let classes = ClassMap::load(&RunDir::new(dir).classes())?;
     let model = config.model.init::<B>(device)?;
-    let file = dir.join("model.bin");
+    let file = RunDir::new(dir).model();
     let model = load_checked(&file, || {
         model
-            .load_file(dir.join("model"), &recorder(), device)
+            .load_file(RunDir::new(dir).model_stem(), &recorder(), device)
             .map_err(|e| Error::record(&file, e))
     })?;
     Ok(TrainedRun {

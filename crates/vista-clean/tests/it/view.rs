@@ -20,7 +20,7 @@ fn a_manifest_reads_back_and_draws_its_contact_sheet() {
         csv.lines().nth(1),
         Some("cat/1.png,cat,dog,0.9500,likely_mislabelled")
     );
-    let sheets = m.contact_sheets(&tmp.path().join("out"), 10).unwrap();
+    let sheets = vista_clean::contact_sheets(&m, &tmp.path().join("out"), 10).unwrap();
     assert_eq!(sheets.len(), 1);
     assert!(image::open(&sheets[0]).is_ok());
 }
@@ -32,7 +32,11 @@ fn the_loaders_honour_a_cleaned_view_and_undo_restores_everything() {
     dataset(&root);
     let before = vista_data::open(&root).unwrap();
     assert_eq!(before.train.len(), 5);
-    let mut view = manifest(&root, &["cat/1.png"]).view(&[Reason::LikelyMislabelled], None);
+    let mut view = vista_clean::manifest_view(
+        &manifest(&root, &["cat/1.png"]),
+        &[Reason::LikelyMislabelled],
+        None,
+    );
     view.relabelled
         .insert(PathBuf::from("dog/0.png"), "owl".into());
     view.write(&root).unwrap();

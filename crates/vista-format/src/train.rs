@@ -5,9 +5,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use vista_data::write_atomic;
 
 use crate::error::Result;
+use crate::fsutil::write_atomic;
+use crate::layout::RunDir;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
@@ -98,24 +99,51 @@ impl EpochMetrics {
     }
 }
 
+/// `lr_find.json`: the LR finder's sweep and fastai's suggestions from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LrFindRecord {
+    pub lrs: Vec<f64>,
+    /// The smoothed loss at each rate.
+    pub losses: Vec<f64>,
+    pub suggestions: Suggestions,
+}
+
+impl LrFindRecord {
+    /// The rate the recipe trains at: fastai's `slide`, else its `valley`.
+    pub fn pick(&self) -> Option<f64> {
+        self.suggestions.slide.or(self.suggestions.valley)
+    }
+}
+
+/// The learning rates fastai's `lr_find` proposes (`None` where the curve is too short).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Suggestions {
+    /// fastai's default: a point in the longest valley of the loss.
+    pub valley: Option<f64>,
+    /// Where the loss falls fastest.
+    pub steep: Option<f64>,
+    /// The rate of the lowest loss, divided by 10.
+    pub minimum: Option<f64>,
+    /// Where the loss stops falling ahead of a slide (fastai's `slide`).
+    pub slide: Option<f64>,
+}
+
 /// `m:ss`, as fastai's table shows time.
 pub fn format_secs(s: f32) -> String {
     let s = s.max(0.0).round() as u64;
     format!("{}:{:02}", s / 60, s % 60)
 }
 
-/// Writes `metrics.csv` and `metrics.json` into `dir`, atomically.
+/// Writes `metrics.csv` and `metrics.json` into the run folder `dir`, atomically.
 pub fn write_metrics(dir: &Path, epochs: &[EpochMetrics]) -> Result<()> {
+    let run = RunDir::new(dir);
     let mut csv = COLUMNS.join(",");
     csv.push('\n');
     for m in epochs {
         let _ = writeln!(csv, "{}", m.csv_row());
     }
-    let csv_path = dir.join("metrics.csv");
-    write_atomic(&csv_path, csv.as_bytes())?;
-    let json_path = dir.join("metrics.json");
-    let json = serde_json::to_vec_pretty(epochs).expect("metrics serialize");
-    Ok(write_atomic(&json_path, &json)?)
+    write_atomic(&run.metrics_csv(), csv.as_bytes())?;
+    crate::json::write_json(&run.metrics_json(), epochs)
 }
 
 #[cfg(test)]

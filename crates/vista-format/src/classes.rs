@@ -1,0 +1,48 @@
+//! The one rule for a class name: class names become folder names, so every source of
+//! them (folders, CSV labels, class lists, manifests, prediction headers) is checked by it.
+
+/// Why a string cannot be a class name. Class names become folder names (`submit
+/// --format folders`, `gan sample`, `<out>/<class>/`), so one rule, [`check_class_name`],
+/// applies to every source: folder names, CSV labels, `classes.txt` lines, class maps and
+/// prediction files' headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadClassName {
+    #[error("is empty")]
+    Empty,
+    #[error("is longer than {MAX_CLASS_NAME_BYTES} bytes")]
+    TooLong,
+    #[error("is `.` or `..`")]
+    Dots,
+    #[error("contains a path separator (`/` or `\\`)")]
+    Separator,
+    #[error("contains a control character or NUL")]
+    Control,
+    #[error("starts or ends with white space")]
+    Spaces,
+}
+
+/// The longest class name accepted, in bytes (a file-name component is at most 255).
+pub const MAX_CLASS_NAME_BYTES: usize = 200;
+
+/// Checks that `name` can be a class: one plain path component on every platform.
+pub fn check_class_name(name: &str) -> std::result::Result<(), BadClassName> {
+    if name.is_empty() {
+        return Err(BadClassName::Empty);
+    }
+    if name.len() > MAX_CLASS_NAME_BYTES {
+        return Err(BadClassName::TooLong);
+    }
+    if name == "." || name == ".." {
+        return Err(BadClassName::Dots);
+    }
+    if name.contains(['/', '\\']) {
+        return Err(BadClassName::Separator);
+    }
+    if name.chars().any(char::is_control) {
+        return Err(BadClassName::Control);
+    }
+    if name.trim() != name {
+        return Err(BadClassName::Spaces);
+    }
+    Ok(())
+}

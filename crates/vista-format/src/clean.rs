@@ -1,0 +1,156 @@
+//! The cleaning stage's files: the flags manifest (`flags.json` for tools, `flags.csv`
+//! for people), the article's rules that made it, and the noisy-label detection score.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::classes::check_class_name;
+use crate::error::{Error, Result};
+use crate::json::{read_json, write_json};
+use crate::layout::CleanDir;
+
+/// Thresholds of the two rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rules {
+    /// A wrong prediction above this probability is "likely mislabelled".
+    pub mislabelled_above: f32,
+    /// A top probability within `[lo, hi]` is "ambiguous".
+    pub ambiguous: (f32, f32),
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            mislabelled_above: 0.9,
+            ambiguous: (0.5, 0.6),
+        }
+    }
+}
+
+/// Why an image was flagged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    LikelyMislabelled,
+    Ambiguous,
+    /// Among the highest losses of its given class (for review without rules).
+    TopLoss,
+}
+
+impl Reason {
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::LikelyMislabelled => "likely_mislabelled",
+            Reason::Ambiguous => "ambiguous",
+            Reason::TopLoss => "top_loss",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Reason> {
+        match name {
+            "likely_mislabelled" | "mislabelled" => Some(Reason::LikelyMislabelled),
+            "ambiguous" => Some(Reason::Ambiguous),
+            "top_loss" => Some(Reason::TopLoss),
+            _ => None,
+        }
+    }
+}
+
+/// One flagged image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flag {
+    /// Path relative to the dataset's root.
+    pub image: String,
+    pub given: String,
+    pub predicted: String,
+    /// Probability of the predicted class.
+    pub probability: f32,
+    pub reason: Reason,
+}
+
+/// How well the flags find the flipped images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    pub flipped: usize,
+    pub flagged: usize,
+    /// Flagged images that were flipped.
+    pub hits: usize,
+    pub precision: f64,
+    pub recall: f64,
+}
+
+/// `detection.json`: detection scores keyed by the flags they count (`all`,
+/// `likely_mislabelled`, ...).
+pub type DetectionReport = BTreeMap<String, Detection>;
+
+/// Flagged images of one dataset and how they were found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The dataset's root (flags' paths are relative to it).
+    pub dataset: PathBuf,
+    pub classes: Vec<String>,
+    pub rules: Rules,
+    /// Where the predictions came from, e.g. "out-of-fold, 5 folds, seed 42".
+    pub predictions: String,
+    pub flags: Vec<Flag>,
+}
+
+impl Manifest {
+    /// Writes `flags.json` and `flags.csv` into `dir`, atomically; returns the JSON path.
+    pub fn write(&self, dir: &Path) -> Result<PathBuf> {
+        let out = CleanDir::new(dir);
+        let json_path = out.flags_json();
+        write_json(&json_path, self)?;
+        let mut csv = String::from("file,given,predicted,probability,reason\n");
+        for f in &self.flags {
+            let _ = writeln!(
+                csv,
+                "{},{},{},{:.4},{}",
+                csv_field(&f.image),
+                csv_field(&f.given),
+                csv_field(&f.predicted),
+                f.probability,
+                f.reason.name()
+            );
+        }
+        crate::fsutil::write_atomic(&out.flags_csv(), csv.as_bytes())?;
+        Ok(json_path)
+    }
+
+    /// Reads a flags file (at most 256 MiB); its class names are checked, since they
+    /// come back as relabels.
+    pub fn read(path: &Path) -> Result<Manifest> {
+        let m: Manifest = read_json(path)?;
+        let mut seen = HashSet::new();
+        for name in &m.classes {
+            check_class_name(name).map_err(|why| Error::BadClassName {
+                path: path.to_path_buf(),
+                name: name.clone(),
+                why,
+            })?;
+            if !seen.insert(name) {
+                return Err(Error::DuplicateClass {
+                    path: path.to_path_buf(),
+                    name: name.clone(),
+                });
+            }
+        }
+        Ok(m)
+    }
+
+    /// Flags of one reason.
+    pub fn of(&self, reason: Reason) -> impl Iterator<Item = &Flag> {
+        self.flags.iter().filter(move |f| f.reason == reason)
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}

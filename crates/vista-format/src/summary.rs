@@ -1,0 +1,70 @@
+//! What commands print with `--json`, one object on one line, for programs (xtask, a
+//! user's scripts) that would otherwise have to read text meant for people.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// `vista data check --json`: the dataset as vista sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSummary {
+    pub dataset: PathBuf,
+    /// The layout detected, as `vista data check` names it.
+    pub layout: String,
+    /// Per class, in label order.
+    pub classes: Vec<ClassCount>,
+    /// Labelled training images.
+    pub train: usize,
+    /// Labelled held-out (test) images.
+    pub test: usize,
+    /// Images without a label (to predict).
+    pub unlabelled: usize,
+    /// The training images' sizes, summarized for people (e.g. `28x28 (all)`).
+    pub image_sizes: String,
+    /// Problems found (the report lists them).
+    pub problems: usize,
+    /// Bytes the decoded images take in memory.
+    pub cache_bytes: u64,
+}
+
+/// Images of one class in each labelled split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassCount {
+    pub class: String,
+    pub train: usize,
+    pub test: usize,
+}
+
+/// `vista data prepare --json`: where the embedded data was written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreparedData {
+    pub dataset: PathBuf,
+}
+
+/// `vista predict --json`: what was predicted, and the accuracy where labels are known.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictSummary {
+    /// The prediction file written.
+    pub out: PathBuf,
+    pub images: usize,
+    /// Images skipped as unreadable (`--on-bad-image skip`).
+    pub skipped: usize,
+    /// The test-time augmentation's name and the image size.
+    pub tta: String,
+    pub size: u32,
+    /// Accuracy against the labels, when the images have them.
+    pub accuracy: Option<f64>,
+    /// Correct predictions, when the images have labels.
+    pub correct: Option<u64>,
+}
+
+/// One row of `vista bench models` (and of `xtask/bench/models.py`, PyTorch's side).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelBench {
+    pub model: String,
+    pub size: usize,
+    pub batch: usize,
+    pub backend: String,
+    /// Training images per second; `None` where the model does not take that size.
+    pub img_per_s: Option<f64>,
+}
