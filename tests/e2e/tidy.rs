@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use crate::root;
 
 /// Which vista crates each crate may depend on (dev-dependencies included).
-const ALLOWED: [(&str, &[&str]); 9] = [
+const ALLOWED: [(&str, &[&str]); 10] = [
     ("vista-format", &[]),
     ("vista-data", &["vista-format"]),
     ("vista-models", &["vista-format"]),
     ("vista-schedule", &["vista-format"]),
+    ("vista-plot", &["vista-format", "vista-schedule"]),
     (
         "vista-train",
         &[
@@ -18,17 +19,13 @@ const ALLOWED: [(&str, &[&str]); 9] = [
             "vista-data",
             "vista-models",
             "vista-schedule",
+            "vista-plot",
         ],
     ),
+    // Evaluation needs models and data, not the training engine.
     (
         "vista-eval",
-        &[
-            "vista-format",
-            "vista-data",
-            "vista-models",
-            "vista-schedule",
-            "vista-train",
-        ],
+        &["vista-format", "vista-data", "vista-models", "vista-plot"],
     ),
     (
         "vista-clean",
@@ -37,6 +34,7 @@ const ALLOWED: [(&str, &[&str]); 9] = [
             "vista-data",
             "vista-models",
             "vista-schedule",
+            "vista-plot",
             "vista-train",
             "vista-eval",
         ],
@@ -48,6 +46,7 @@ const ALLOWED: [(&str, &[&str]); 9] = [
             "vista-data",
             "vista-models",
             "vista-schedule",
+            "vista-plot",
             "vista-train",
             "vista-eval",
             "vista-clean",
@@ -100,7 +99,7 @@ fn dependencies_point_one_way() {
 
 #[test]
 fn xtask_stays_light() {
-    for crate_dir in ["xtask", "crates/vista-format"] {
+    for crate_dir in ["xtask", "crates/vista-format", "crates/vista-plot"] {
         let manifest = std::fs::read_to_string(root().join(crate_dir).join("Cargo.toml")).unwrap();
         let links_burn = manifest.lines().any(|l| l.trim_start().starts_with("burn"));
         assert!(
@@ -141,6 +140,34 @@ fn xtask_reads_artefacts_as_their_types() {
     // `vista_json` (typed) or from the files the binary writes.
     let util = std::fs::read_to_string(root().join("xtask/src/util.rs")).unwrap();
     assert!(util.contains("pub fn vista(bin: &Path, args: &[String]) -> Result<()>"));
+}
+
+/// Architecture names: the registry (`vista-models/src/registry.rs`) spells them once;
+/// every other source uses `Arch`.
+const ARCH_NAMES: [&str; 6] = [
+    "\"resnet18\"",
+    "\"resnet50\"",
+    "\"inception_v3\"",
+    "\"inception-v3\"",
+    "\"efficientnet_lite0\"",
+    "\"efficientnet-lite0\"",
+];
+
+#[test]
+fn architecture_names_live_in_the_registry() {
+    for (rel, f) in rust_sources(&["crates"]) {
+        if !rel.contains("/src/") || rel == "crates/vista-models/src/registry.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for name in ARCH_NAMES {
+            assert!(
+                !code.contains(name),
+                "{rel} spells the architecture {name}; use vista_models::Arch"
+            );
+        }
+    }
 }
 
 /// File names of the folders vista writes, which only `vista-format`'s layout spells.

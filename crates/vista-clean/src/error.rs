@@ -25,6 +25,8 @@ pub enum Error {
     #[error(transparent)]
     Eval(#[from] vista_eval::Error),
     #[error(transparent)]
+    Plot(#[from] vista_plot::Error),
+    #[error(transparent)]
     Train(#[from] vista_train::Error),
 }
 

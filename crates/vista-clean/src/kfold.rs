@@ -83,7 +83,11 @@ pub fn out_of_fold<B: AutodiffBackend>(
                 &RunOptions { resume, progress },
             )?;
             let run = load_run::<B::InnerBackend>(&fold_dir, &devices[0])?;
-            let opts = PredictOptions::for_run(&run.config);
+            let opts = PredictOptions::for_run(
+                run.config.final_size(),
+                run.config.normalize,
+                run.config.seed,
+            );
             let images: Vec<_> = held.iter().map(|&i| data.images[i].clone()).collect();
             let idx: Vec<u64> = held.iter().map(|&i| i as u64).collect();
             let inner: Vec<_> = devices.clone();

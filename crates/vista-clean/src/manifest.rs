@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use vista_data::{CleanView, decode_rgb};
-use vista_eval::{Tile, tiles_png};
 use vista_format::CleanDir;
 pub use vista_format::Manifest;
+use vista_plot::{Tile, tiles_png};
 
 use crate::detect::Reason;
 use crate::error::{Error, Result};

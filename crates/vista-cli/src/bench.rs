@@ -9,7 +9,7 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
-use vista_models::{EfficientNetLiteConfig, InceptionV3Config, ResNetConfig, ResNetDepth};
+use vista_models::{Arch, Classifier, ModelConfig};
 
 use crate::backend::Cpu;
 
@@ -18,10 +18,11 @@ pub struct BenchArgs {
     /// Comma-separated architectures.
     #[arg(
         long,
-        default_value = "resnet18,resnet50,inception_v3,efficientnet_lite0",
-        value_delimiter = ','
+        value_enum,
+        value_delimiter = ',',
+        default_values_t = [Arch::Resnet18, Arch::Resnet50, Arch::InceptionV3, Arch::EfficientnetLite0]
     )]
-    models: Vec<String>,
+    models: Vec<Arch>,
     /// Comma-separated image sizes.
     #[arg(long, default_value = "64,128", value_delimiter = ',')]
     sizes: Vec<usize>,
@@ -86,7 +87,7 @@ fn time_sharded<B: AutodiffBackend, M: Module<B> + Sync>(
     shards: usize,
 ) -> f64 {
     let devices = vec![B::Device::default(); shards.max(1)];
-    vista_train::on_shards(batch, &devices, |rows, device| {
+    vista_models::on_shards(batch, &devices, |rows, device| {
         let m = model.clone().fork(device);
         time_steps::<B>(&|x| forward(&m, x), rows.len(), size, steps)
     })
@@ -94,54 +95,27 @@ fn time_sharded<B: AutodiffBackend, M: Module<B> + Sync>(
     .sum()
 }
 
-fn measure<B: AutodiffBackend>(args: &BenchArgs, name: &str, size: usize) -> Result<Option<f64>> {
+fn measure<B: AutodiffBackend>(args: &BenchArgs, arch: Arch, size: usize) -> Result<Option<f64>> {
+    if (size as u32) < arch.min_size() {
+        return Ok(None);
+    }
     let device = B::Device::default();
-    let (batch, steps, shards) = (args.batch, args.steps, args.shards);
-    Ok(match name {
-        "resnet18" | "resnet34" | "resnet50" => {
-            let depth = ResNetDepth::parse(name).expect("listed above");
-            let m = ResNetConfig::new(depth, 10)
-                .with_width(args.width)
-                .with_small_stem(args.small_stem)
-                .init::<B>(&device)?;
-            Some(time_sharded(
-                &m,
-                |m, x| m.forward(x),
-                batch,
-                size,
-                steps,
-                shards,
-            ))
-        }
-        "inception_v3" if size < 75 => None,
-        "inception_v3" => {
-            let m = InceptionV3Config::new(10)
-                .with_width(args.width)
-                .init::<B>(&device);
-            Some(time_sharded(
-                &m,
-                |m, x| m.forward(x),
-                batch,
-                size,
-                steps,
-                shards,
-            ))
-        }
-        "efficientnet_lite0" => {
-            let m = EfficientNetLiteConfig::new()
-                .with_num_classes(10)
-                .init::<B>(&device);
-            Some(time_sharded(
-                &m,
-                |m, x| m.forward(x),
-                batch,
-                size,
-                steps,
-                shards,
-            ))
-        }
-        other => anyhow::bail!("unknown model `{other}`"),
-    })
+    let m = ModelConfig {
+        arch,
+        num_classes: 10,
+        width: args.width,
+        small_stem: args.small_stem,
+        fastai_head: false,
+    }
+    .init::<B>(&device)?;
+    Ok(Some(time_sharded(
+        &m,
+        |m, x| m.logits(x),
+        args.batch,
+        size,
+        args.steps,
+        args.shards,
+    )))
 }
 
 /// Prints one JSON object per line, a `vista_format::ModelBench` (`img_per_s` is null
@@ -149,9 +123,9 @@ fn measure<B: AutodiffBackend>(args: &BenchArgs, name: &str, size: usize) -> Res
 pub fn run(args: &BenchArgs) -> Result<()> {
     for model in &args.models {
         for &size in &args.sizes {
-            let rate = measure::<Autodiff<Cpu>>(args, model, size)?;
+            let rate = measure::<Autodiff<Cpu>>(args, *model, size)?;
             let row = vista_format::ModelBench {
-                model: model.clone(),
+                model: model.name().to_string(),
                 size,
                 batch: args.batch,
                 backend: <Cpu as Backend>::name(&Default::default()),

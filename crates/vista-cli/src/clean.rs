@@ -203,7 +203,7 @@ fn given_run(
     };
     let dev = burn::backend::flex::FlexDevice;
     let r = load_run::<Cpu>(run, &dev).with_context(|| format!("loading {}", run.display()))?;
-    let opts = PredictOptions::for_run(&r.config);
+    let opts = PredictOptions::for_run(r.config.final_size(), r.config.normalize, r.config.seed);
     let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
     let idx: Vec<u64> = (0..names.len() as u64).collect();
     let k = r.classes.len();

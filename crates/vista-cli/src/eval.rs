@@ -9,9 +9,10 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::backend::Backend;
 use vista_data::{AugmentConfig, OnBadImage, decode_rgb, open};
 use vista_eval::{
-    Method, Placement, PredictOptions, Predictions, Tile, Tta, confusion_png, ensemble, evaluate,
-    predict_files, read_labels, tiles_png, write_av_csv, write_folders,
+    Method, Placement, PredictOptions, Predictions, Tta, ensemble, evaluate, predict_files,
+    read_labels, write_av_csv, write_folders,
 };
+use vista_plot::{Tile, confusion_png, tiles_png};
 use vista_train::load_run;
 
 use crate::backend::{Cpu, DeviceSpec};
@@ -191,7 +192,11 @@ fn predict_on<B: Backend>(
             ..AugmentConfig::default()
         }
     });
-    let defaults = PredictOptions::for_run(&run.config);
+    let defaults = PredictOptions::for_run(
+        run.config.final_size(),
+        run.config.normalize,
+        run.config.seed,
+    );
     let opts = PredictOptions {
         size: args.size.unwrap_or(defaults.size),
         tta,

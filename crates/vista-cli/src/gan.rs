@@ -401,7 +401,7 @@ fn class_consistency(
             run.display()
         );
     }
-    let opts = PredictOptions::for_run(&r.config);
+    let opts = PredictOptions::for_run(r.config.final_size(), r.config.normalize, r.config.seed);
     let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
     let idx: Vec<u64> = (0..images.len() as u64).collect();
     let k = classes.len();

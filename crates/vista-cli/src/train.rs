@@ -8,9 +8,10 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use vista_data::{LoadOptions, Loaded, OnBadImage, load};
 use vista_format::{LrFindDir, LrFindRecord, write_json};
+use vista_models::{Arch, ModelConfig};
+use vista_plot::lr_find_plot;
 use vista_train::{
-    Arch, ModelConfig, OptimizerConfig, RunOptions, ScheduleKind, StageConfig, TrainConfig,
-    TrainData, find_lr, lr_find_plot, train,
+    OptimizerConfig, RunOptions, ScheduleKind, StageConfig, TrainConfig, TrainData, find_lr, train,
 };
 
 use crate::backend::DeviceSpec;
@@ -43,9 +44,9 @@ pub struct RecipeArgs {
     /// flags given here override it.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// resnet18, resnet34, resnet50, inception_v3 or efficientnet_lite0 (`-` or `_`).
-    #[arg(long)]
-    arch: Option<String>,
+    /// The architecture (`-` or `_` in its name).
+    #[arg(long, value_enum)]
+    arch: Option<Arch>,
     /// Channel multiplier of the model (1.0 = the published width).
     #[arg(long)]
     width: Option<f64>,
@@ -208,8 +209,8 @@ pub(crate) fn build_config(
         }
     };
     cfg.model.num_classes = classes;
-    if let Some(a) = &args.arch {
-        cfg.model.arch = Arch::parse(a)?;
+    if let Some(a) = args.arch {
+        cfg.model.arch = a;
     }
     if let Some(w) = args.width {
         cfg.model.width = w;

@@ -3,11 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use vista_models::{
-    EfficientNetLiteConfig, ImportOptions, InceptionV3Config, ResNetConfig, ResNetDepth, inspect,
-    load_checkpoint,
-};
-use vista_train::Arch;
+use vista_models::{Arch, ImportOptions, ModelConfig, inspect};
 
 use crate::backend::Cpu;
 
@@ -21,9 +17,9 @@ pub enum WeightsCommand {
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
     file: PathBuf,
-    /// Also try loading it into this model: resnet18, resnet34, resnet50, inception_v3, efficientnet_lite0 (`-` or `_`).
-    #[arg(long)]
-    arch: Option<String>,
+    /// Also try loading it into this model (`-` or `_` in its name).
+    #[arg(long, value_enum)]
+    arch: Option<Arch>,
     /// Classes of that model (default: what the checkpoint's head has).
     #[arg(long)]
     classes: Option<usize>,
@@ -67,7 +63,7 @@ pub fn run(cmd: WeightsCommand) -> Result<()> {
         Some(arch) => println!("fits: {arch}"),
         None => println!("fits: no architecture vista recognises from the keys"),
     }
-    let Some(arch) = &args.arch else {
+    let Some(arch) = args.arch else {
         return Ok(());
     };
     let head_classes = found
@@ -82,29 +78,15 @@ pub fn run(cmd: WeightsCommand) -> Result<()> {
     let classes = args.classes.or(head_classes).unwrap_or(1000);
     let device = Default::default();
     let opts = ImportOptions::default();
-    // The names `vista train --arch` takes, from the one registry.
-    let report = match Arch::parse(arch)? {
-        Arch::InceptionV3 => {
-            let model = InceptionV3Config::new(classes)
-                .with_width(args.width)
-                .init::<Cpu>(&device);
-            load_checkpoint(model, &args.file, &opts).map(|(_, r)| r)
-        }
-        Arch::EfficientnetLite0 => {
-            let model = EfficientNetLiteConfig::new()
-                .with_num_classes(classes)
-                .init::<Cpu>(&device);
-            load_checkpoint(model, &args.file, &opts).map(|(_, r)| r)
-        }
-        resnet @ (Arch::Resnet18 | Arch::Resnet34 | Arch::Resnet50) => {
-            let depth = ResNetDepth::parse(resnet.name()).context("a ResNet depth")?;
-            let config = ResNetConfig::new(depth, classes)
-                .with_width(args.width)
-                .with_small_stem(args.small_stem);
-            let model = config.init::<Cpu>(&device)?;
-            load_checkpoint(model, &args.file, &opts).map(|(_, r)| r)
-        }
-    };
+    let model = ModelConfig {
+        arch,
+        num_classes: classes,
+        width: args.width,
+        small_stem: args.small_stem,
+        fastai_head: false,
+    }
+    .init::<Cpu>(&device)?;
+    let report = model.load_weights(&args.file, &opts).map(|(_, r)| r);
     let report = report.with_context(|| format!("loading {} into {arch}", args.file.display()))?;
     println!(
         "loads into {arch} with {classes} classes: {} tensors, nothing missing",

@@ -2,68 +2,38 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use serde::{Deserialize, Serialize};
+use vista_format::Normalize;
 
 use crate::mixup::Mix;
 
-/// Per-channel mean and standard deviation, applied as `(x - mean) / std` to [0, 1] pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Normalize {
-    pub mean: [f32; 3],
-    pub std: [f32; 3],
-}
-
-impl Normalize {
-    /// The ImageNet statistics torchvision's pretrained models expect.
-    pub const IMAGENET: Normalize = Normalize {
-        mean: [0.485, 0.456, 0.406],
-        std: [0.229, 0.224, 0.225],
-    };
-
-    /// Leaves pixels in [0, 1].
-    pub const IDENTITY: Normalize = Normalize {
-        mean: [0.0; 3],
-        std: [1.0; 3],
-    };
-
-    /// Per-channel statistics of a set of images (every pixel of every image counts once).
-    pub fn from_images<'a>(images: impl IntoIterator<Item = &'a image::RgbImage>) -> Normalize {
-        let mut sum = [0f64; 3];
-        let mut sq = [0f64; 3];
-        let mut count = 0f64;
-        for img in images {
-            for px in img.pixels() {
-                for c in 0..3 {
-                    let v = f64::from(px.0[c]) / 255.0;
-                    sum[c] += v;
-                    sq[c] += v * v;
-                }
-            }
-            count += f64::from(img.width()) * f64::from(img.height());
-        }
-        let mut out = Normalize::IDENTITY;
-        if count > 0.0 {
+/// The per-channel mean and standard deviation of a set of images (every pixel of
+/// every image counts once), as a normalization that centres them.
+pub fn normalize_from_images<'a>(
+    images: impl IntoIterator<Item = &'a image::RgbImage>,
+) -> Normalize {
+    let mut sum = [0f64; 3];
+    let mut sq = [0f64; 3];
+    let mut count = 0f64;
+    for img in images {
+        for px in img.pixels() {
             for c in 0..3 {
-                let mean = sum[c] / count;
-                let var = (sq[c] / count - mean * mean).max(0.0);
-                out.mean[c] = mean as f32;
-                out.std[c] = (var.sqrt() as f32).max(1e-3);
+                let v = f64::from(px.0[c]) / 255.0;
+                sum[c] += v;
+                sq[c] += v * v;
             }
         }
-        out
+        count += f64::from(img.width()) * f64::from(img.height());
     }
-
-    /// Normalizes `n` CHW images of side `size` in place.
-    pub fn apply(&self, data: &mut [f32], size: usize) {
-        let plane = size * size;
-        for (i, chunk) in data.chunks_exact_mut(plane).enumerate() {
-            let c = i % 3;
-            let (m, s) = (self.mean[c], self.std[c]);
-            for v in chunk {
-                *v = (*v - m) / s;
-            }
+    let mut out = Normalize::IDENTITY;
+    if count > 0.0 {
+        for c in 0..3 {
+            let mean = sum[c] / count;
+            let var = (sq[c] / count - mean * mean).max(0.0);
+            out.mean[c] = mean as f32;
+            out.std[c] = (var.sqrt() as f32).max(1e-3);
         }
     }
+    out
 }
 
 /// A batch on the CPU: `images` is `[len, 3, size, size]` row-major, already normalized.

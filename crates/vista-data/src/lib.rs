@@ -29,7 +29,7 @@ pub use augment::{
     AugmentConfig, AugmentParams, CoordMap, CropRect, apply, augment, centre_crop, draw_params,
     hflip, hflip_chw, random_resized_crop, resize_plain,
 };
-pub use batch::{Batch, Normalize, labels_tensor};
+pub use batch::{Batch, labels_tensor, normalize_from_images};
 pub use cache::{LoadOptions, Loaded, bound_side, load};
 pub use classes::{ClassMap, INTEL_CLASSES, MAX_CLASS_FILE_BYTES};
 pub use decode::{
@@ -50,6 +50,6 @@ pub use source::{
 pub use split::stratified_split;
 pub use view::{CleanView, MAX_VIEW_BYTES, PREV_VIEW_FILE, UNDONE_VIEW_FILE, VIEW_FILE, view_path};
 pub use vista_format::{
-    BadClassName, MAX_CLASS_NAME_BYTES, check_class_name, derive_seed, fault_point, read_limited,
-    refuse_symlink, rename_noreplace, sync_dir, write_atomic, write_atomic_with,
+    BadClassName, MAX_CLASS_NAME_BYTES, Normalize, check_class_name, derive_seed, fault_point,
+    read_limited, refuse_symlink, rename_noreplace, sync_dir, write_atomic, write_atomic_with,
 };

@@ -21,8 +21,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::augment::{AugmentConfig, augment, resize_plain};
-use crate::batch::{Batch, Normalize};
+use crate::batch::Batch;
 use crate::mixup::mixup;
+use vista_format::Normalize;
 use vista_format::Stream;
 
 /// How batches are made.

@@ -39,7 +39,9 @@ pub enum Error {
     #[error(transparent)]
     Data(#[from] vista_data::Error),
     #[error(transparent)]
-    Train(#[from] vista_train::Error),
+    Model(#[from] vista_models::Error),
+    #[error(transparent)]
+    Plot(#[from] vista_plot::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -12,7 +12,6 @@
 mod ensemble;
 mod error;
 mod metrics;
-mod plots;
 mod predictions;
 mod submit;
 mod tta;
@@ -20,7 +19,6 @@ mod tta;
 pub use ensemble::{Method, ensemble, vote};
 pub use error::{Error, Result};
 pub use metrics::{ClassScores, Confusion, Evaluation, TopLoss, accuracy_interval, evaluate};
-pub use plots::{Tile, confusion_png, tiles_png};
 pub use predictions::{Predictions, argmax, read_labels};
 pub use submit::{Placement, write_av_csv, write_folders};
 pub use tta::{

@@ -28,7 +28,7 @@ use vista_data::{
     decode_rgb, draw_params,
 };
 use vista_format::Stream;
-use vista_train::{Classifier, infer_probs};
+use vista_models::{Classifier, infer_probs};
 
 use crate::error::{Error, Result};
 
@@ -248,13 +248,13 @@ impl Default for PredictOptions {
 }
 
 impl PredictOptions {
-    /// Plain predictions as a trained run sees its images: its last stage's size, its
-    /// normalization and seed.
-    pub fn for_run(cfg: &vista_train::TrainConfig) -> Self {
+    /// Plain predictions as a trained run sees its images: its last stage's `size`, its
+    /// normalization (ImageNet's when it recorded none) and `seed`.
+    pub fn for_run(size: u32, normalize: Option<Normalize>, seed: u64) -> Self {
         Self {
-            size: cfg.stages.last().map_or(64, |s| s.size),
-            normalize: cfg.normalize.unwrap_or(Normalize::IMAGENET),
-            seed: cfg.seed,
+            size,
+            normalize: normalize.unwrap_or(Normalize::IMAGENET),
+            seed,
             ..Self::default()
         }
     }

@@ -28,6 +28,7 @@ mod fsutil;
 mod gan;
 mod json;
 mod layout;
+mod normalize;
 mod seed;
 mod summary;
 mod train;
@@ -46,6 +47,7 @@ pub use layout::{
     CONSISTENCY_FILE, CheckpointDir, Checkpointed, CleanDir, EvalDir, GanDir, LrFindDir, RunDir,
     SYNTHETIC_MANIFEST, SyntheticDir, checkpoint_name, is_checkpoint_name,
 };
+pub use normalize::Normalize;
 pub use seed::{Stream, derive_seed};
 pub use summary::{ClassCount, DataSummary, ModelBench, PredictSummary, PreparedData};
 pub use train::{EpochMetrics, LrFindRecord, StepRecord, Suggestions, format_secs, write_metrics};

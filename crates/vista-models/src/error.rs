@@ -78,6 +78,11 @@ pub enum Error {
     /// A model setting is out of range.
     #[error("invalid model setting: {0}")]
     Config(String),
+    /// No architecture has this name.
+    #[error(
+        "unknown architecture `{0}` (known: resnet18, resnet34, resnet50, inception_v3, efficientnet_lite0)"
+    )]
+    UnknownArch(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

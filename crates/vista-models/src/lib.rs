@@ -8,6 +8,9 @@
 //!   checkpoint and names the architecture it fits; [`TorchFile`] is their reader of
 //!   `.pth` files, which treats every file as hostile and parses from memory too
 //!   ([`TorchFile::from_bytes`]), as a fuzzer drives it.
+//! - [`Arch`] is the one registry of architecture names; [`ModelConfig`] builds any of
+//!   them as an [`AnyModel`], a [`Classifier`]; [`infer_probs`] and [`on_shards`] run a
+//!   model over shards of a batch, one thread per device.
 
 mod conv;
 mod dropout;
@@ -19,7 +22,9 @@ mod head;
 mod import;
 mod inception;
 mod norm;
+mod registry;
 mod resnet;
+mod shards;
 mod torch_file;
 
 pub use conv::conv2d;
@@ -35,5 +40,7 @@ pub use inception::{
     InceptionV3, InceptionV3Config,
 };
 pub use norm::batch_norm;
+pub use registry::{AnyModel, Arch, Classifier, ModelConfig, init_seeded_with};
 pub use resnet::{Block, Downsample, HeadKind, ResNet, ResNetConfig, ResNetDepth};
+pub use shards::{infer_probs, on_shards, shard_ranges};
 pub use torch_file::{Dtype, ReadError, TensorRef, TorchFile};

@@ -122,15 +122,6 @@ impl ResNetDepth {
             ResNetDepth::R50 => ([3, 4, 6, 3], true),
         }
     }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "resnet18" | "18" => Some(Self::R18),
-            "resnet34" | "34" => Some(Self::R34),
-            "resnet50" | "50" => Some(Self::R50),
-            _ => None,
-        }
-    }
 }
 
 /// The classifier on top of the body.

@@ -6,10 +6,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "unknown architecture `{0}` (known: resnet18, resnet34, resnet50, inception_v3, efficientnet_lite0)"
-    )]
-    UnknownArch(String),
     #[error("invalid training configuration: {0}")]
     Config(String),
     /// Another process holds the run folder.
@@ -44,8 +40,8 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    #[error("cannot write the plot {}: {message}", path.display())]
-    Plot { path: PathBuf, message: String },
+    #[error(transparent)]
+    Plot(#[from] vista_plot::Error),
     #[error("the loss became {value} at epoch {epoch}, step {step}; lower the learning rate")]
     Diverged {
         epoch: usize,

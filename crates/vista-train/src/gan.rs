@@ -48,15 +48,16 @@ use vista_format::Stream;
 use vista_models::{Critic, CriticConfig, Generator, GeneratorConfig, clip_weights};
 
 use crate::error::{Error, Result};
-use crate::learner::{on_shards, progress_bar};
-use crate::model::init_seeded_with;
+use crate::learner::progress_bar;
 use crate::optim::{Optim, OptimizerConfig};
-use crate::plot::{gan_plot, write_png};
 use crate::record::load_checked;
 use crate::run::{
     RunOptions, TrainData, on_large_stack, read_json, recorder, refuse_started_run, resume_newest,
     write_checkpoint,
 };
+use vista_models::init_seeded_with;
+use vista_models::on_shards;
+use vista_plot::{gan_plot, write_png};
 
 /// Every setting of a GAN run; saved as `gan.json` in the run folder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -562,7 +563,7 @@ fn sample_grid<B: AutodiffBackend>(t: &GanTrainer<B>, path: &Path) -> Result<()>
     );
     let zoom = (96 / t.cfg.size).max(1) as u32;
     let img = grid(&images, t.cfg.size as u32, SAMPLE_COLS as u32, zoom);
-    write_png(path, &img)
+    Ok(write_png(path, &img)?)
 }
 
 fn write_losses(dir: &Path, state: &GanState) -> Result<()> {

@@ -10,23 +10,19 @@
 //! batch's mean gradient. On a CPU the same device may be listed twice: two threads then
 //! keep two cores busy, which burn-flex's single-threaded kernels do not.
 
-use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::Instant;
 
-use burn::module::{AutodiffModule, Module, ParamId};
+use burn::module::{AutodiffModule, ParamId};
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::activation::softmax;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vista_data::{Batch, Loader, derive_seed};
-use vista_models::set_trainable;
+use vista_models::{Classifier, infer_probs, on_shards, set_trainable};
 use vista_schedule::{LrFindConfig, LrFinder, Schedule};
 
 use crate::error::{Error, Result};
 use crate::loss::{soft_cross_entropy_sum, targets, targets_tensor};
-use crate::model::Classifier;
 use crate::optim::{Optim, OptimizerConfig};
 use vista_format::Stream;
 use vista_format::{EpochMetrics, StepRecord};
@@ -359,16 +355,6 @@ fn argmax(row: &[f32]) -> usize {
         .0
 }
 
-/// Splits `n` rows into at most `devices` contiguous, non-empty, near-equal ranges.
-fn shard_ranges(n: usize, devices: usize) -> Vec<std::ops::Range<usize>> {
-    let shards = devices.clamp(1, n.max(1));
-    let per = n.div_ceil(shards);
-    (0..shards)
-        .map(|i| (i * per).min(n)..((i + 1) * per).min(n))
-        .filter(|r| !r.is_empty() || n == 0)
-        .collect()
-}
-
 /// Forward and backward of one shard; its gradients (split by layer group when
 /// `groups` is given) and its share of the batch's mean loss.
 #[allow(clippy::too_many_arguments)]
@@ -401,110 +387,9 @@ fn shard_grads<B: AutodiffBackend, M: AutodiffModule<B> + Classifier<B>>(
     (params, value)
 }
 
-/// Softmax probabilities of `images` (row-major `[n, 3, size, size]`), sharded over the
-/// devices' threads.
-pub fn infer_probs<B: Backend, M: Classifier<B> + Module<B>>(
-    model: &M,
-    devices: &[B::Device],
-    images: &[f32],
-    size: usize,
-) -> Vec<f32> {
-    let image_len = 3 * size * size;
-    let n = images.len() / image_len;
-    let run = |model: &M, device: &B::Device, images: &[f32]| -> Vec<f32> {
-        let rows = images.len() / image_len;
-        let x = Tensor::<B, 4>::from_data(
-            TensorData::new(images.to_vec(), [rows, 3, size, size]),
-            device,
-        );
-        softmax(model.logits(x), 1)
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .expect("probabilities are f32")
-    };
-    let many = devices.len() > 1 && n > 1;
-    on_shards(n, devices, |r, device| {
-        let part = &images[r.start * image_len..r.end * image_len];
-        if many {
-            run(&model.clone().fork(device), device, part)
-        } else {
-            run(model, device, part)
-        }
-    })
-    .concat()
-}
-
-/// Runs `f` on each shard of `n` rows with its device: inline when there is one shard,
-/// else each shard inside its own single-thread rayon pool. Results come in shard order.
-///
-/// burn-flex splits its kernels over rayon's global pool. Called from plain threads, every
-/// kernel went through rayon's cross-thread hand-off (a lock, a sleep, a wake-up) and the
-/// shard threads and the pool's threads contended for the cores: about 1.4 cores busy,
-/// a sixth of the time in the kernel. Inside a one-thread pool a shard's kernels run
-/// inline on that thread, and there are as many busy threads as shards. Measured with
-/// `vista bench models` (two shards): ResNet-18/8 at 28 px 580–591 → 610–887 img/s,
-/// Inception v3/8 at 75 px 443–467 → 528–577.
-pub fn on_shards<D: Sync, T: Send>(
-    n: usize,
-    devices: &[D],
-    f: impl Fn(std::ops::Range<usize>, &D) -> T + Sync,
-) -> Vec<T> {
-    let shards = shard_ranges(n, devices.len());
-    if shards.len() == 1 {
-        return vec![f(shards[0].clone(), &devices[0])];
-    }
-    let pools = shard_pools(shards.len());
-    let f = &f;
-    thread::scope(|sc| {
-        let handles: Vec<_> = shards
-            .into_iter()
-            .zip(devices)
-            .zip(pools)
-            .map(|((r, device), pool)| sc.spawn(move || pool.install(|| f(r, device))))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a data-parallel shard panicked"))
-            .collect()
-    })
-}
-
-/// `n` single-thread rayon pools, kept for the whole process so that each shard's thread
-/// (and its allocator cache) lives across steps.
-fn shard_pools(n: usize) -> Vec<Arc<rayon::ThreadPool>> {
-    static POOLS: Mutex<Vec<Arc<rayon::ThreadPool>>> = Mutex::new(Vec::new());
-    let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
-    while pools.len() < n {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .thread_name(|_| "vista-shard".into())
-            .stack_size(SHARD_STACK)
-            .build()
-            .expect("a thread for a data-parallel shard");
-        pools.push(Arc::new(pool));
-    }
-    pools[..n].to_vec()
-}
-
-/// A shard thread's stack: backward passes through deep graphs recurse.
-const SHARD_STACK: usize = 64 << 20;
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shards_cover_every_row_once() {
-        for n in 0..20 {
-            for d in 1..5 {
-                let r = shard_ranges(n, d);
-                let covered: Vec<usize> = r.iter().cloned().flatten().collect();
-                assert_eq!(covered, (0..n).collect::<Vec<_>>(), "n={n} d={d}");
-                assert!(r.len() <= d);
-            }
-        }
-    }
 
     #[test]
     fn even_mults_run_from_start_to_one_geometrically() {

@@ -15,20 +15,16 @@ mod error;
 mod gan;
 mod learner;
 mod loss;
-mod model;
 mod optim;
-mod plot;
 mod record;
 mod run;
 mod sched;
 
 pub use error::{Error, Result};
 pub use gan::{GanConfig, TrainedGan, all_grey, generate, load_gan, train_gan};
-pub use learner::{FitSpec, Learner, LearnerConfig, even_mults, infer_probs, on_shards};
+pub use learner::{FitSpec, Learner, LearnerConfig, even_mults};
 pub use loss::{soft_cross_entropy_sum, targets, targets_tensor};
-pub use model::{AnyModel, Arch, Classifier, ModelConfig};
 pub use optim::{Optim, OptimizerConfig};
-pub use plot::{gan_plot, loss_plot, lr_find_plot, lr_plot, plot_err, render_png};
 pub use record::{MAX_RECORD_BYTES, RunRecorder};
 pub use run::{
     Outcome, RunLock, RunOptions, ScheduleKind, StageConfig, TrainConfig, TrainData, TrainedRun,

@@ -38,10 +38,10 @@ use vista_format::{
 /// The network and optimizer records of a classifier's checkpoint.
 const MODEL: &str = "model";
 const OPTIM: &str = "optim";
-use crate::model::{AnyModel, ModelConfig};
 use crate::optim::{Optim, OptimizerConfig};
-use crate::plot::{loss_plot, lr_find_plot, lr_plot};
 use crate::record::{RunRecorder, load_checked};
+use vista_models::{AnyModel, ModelConfig};
+use vista_plot::{loss_plot, lr_find_plot, lr_plot};
 
 /// One stage of progressive resizing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -301,6 +301,11 @@ fn plan(cfg: &TrainConfig) -> Vec<Phase> {
 }
 
 impl TrainConfig {
+    /// The image size of the last stage, which the finished model predicts at.
+    pub fn final_size(&self) -> u32 {
+        self.stages.last().map_or(64, |s| s.size)
+    }
+
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
         if self.stages.is_empty() {
@@ -671,9 +676,9 @@ fn normalization(cfg: &TrainConfig, data: &TrainData) -> Result<Normalize> {
             .ok_or_else(|| Error::Config(format!("{} records no normalization", path.display())));
     }
     Ok(if cfg.pretrained.is_some() {
-        Normalize::IMAGENET
+        cfg.model.arch.pretrained_normalize()
     } else {
-        Normalize::from_images(data.images[..data.real()].iter())
+        vista_data::normalize_from_images(data.images[..data.real()].iter())
     })
 }
 
@@ -780,7 +785,12 @@ fn build_learner<B: AutodiffBackend>(
         .model
         .init_seeded::<B>(Stream::Init.seed(cfg.seed, &[]), &device)?;
     if let Some(path) = &cfg.pretrained {
-        let (m, report) = model.load_pretrained(path)?;
+        let (m, report) = model
+            .load_pretrained(path)
+            .map_err(|source| Error::Pretrained {
+                path: path.clone(),
+                source,
+            })?;
         if progress {
             eprintln!(
                 "pretrained: {} tensors from {}{}",

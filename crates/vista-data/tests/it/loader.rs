@@ -136,7 +136,7 @@ fn normalization_uses_dataset_statistics() {
             })
         })
         .collect();
-    let stats = Normalize::from_images(imgs.iter());
+    let stats = vista_data::normalize_from_images(imgs.iter());
     let mut data = Vec::new();
     for img in &imgs {
         for c in 0..3 {

@@ -1,6 +1,7 @@
 //! Metrics against hand-computed values, and plots that render.
 
-use vista_eval::{Tile, accuracy_interval, confusion_png, evaluate, tiles_png};
+use vista_eval::{accuracy_interval, evaluate};
+use vista_plot::{Tile, confusion_png, tiles_png};
 
 use crate::preds;
 

@@ -7,7 +7,7 @@ use vista_data::{AugmentConfig, OnBadImage, hflip_chw};
 use vista_eval::{
     PredictOptions, Tta, combine, predict_files, predict_images, ten_crop_rects, write_views,
 };
-use vista_train::{AnyModel, Arch, ModelConfig};
+use vista_models::{AnyModel, Arch, ModelConfig};
 
 type B = Flex;
 

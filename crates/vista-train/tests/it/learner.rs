@@ -7,7 +7,10 @@ use vista_train::{FitSpec, Learner, LearnerConfig, OptimizerConfig};
 
 use crate::{B, loaders, synthetic, tiny_model};
 
-fn learner(mixup: Option<f32>, optimizer: OptimizerConfig) -> Learner<B, vista_train::AnyModel<B>> {
+fn learner(
+    mixup: Option<f32>,
+    optimizer: OptimizerConfig,
+) -> Learner<B, vista_models::AnyModel<B>> {
     // Tests run in parallel and burn's generator is global: `init_seeded` holds a lock.
     let model = tiny_model()
         .init_seeded::<B>(5, &Default::default())
@@ -31,7 +34,7 @@ fn learner(mixup: Option<f32>, optimizer: OptimizerConfig) -> Learner<B, vista_t
 }
 
 fn fit(
-    l: &mut Learner<B, vista_train::AnyModel<B>>,
+    l: &mut Learner<B, vista_models::AnyModel<B>>,
     epochs: usize,
     lr: f64,
 ) -> Vec<vista_train::EpochMetrics> {
@@ -134,12 +137,12 @@ fn frozen_body_keeps_its_weights_and_discriminative_rates_train_every_group() {
     let _serial = crate::serial();
     use vista_models::LayerGroups;
     let mut l = learner(None, OptimizerConfig::default());
-    let conv1 = |l: &Learner<B, vista_train::AnyModel<B>>| match &l.model {
-        vista_train::AnyModel::ResNet(m) => m.conv1.weight.val().into_data(),
+    let conv1 = |l: &Learner<B, vista_models::AnyModel<B>>| match &l.model {
+        vista_models::AnyModel::ResNet(m) => m.conv1.weight.val().into_data(),
         _ => unreachable!(),
     };
-    let fc = |l: &Learner<B, vista_train::AnyModel<B>>| match &l.model {
-        vista_train::AnyModel::ResNet(m) => m.fc.as_ref().unwrap().weight.val().into_data(),
+    let fc = |l: &Learner<B, vista_models::AnyModel<B>>| match &l.model {
+        vista_models::AnyModel::ResNet(m) => m.fc.as_ref().unwrap().weight.val().into_data(),
         _ => unreachable!(),
     };
     let (body_before, head_before) = (conv1(&l), fc(&l));

@@ -11,8 +11,9 @@ use burn::backend::{Autodiff, Flex};
 use image::{Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use vista_data::{ClassMap, Loader, LoaderConfig, Normalize};
-use vista_train::{Arch, ModelConfig, TrainData};
+use vista_data::{ClassMap, Loader, LoaderConfig};
+use vista_models::{Arch, ModelConfig};
+use vista_train::TrainData;
 
 pub type B = Autodiff<Flex>;
 
@@ -81,7 +82,7 @@ pub fn loaders(data: &TrainData, batch_size: usize, mixup: Option<f32>) -> (Load
         shuffle: true,
         drop_last: true,
         mixup_alpha: mixup,
-        normalize: Normalize::from_images(data.images.iter()),
+        normalize: vista_data::normalize_from_images(data.images.iter()),
         workers: 1,
         seed: 7,
         ..LoaderConfig::default()

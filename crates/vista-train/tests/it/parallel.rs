@@ -7,9 +7,10 @@ use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
+use vista_models::Classifier;
 use vista_models::LayerGroups;
 use vista_schedule::Schedule;
-use vista_train::{Classifier, FitSpec, Learner, LearnerConfig, OptimizerConfig};
+use vista_train::{FitSpec, Learner, LearnerConfig, OptimizerConfig};
 
 use crate::{B, loaders, synthetic, tiny_model};
 
@@ -154,7 +155,7 @@ fn dropout_on_two_shards_repeats_exactly() {
     let data = synthetic(40, 9);
     let device = Default::default();
     let run = || {
-        let model = vista_train::ModelConfig {
+        let model = vista_models::ModelConfig {
             fastai_head: true,
             ..tiny_model()
         }

@@ -1,5 +1,7 @@
-//! What the Learner trains: any [`Classifier`], and [`AnyModel`], the architectures of
-//! vista-models chosen by name from a [`ModelConfig`].
+//! The architecture registry: [`Arch`] names every architecture (one table of names for
+//! every command and file), [`ModelConfig`] builds one as [`AnyModel`], and
+//! [`Classifier`] is what training and inference need of a model. Each architecture
+//! also says which input normalization its pretrained weights expect.
 
 use std::path::Path;
 
@@ -7,12 +9,14 @@ use burn::module::{Module, ParamId};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
-use vista_models::{
-    EfficientNetLite, EfficientNetLiteConfig, HeadKind, ImportOptions, ImportReport, InceptionV3,
-    InceptionV3Config, LayerGroups, ResNet, ResNetConfig, ResNetDepth, load_checkpoint,
-};
+use vista_format::Normalize;
 
+use crate::efficientnet::{EfficientNetLite, EfficientNetLiteConfig};
 use crate::error::{Error, Result};
+use crate::groups::LayerGroups;
+use crate::import::{ImportOptions, ImportReport, load_checkpoint};
+use crate::inception::{InceptionV3, InceptionV3Config};
+use crate::resnet::{HeadKind, ResNet, ResNetConfig, ResNetDepth};
 
 /// An image classifier the Learner can fit: logits from images, and layer groups for
 /// freezing and discriminative learning rates.
@@ -21,14 +25,23 @@ pub trait Classifier<B: Backend>: LayerGroups<B> + Send + Sync {
     fn logits(&self, images: Tensor<B, 4>) -> Tensor<B, 2>;
 }
 
-/// The architectures `vista train --arch` takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The architectures vista builds, by the names every command and file uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Arch {
+    #[cfg_attr(feature = "clap", value(name = "resnet18"))]
     Resnet18,
+    #[cfg_attr(feature = "clap", value(name = "resnet34"))]
     Resnet34,
+    #[cfg_attr(feature = "clap", value(name = "resnet50"))]
     Resnet50,
+    #[cfg_attr(feature = "clap", value(name = "inception_v3", alias = "inception-v3"))]
     InceptionV3,
+    #[cfg_attr(
+        feature = "clap",
+        value(name = "efficientnet_lite0", alias = "efficientnet-lite0")
+    )]
     EfficientnetLite0,
 }
 
@@ -61,12 +74,39 @@ impl Arch {
             .ok_or_else(|| Error::UnknownArch(name.to_string()))
     }
 
+    /// The input normalization the architecture's published pretrained weights expect,
+    /// applied to pixels in [0, 1] as `(x - mean) / std`: ImageNet's statistics for
+    /// torchvision's models; `(255·x − 127) / 128` for EfficientNet-Lite0, whose
+    /// TensorFlow Lite weights were trained on inputs in [−1, 1].
+    pub fn pretrained_normalize(self) -> Normalize {
+        match self {
+            Arch::EfficientnetLite0 => Normalize {
+                mean: [127.0 / 255.0; 3],
+                std: [128.0 / 255.0; 3],
+            },
+            _ => Normalize::IMAGENET,
+        }
+    }
+
     /// The smallest input side the architecture accepts.
     pub fn min_size(self) -> u32 {
         match self {
             Arch::InceptionV3 => 75,
             _ => 8,
         }
+    }
+}
+
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Arch {
+    type Err = Error;
+    fn from_str(name: &str) -> Result<Arch> {
+        Arch::parse(name)
     }
 }
 
@@ -105,7 +145,7 @@ static SEEDED_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// on a thread with room for deep frames (records of large models make them at low
 /// optimization levels). `init` must materialize the parameters it makes: burn
 /// initializes them lazily, and a later draw would not be seeded.
-pub(crate) fn init_seeded_with<B: Backend, T: Send>(
+pub fn init_seeded_with<B: Backend, T: Send>(
     seed: u64,
     device: &B::Device,
     init: impl FnOnce() -> T + Send,
@@ -191,21 +231,22 @@ impl<B: Backend> AnyModel<B> {
             allow_partial: false,
             new_head: true,
         };
-        let wrap = |e| Error::Pretrained {
-            path: path.to_path_buf(),
-            source: e,
-        };
+        self.load_weights(path, &opts)
+    }
+
+    /// Loads a checkpoint into the model as `opts` say ([`load_checkpoint`]).
+    pub fn load_weights(self, path: &Path, opts: &ImportOptions) -> Result<(Self, ImportReport)> {
         Ok(match self {
             AnyModel::ResNet(m) => {
-                let (m, r) = load_checkpoint(m, path, &opts).map_err(wrap)?;
+                let (m, r) = load_checkpoint(m, path, opts)?;
                 (AnyModel::ResNet(m), r)
             }
             AnyModel::Inception(m) => {
-                let (m, r) = load_checkpoint(m, path, &opts).map_err(wrap)?;
+                let (m, r) = load_checkpoint(m, path, opts)?;
                 (AnyModel::Inception(m), r)
             }
             AnyModel::EfficientNet(m) => {
-                let (m, r) = load_checkpoint(m, path, &opts).map_err(wrap)?;
+                let (m, r) = load_checkpoint(m, path, opts)?;
                 (AnyModel::EfficientNet(m), r)
             }
         })

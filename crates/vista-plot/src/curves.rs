@@ -8,11 +8,9 @@ use std::sync::Once;
 
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
-use vista_schedule::Suggestions;
+use vista_format::{EpochMetrics, GanStep, StepRecord, Suggestions};
 
 use crate::error::{Error, Result};
-use vista_format::GanStep;
-use vista_format::{EpochMetrics, StepRecord};
 
 const W: u32 = 800;
 const H: u32 = 500;
@@ -61,11 +59,11 @@ pub fn render_png(
 }
 
 /// Encodes `img` as PNG and writes it atomically.
-pub(crate) fn write_png(path: &Path, img: &image::RgbImage) -> Result<()> {
+pub fn write_png(path: &Path, img: &image::RgbImage) -> Result<()> {
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(|e| plot_err(path, e))?;
-    Ok(vista_data::write_atomic(path, &png)?)
+    Ok(vista_format::write_atomic(path, &png)?)
 }
 
 /// A chart with a title and room for the axes' labels.

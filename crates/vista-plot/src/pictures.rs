@@ -7,10 +7,10 @@ use image::RgbImage;
 use image::imageops::FilterType;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use vista_train::{plot_err, render_png};
+use vista_format::Confusion;
 
+use crate::curves::{plot_err, render_png};
 use crate::error::Result;
-use crate::metrics::Confusion;
 
 /// The confusion matrix as a heat map: actual classes down, predicted across, each cell
 /// shaded by its share of the actual class and labelled with its count.
