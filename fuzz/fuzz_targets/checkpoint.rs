@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vista_models::TorchFile;
+use vista_format::TorchFile;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(file) = TorchFile::from_bytes(data) else {

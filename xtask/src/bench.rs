@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use vista_format::{ModelBench, PredictSummary, PreparedData, parse_json};
 
-use crate::util::{build_vista, cargo, root, run as sh, vista_json, words};
+use crate::util::{Profile, build_vista, cargo, root, run as sh, vista_json, words};
 
 /// The last line `xtask/bench/train_fastai.py` prints.
 #[derive(Debug, Deserialize)]
@@ -106,7 +106,7 @@ fn models(args: &[String]) -> Result<()> {
             .clone();
     }
     ensure_torch()?;
-    let vista = build_vista(false)?;
+    let vista = build_vista(Profile::Release, false)?;
     eprintln!("measuring vista (this takes a few minutes on 2 cores)");
     let ours = Command::new(&vista)
         .args(["bench", "models"])
@@ -222,7 +222,7 @@ fn train(args: &[String]) -> Result<()> {
         [a] if a == "--skip-fastai" => true,
         _ => bail!("usage: cargo xtask bench train [--skip-fastai]"),
     };
-    let vista = build_vista(false)?;
+    let vista = build_vista(Profile::Release, false)?;
     let data = vista_json::<PreparedData>(&vista, &words("data prepare --quiet"))?.dataset;
     let run = root().join("runs/bench-train");
     if run.exists() {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use vista_format::{CleanDir, DetectionReport, PredictSummary, PreparedData, read_json};
 
-use crate::util::{build_vista, root, vista_json, words};
+use crate::util::{Profile, build_vista, root, vista_json, words};
 
 /// The recipe of every model here: cheap, so five folds and two runs fit in minutes.
 const RECIPE: &str =
@@ -26,7 +26,7 @@ pub fn run(args: &[String]) -> Result<()> {
         [flag, v] if flag == "--noise" => v.clone(),
         _ => bail!("usage: cargo xtask bench clean [--noise 0.05]"),
     };
-    let bin = build_vista(false)?;
+    let bin = build_vista(Profile::Release, false)?;
     let out = root().join("target/bench-clean");
     if out.exists() {
         std::fs::remove_dir_all(&out)?;

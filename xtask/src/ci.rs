@@ -21,10 +21,14 @@ pub fn run_ci() -> Result<()> {
     // The whole competition pipeline on a few thousand images, so it cannot silently
     // break: every stage, the report and the committed expectations.
     let out = root().join("target/reproduce-smoke");
+    // It runs the binary the tests just built, not a release build: that would compile
+    // every dependency a second time for a run of a minute.
     crate::reproduce::run(&[
         "--smoke".into(),
         "--fresh".into(),
         "--check".into(),
+        "--profile".into(),
+        "dev".into(),
         "--out".into(),
         out.display().to_string(),
     ])?;

@@ -46,16 +46,43 @@ pub fn has(program: &str, sub: &[&str]) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Builds the `vista` binary in release (with the `cuda` feature when asked) and returns
-/// its path: the one place that knows where cargo puts it.
-pub fn build_vista(cuda: bool) -> Result<PathBuf> {
+/// The cargo profile the `vista` binary is built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// What users run, and what every measurement is taken with.
+    Release,
+    /// The test suite's build: CI's smoke reproduction reuses it instead of compiling
+    /// every dependency a second time (the numbers are the same; only speed differs).
+    Dev,
+}
+
+impl Profile {
+    pub fn parse(name: &str) -> Result<Profile> {
+        match name {
+            "release" => Ok(Profile::Release),
+            "dev" => Ok(Profile::Dev),
+            other => bail!("unknown profile `{other}` (release or dev)"),
+        }
+    }
+}
+
+/// Builds the `vista` binary (with the `cuda` feature when asked) and returns its path:
+/// the one place that knows where cargo puts it.
+pub fn build_vista(profile: Profile, cuda: bool) -> Result<PathBuf> {
     let mut cmd = cargo();
-    cmd.args(["build", "--release", "-p", "vista-cli"]);
+    cmd.args(["build", "-p", "vista-cli"]);
+    if profile == Profile::Release {
+        cmd.arg("--release");
+    }
     if cuda {
         cmd.args(["--features", "cuda"]);
     }
     run(&mut cmd)?;
-    Ok(root().join("target/release/vista"))
+    let dir = match profile {
+        Profile::Release => "release",
+        Profile::Dev => "debug",
+    };
+    Ok(root().join("target").join(dir).join("vista"))
 }
 
 /// Runs `vista ARGS` with its output and progress bars on the terminal.

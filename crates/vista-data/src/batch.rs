@@ -1,6 +1,8 @@
 //! Batches: normalized NCHW image data with labels, and their conversion to burn tensors.
 
+#[cfg(feature = "tensor")]
 use burn::tensor::backend::Backend;
+#[cfg(feature = "tensor")]
 use burn::tensor::{Int, Tensor, TensorData};
 use vista_format::Normalize;
 
@@ -58,18 +60,21 @@ impl Batch {
     }
 
     /// The images as a `[batch, 3, size, size]` float tensor.
+    #[cfg(feature = "tensor")]
     pub fn images_tensor<B: Backend>(&self, device: &B::Device) -> Tensor<B, 4> {
         let shape = [self.len(), 3, self.size, self.size];
         Tensor::from_data(TensorData::new(self.images.clone(), shape), device)
     }
 
     /// The labels as a `[batch]` integer tensor.
+    #[cfg(feature = "tensor")]
     pub fn labels_tensor<B: Backend>(&self, device: &B::Device) -> Tensor<B, 1, Int> {
         labels_tensor(&self.labels, device)
     }
 }
 
 /// Class ids as a `[n]` integer tensor.
+#[cfg(feature = "tensor")]
 pub fn labels_tensor<B: Backend>(labels: &[u32], device: &B::Device) -> Tensor<B, 1, Int> {
     let data: Vec<i64> = labels.iter().map(|&l| i64::from(l)).collect();
     Tensor::from_data(TensorData::new(data, [labels.len()]), device)

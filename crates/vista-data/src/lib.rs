@@ -29,7 +29,9 @@ pub use augment::{
     AugmentConfig, AugmentParams, CoordMap, CropRect, apply, augment, centre_crop, draw_params,
     hflip, hflip_chw, random_resized_crop, resize_plain,
 };
-pub use batch::{Batch, labels_tensor, normalize_from_images};
+#[cfg(feature = "tensor")]
+pub use batch::labels_tensor;
+pub use batch::{Batch, normalize_from_images};
 pub use cache::{LoadOptions, Loaded, bound_side, load};
 pub use classes::{ClassMap, INTEL_CLASSES, MAX_CLASS_FILE_BYTES};
 pub use decode::{

@@ -31,6 +31,7 @@ mod layout;
 mod normalize;
 mod seed;
 mod summary;
+mod torch_file;
 mod train;
 
 pub use classes::{BadClassName, MAX_CLASS_NAME_BYTES, check_class_name};
@@ -50,4 +51,5 @@ pub use layout::{
 pub use normalize::Normalize;
 pub use seed::{Stream, derive_seed};
 pub use summary::{ClassCount, DataSummary, ModelBench, PredictSummary, PreparedData};
+pub use torch_file::{Dtype, ReadError, TensorRef, TorchFile};
 pub use train::{EpochMetrics, LrFindRecord, StepRecord, Suggestions, format_secs, write_metrics};

@@ -22,7 +22,7 @@ use burn_store::{
     ApplyError, ApplyResult, ModuleSnapshot, PyTorchToBurnAdapter, SafetensorsStore, TensorSnapshot,
 };
 
-use crate::torch_file::TorchFile;
+use vista_format::TorchFile;
 
 use crate::error::{Error, KeyMismatch, Result, ShapeMismatch};
 

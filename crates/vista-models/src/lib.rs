@@ -25,7 +25,6 @@ mod norm;
 mod registry;
 mod resnet;
 mod shards;
-mod torch_file;
 
 pub use conv::conv2d;
 pub use dropout::{dropout, seed_dropout};
@@ -43,4 +42,6 @@ pub use norm::batch_norm;
 pub use registry::{AnyModel, Arch, Classifier, ModelConfig, init_seeded_with};
 pub use resnet::{Block, Downsample, HeadKind, ResNet, ResNetConfig, ResNetDepth};
 pub use shards::{infer_probs, on_shards, shard_ranges};
-pub use torch_file::{Dtype, ReadError, TensorRef, TorchFile};
+// The checkpoint reader lives with the other file formats, where the fuzzer builds it
+// without burn.
+pub use vista_format::{Dtype, ReadError, TensorRef, TorchFile};

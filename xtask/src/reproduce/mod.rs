@@ -242,7 +242,7 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     std::fs::create_dir_all(&o.out).with_context(|| format!("creating {}", o.out.display()))?;
     check_recipe(&o)?;
-    let bin = build_vista(o.device.starts_with("cuda"))?;
+    let bin = build_vista(o.profile, o.device.starts_with("cuda"))?;
     let total = Instant::now();
 
     // The data: the embedded Fashion-MNIST (a small part of it for --smoke) or the user's.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
-use crate::util::root;
+use crate::util::{Profile, root};
 
 const HELP: &str = "\
 usage: cargo xtask reproduce [options]
@@ -18,6 +18,8 @@ usage: cargo xtask reproduce [options]
   --smoke          a few hundred images, one epoch per stage: checks the pipeline end to end
   --check          compare the scores with xtask/reproduce-expected.json; fail outside tolerance
   --fresh          redo every stage, even those finished before
+  --profile NAME   cargo profile of the vista binary: release (default) or dev (the test
+                   suite's build, which CI's smoke run reuses; slower, same numbers)
 ";
 
 #[derive(Debug)]
@@ -30,6 +32,7 @@ pub(super) struct Options {
     pub(super) fresh: bool,
     pub(super) smoke: bool,
     pub(super) check: bool,
+    pub(super) profile: Profile,
 }
 
 pub(super) fn parse(args: &[String]) -> Result<Options> {
@@ -42,6 +45,7 @@ pub(super) fn parse(args: &[String]) -> Result<Options> {
         fresh: false,
         smoke: false,
         check: false,
+        profile: Profile::Release,
     };
     let mut out = None;
     let mut it = args.iter();
@@ -60,6 +64,7 @@ pub(super) fn parse(args: &[String]) -> Result<Options> {
             "--fresh" => o.fresh = true,
             "--smoke" => o.smoke = true,
             "--check" => o.check = true,
+            "--profile" => o.profile = Profile::parse(&value()?)?,
             "--help" | "-h" => {
                 print!("{HELP}");
                 std::process::exit(0);
