@@ -33,6 +33,73 @@ impl std::str::FromStr for DeviceSpec {
     }
 }
 
+/// Data-parallel shards on the CPU: one per core, each a thread running its part of the
+/// batch (burn-flex's kernels run inline on it). On a GPU one shard takes the batch.
+pub fn cpu_shards() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The default number of shards a batch is cut into on `device`.
+pub fn default_shards(device: DeviceSpec) -> usize {
+    match device {
+        DeviceSpec::Cpu => cpu_shards(),
+        DeviceSpec::Cuda(_) => 1,
+    }
+}
+
+/// Calls `$body` with `$B` bound to the training (autodiff) backend of the
+/// [`DeviceSpec`] `$spec`, and `$dev` to its device: the one place that turns `--device`
+/// into a backend for training.
+macro_rules! with_training_backend {
+    ($spec:expr, |$B:ident, $dev:ident| $body:expr) => {
+        match $spec {
+            $crate::backend::DeviceSpec::Cpu => {
+                type $B = burn::backend::Autodiff<$crate::backend::Cpu>;
+                let $dev = Default::default();
+                $body
+            }
+            #[cfg(feature = "cuda")]
+            $crate::backend::DeviceSpec::Cuda(n) => {
+                type $B = burn::backend::Autodiff<$crate::backend::Gpu>;
+                let $dev = burn::backend::cuda::CudaDevice::new(n);
+                $body
+            }
+            #[cfg(not(feature = "cuda"))]
+            $crate::backend::DeviceSpec::Cuda(_) => {
+                anyhow::bail!("this vista was built without CUDA; rebuild with `--features cuda`")
+            }
+        }
+    };
+}
+
+/// Calls `$body` with `$B` bound to the inference backend of `$spec` and `$devices` to
+/// the devices a batch is sharded over ([`default_shards`]): the one place that turns
+/// `--device` into a backend for prediction.
+macro_rules! with_inference_backend {
+    ($spec:expr, |$B:ident, $devices:ident| $body:expr) => {
+        match $spec {
+            $crate::backend::DeviceSpec::Cpu => {
+                type $B = $crate::backend::Cpu;
+                let $devices: Vec<burn::backend::flex::FlexDevice> =
+                    vec![Default::default(); $crate::backend::cpu_shards()];
+                $body
+            }
+            #[cfg(feature = "cuda")]
+            $crate::backend::DeviceSpec::Cuda(n) => {
+                type $B = $crate::backend::Gpu;
+                let $devices = vec![burn::backend::cuda::CudaDevice::new(n)];
+                $body
+            }
+            #[cfg(not(feature = "cuda"))]
+            $crate::backend::DeviceSpec::Cuda(_) => {
+                anyhow::bail!("this vista was built without CUDA; rebuild with `--features cuda`")
+            }
+        }
+    };
+}
+
+pub(crate) use {with_inference_backend, with_training_backend};
+
 #[derive(Debug, clap::Args)]
 pub struct DeviceArgs {
     /// `cpu`, `cuda` or `cuda:N`.
@@ -66,15 +133,7 @@ pub fn run(args: &DeviceArgs) -> Result<()> {
         "cpu (flex)"
     };
     println!("backends compiled in: {compiled}");
-    let diff = match args.device {
-        DeviceSpec::Cpu => matmul_check::<Cpu>(&Default::default())?,
-        #[cfg(feature = "cuda")]
-        DeviceSpec::Cuda(n) => matmul_check::<Gpu>(&burn::backend::cuda::CudaDevice::new(n))?,
-        #[cfg(not(feature = "cuda"))]
-        DeviceSpec::Cuda(_) => {
-            bail!("this vista was built without CUDA; rebuild with `--features cuda`")
-        }
-    };
+    let diff = with_inference_backend!(args.device, |B, devices| matmul_check::<B>(&devices[0])?);
     println!(
         "{:?}: 256x256 matmul matches the CPU result within {diff:.2e}",
         args.device

@@ -12,11 +12,9 @@ use vista_data::CleanView;
 use vista_eval::{PredictOptions, Predictions, predict_images};
 use vista_train::load_run;
 
-use crate::backend::{Cpu, DeviceSpec};
+use crate::backend::{with_inference_backend, with_training_backend};
 use crate::paths::resolve_data;
-use crate::train::{
-    RecipeArgs, build_config, load_data, noisy_train_data, train_names, with_backend,
-};
+use crate::train::{RecipeArgs, build_config, load_data, noisy_train_data, train_names};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum CleanCommand {
@@ -122,12 +120,14 @@ fn detect(args: &DetectArgs, progress: bool) -> Result<()> {
         .with_context(|| format!("creating {}", args.out.display()))?;
     let (preds, source) = match &args.run {
         Some(run) => (
-            given_run(run, &data, &names, args.recipe.device)?,
+            with_inference_backend!(args.recipe.device, |B, devices| given_run::<B>(
+                run, &data, &names, &devices
+            ))?,
             format!("the run {}", run.display()),
         ),
         None => {
             let dir = args.out.join("folds");
-            let preds = with_backend!(args.recipe.device, |B, device| {
+            let preds = with_training_backend!(args.recipe.device, |B, device| {
                 out_of_fold::<B>(
                     &cfg,
                     &data,
@@ -192,23 +192,18 @@ fn detect(args: &DetectArgs, progress: bool) -> Result<()> {
 }
 
 /// Predictions of the training images by a trained run (no TTA).
-fn given_run(
+fn given_run<B: burn::tensor::backend::Backend>(
     run: &std::path::Path,
     data: &vista_train::TrainData,
     names: &[String],
-    device: DeviceSpec,
+    devices: &[B::Device],
 ) -> Result<Predictions> {
-    let DeviceSpec::Cpu = device else {
-        bail!("--run predictions run on the CPU");
-    };
-    let dev = burn::backend::flex::FlexDevice;
-    let r = load_run::<Cpu>(run, &dev).with_context(|| format!("loading {}", run.display()))?;
+    let r =
+        load_run::<B>(run, &devices[0]).with_context(|| format!("loading {}", run.display()))?;
     let opts = PredictOptions::for_run(r.config.final_size(), r.config.normalize, r.config.seed);
-    let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
     let idx: Vec<u64> = (0..names.len() as u64).collect();
     let k = r.classes.len();
-    let probs =
-        predict_images::<Cpu, _>(&r.model, &vec![dev; shards], &data.images, &idx, k, &opts);
+    let probs = predict_images::<B, _>(&r.model, devices, &data.images, &idx, k, &opts);
     Ok(Predictions::from_probs(
         r.classes.classes.clone(),
         names.to_vec(),

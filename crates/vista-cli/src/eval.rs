@@ -15,7 +15,7 @@ use vista_eval::{
 use vista_plot::{Tile, confusion_png, tiles_png};
 use vista_train::load_run;
 
-use crate::backend::{Cpu, DeviceSpec};
+use crate::backend::{DeviceSpec, with_inference_backend};
 use crate::paths::resolve_data;
 
 #[derive(Debug, clap::Args)]
@@ -69,22 +69,9 @@ pub struct PredictArgs {
 }
 
 pub fn run_predict(args: &PredictArgs, progress: bool) -> Result<()> {
-    match args.device {
-        DeviceSpec::Cpu => {
-            let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
-            predict_on::<Cpu>(args, vec![Default::default(); shards], progress)
-        }
-        #[cfg(feature = "cuda")]
-        DeviceSpec::Cuda(n) => predict_on::<crate::backend::Gpu>(
-            args,
-            vec![burn::backend::cuda::CudaDevice::new(n)],
-            progress,
-        ),
-        #[cfg(not(feature = "cuda"))]
-        DeviceSpec::Cuda(_) => {
-            bail!("this vista was built without CUDA; rebuild with `--features cuda`")
-        }
-    }
+    with_inference_backend!(args.device, |B, devices| predict_on::<B>(
+        args, devices, progress
+    ))
 }
 
 /// Names for a list of files: their file names, or their paths below `root` when two

@@ -20,9 +20,9 @@ use vista_train::{
     train_gan,
 };
 
-use crate::backend::{Cpu, DeviceSpec};
+use crate::backend::{DeviceSpec, default_shards, with_inference_backend, with_training_backend};
 use crate::paths::resolve_data;
-use crate::train::{load_data_at, with_backend};
+use crate::train::load_data_at;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum GanCommand {
@@ -151,7 +151,6 @@ fn run_train(args: &GanTrainArgs, progress: bool) -> Result<()> {
         },
         o => bail!("unknown GAN optimizer `{o}` (rmsprop, adam)"),
     };
-    let on_cpu = args.device == DeviceSpec::Cpu;
     let cfg = GanConfig {
         size: args.size,
         channels: args.channels,
@@ -164,11 +163,7 @@ fn run_train(args: &GanTrainArgs, progress: bool) -> Result<()> {
         optimizer,
         lr: args.lr,
         seed: args.seed,
-        shards: args.shards.unwrap_or(if on_cpu {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            1
-        }),
+        shards: args.shards.unwrap_or(default_shards(args.device)),
         ..GanConfig::default()
     };
     cfg.validate()?;
@@ -192,7 +187,7 @@ fn run_train(args: &GanTrainArgs, progress: bool) -> Result<()> {
         resume: args.resume,
         progress,
     };
-    let epochs = with_backend!(args.device, |B, device| {
+    let epochs = with_training_backend!(args.device, |B, device| {
         train_gan::<B>(&cfg, &data, &args.out, vec![device], &opts)
     })
     .with_context(|| format!("training a GAN into {}", args.out.display()))?;
@@ -208,22 +203,18 @@ fn run_train(args: &GanTrainArgs, progress: bool) -> Result<()> {
 }
 
 fn run_sample(args: &GanSampleArgs, progress: bool) -> Result<()> {
-    match args.device {
-        DeviceSpec::Cpu => sample_on::<Cpu>(args, Default::default(), progress),
-        #[cfg(feature = "cuda")]
-        DeviceSpec::Cuda(n) => sample_on::<crate::backend::Gpu>(
-            args,
-            burn::backend::cuda::CudaDevice::new(n),
-            progress,
-        ),
-        #[cfg(not(feature = "cuda"))]
-        DeviceSpec::Cuda(_) => {
-            bail!("this vista was built without CUDA; rebuild with `--features cuda`")
-        }
-    }
+    with_inference_backend!(args.device, |B, devices| sample_on::<B>(
+        args, devices, progress
+    ))
 }
 
-fn sample_on<B: Backend>(args: &GanSampleArgs, device: B::Device, progress: bool) -> Result<()> {
+/// Samples the GAN on `devices[0]`; the judge of `--check-with` predicts on all of them.
+fn sample_on<B: Backend>(
+    args: &GanSampleArgs,
+    devices: Vec<B::Device>,
+    progress: bool,
+) -> Result<()> {
+    let device = devices[0].clone();
     if args.out.exists() {
         bail!(
             "{} already exists; choose a new folder (nothing was written)",
@@ -243,7 +234,7 @@ fn sample_on<B: Backend>(args: &GanSampleArgs, device: B::Device, progress: bool
     }
     // The judge is loaded and checked before anything is generated or written.
     let judge = match &args.check_with {
-        Some(run) => Some(load_judge(run, &gan.classes.classes)?),
+        Some(run) => Some(load_judge::<B>(run, &gan.classes.classes, devices.clone())?),
         None => None,
     };
     let k = gan.classes.len();
@@ -302,7 +293,7 @@ fn write_samples<B: Backend>(
     tmp: &Path,
     rgb: &[RgbImage],
     labels: &[u32],
-    judge: Option<&Judge>,
+    judge: Option<&Judge<B>>,
     progress: bool,
 ) -> Result<Option<Consistency>> {
     let size = gan.config.size as u32;
@@ -359,15 +350,20 @@ fn to_rgb(x: &[f32], size: u32) -> RgbImage {
 }
 
 /// A classifier trained on real images, loaded on the CPU, that judges generated ones.
-struct Judge {
+struct Judge<B: Backend> {
     path: PathBuf,
-    run: vista_train::TrainedRun<Cpu>,
+    run: vista_train::TrainedRun<B>,
+    /// The devices its predictions are sharded over.
+    devices: Vec<B::Device>,
 }
 
 /// Loads the classifier of `--check-with` and checks it knows the GAN's classes.
-fn load_judge(run: &Path, classes: &[String]) -> Result<Judge> {
-    let dev = burn::backend::flex::FlexDevice;
-    let r = load_run::<Cpu>(run, &dev)
+fn load_judge<B: Backend>(
+    run: &Path,
+    classes: &[String],
+    devices: Vec<B::Device>,
+) -> Result<Judge<B>> {
+    let r = load_run::<B>(run, &devices[0])
         .with_context(|| format!("loading the classifier {}", run.display()))?;
     if r.classes.classes != classes {
         bail!(
@@ -380,20 +376,20 @@ fn load_judge(run: &Path, classes: &[String]) -> Result<Judge> {
     Ok(Judge {
         path: run.to_path_buf(),
         run: r,
+        devices,
     })
 }
 
 /// The share of `images` that the judge puts in their intended class, overall and per
-/// class. Predictions run on the CPU.
-fn class_consistency(
-    judge: &Judge,
+/// class.
+fn class_consistency<B: Backend>(
+    judge: &Judge<B>,
     images: &[RgbImage],
     labels: &[u32],
     classes: &[String],
     progress: bool,
 ) -> Result<Consistency> {
     let (run, r) = (&judge.path, &judge.run);
-    let dev = burn::backend::flex::FlexDevice;
     if progress {
         eprintln!(
             "class consistency: {} generated images through {}",
@@ -402,10 +398,9 @@ fn class_consistency(
         );
     }
     let opts = PredictOptions::for_run(r.config.final_size(), r.config.normalize, r.config.seed);
-    let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
     let idx: Vec<u64> = (0..images.len() as u64).collect();
     let k = classes.len();
-    let probs = predict_images::<Cpu, _>(&r.model, &vec![dev; shards], images, &idx, k, &opts);
+    let probs = predict_images::<B, _>(&r.model, &judge.devices, images, &idx, k, &opts);
     let mut hit = vec![0usize; k];
     let mut all = vec![0usize; k];
     for (row, &l) in probs.chunks_exact(k).zip(labels) {

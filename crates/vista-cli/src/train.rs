@@ -14,7 +14,7 @@ use vista_train::{
     OptimizerConfig, RunOptions, ScheduleKind, StageConfig, TrainConfig, TrainData, find_lr, train,
 };
 
-use crate::backend::DeviceSpec;
+use crate::backend::{DeviceSpec, default_shards, with_training_backend};
 use crate::paths::resolve_data;
 
 /// Settings shared by `train` and `lr-find`; unset ones come from `--config` or the
@@ -199,11 +199,7 @@ pub(crate) fn build_config(
                 mixup: None,
                 label_smoothing: 0.1,
                 augment: (full > 32).then(vista_data::AugmentConfig::default),
-                shards: if on_cpu {
-                    std::thread::available_parallelism().map_or(1, |n| n.get())
-                } else {
-                    1
-                },
+                shards: default_shards(args.device),
                 ..TrainConfig::default()
             }
         }
@@ -404,32 +400,6 @@ fn train_data(loaded: Loaded) -> TrainData {
     TrainData::new(loaded.train, labels, loaded.dataset.classes)
 }
 
-/// Calls `$body` with `$B` bound to the autodiff backend of `$device`, and `$dev` to its
-/// device.
-macro_rules! with_backend {
-    ($device:expr, |$B:ident, $dev:ident| $body:expr) => {
-        match $device {
-            DeviceSpec::Cpu => {
-                type $B = burn::backend::Autodiff<crate::backend::Cpu>;
-                let $dev = Default::default();
-                $body
-            }
-            #[cfg(feature = "cuda")]
-            DeviceSpec::Cuda(n) => {
-                type $B = burn::backend::Autodiff<crate::backend::Gpu>;
-                let $dev = burn::backend::cuda::CudaDevice::new(n);
-                $body
-            }
-            #[cfg(not(feature = "cuda"))]
-            DeviceSpec::Cuda(_) => {
-                bail!("this vista was built without CUDA; rebuild with `--features cuda`")
-            }
-        }
-    };
-}
-
-pub(crate) use with_backend;
-
 pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
     let start = Instant::now();
     let (loaded, path) = load_data(&args.recipe, progress)?;
@@ -473,7 +443,7 @@ pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
         resume: args.resume,
         progress,
     };
-    let outcome = with_backend!(args.recipe.device, |B, device| {
+    let outcome = with_training_backend!(args.recipe.device, |B, device| {
         train::<B>(&cfg, &data, &args.out, vec![device], &opts).map(|o| o.metrics)
     })
     .with_context(|| format!("training into {}", args.out.display()))?;
@@ -493,7 +463,7 @@ pub fn run_lr_find(args: &LrFindArgs, progress: bool) -> Result<()> {
     let cfg = build_config(&args.recipe, &loaded.train, loaded.dataset.classes.len())?;
     let mut data = train_data(loaded);
     attach_extra(&args.recipe, &cfg, &mut data, progress)?;
-    let finder = with_backend!(args.recipe.device, |B, device| {
+    let finder = with_training_backend!(args.recipe.device, |B, device| {
         find_lr::<B>(&cfg, &data, vec![device], progress)
     })?;
     let s = finder.suggestions();

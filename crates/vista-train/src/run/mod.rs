@@ -10,361 +10,42 @@
 //! random numbers are seeded from `(seed, epoch)`, so a resumed run repeats exactly what
 //! the uninterrupted run would have done.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+mod checkpoint;
+mod config;
+mod plan;
+
+use std::path::Path;
 
 use burn::module::{AutodiffModule, Module};
-use burn::record::FullPrecisionSettings;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use image::RgbImage;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
-use vista_data::{
-    AugmentConfig, ClassMap, Loader, LoaderConfig, Normalize, stratified_split, write_atomic,
+use vista_data::{ClassMap, Loader, LoaderConfig, Normalize, stratified_split, write_atomic};
+use vista_format::{
+    CheckpointDir, EpochMetrics, LrFindRecord, RunDir, StepRecord, Stream, write_json,
+    write_metrics,
 };
-use vista_schedule::{LrFindConfig, LrFinder, Schedule};
-
 use vista_models::LayerGroups;
+use vista_schedule::LrFinder;
+
+pub use checkpoint::{RunLock, latest_checkpoint};
+use checkpoint::{read_config, read_state};
+pub(crate) use checkpoint::{
+    read_json, recorder, refuse_started_run, resume_newest, write_checkpoint,
+};
+pub use config::{Outcome, RunOptions, ScheduleKind, StageConfig, TrainConfig, TrainData};
+use plan::plan;
 
 use crate::error::{Error, Result};
 use crate::learner::{FitSpec, Learner, LearnerConfig, even_mults};
-use vista_format::Stream;
-use vista_format::{
-    CheckpointDir, Checkpointed, EpochMetrics, LrFindRecord, RunDir, StepRecord, checkpoint_name,
-    is_checkpoint_name, write_json, write_metrics,
-};
-
 /// The network and optimizer records of a classifier's checkpoint.
 const MODEL: &str = "model";
 const OPTIM: &str = "optim";
-use crate::optim::{Optim, OptimizerConfig};
-use crate::record::{RunRecorder, load_checked};
-use vista_models::{AnyModel, ModelConfig};
+use crate::optim::Optim;
+use crate::record::load_checked;
+use vista_models::AnyModel;
 use vista_plot::{loss_plot, lr_find_plot, lr_plot};
-
-/// One stage of progressive resizing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StageConfig {
-    pub size: u32,
-    pub epochs: usize,
-    /// Peak learning rate; `None` runs the LR finder first and takes its `valley`.
-    pub lr: Option<f64>,
-}
-
-/// How each stage's learning rate moves.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ScheduleKind {
-    /// fastai's `fit_one_cycle` (defaults: pct_start 0.25, div 25, div_final 1e5).
-    OneCycle {
-        pct_start: f64,
-        div: f64,
-        div_final: f64,
-    },
-    /// SGDR: cosine restarts every `cycle_len` epochs, each cycle `cycle_mult` times
-    /// longer, down to `lr / 100`.
-    Sgdr { cycle_len: usize, cycle_mult: f64 },
-    /// fastai's `fit_flat_cos`.
-    FlatCos,
-    /// Cosine annealing to `lr / 100`.
-    Cosine,
-}
-
-impl Default for ScheduleKind {
-    fn default() -> Self {
-        ScheduleKind::OneCycle {
-            pct_start: 0.25,
-            div: 25.0,
-            div_final: 1e5,
-        }
-    }
-}
-
-impl ScheduleKind {
-    pub fn parse(name: &str) -> Result<Self> {
-        Ok(match name {
-            "one-cycle" | "one_cycle" => Self::default(),
-            "sgdr" => ScheduleKind::Sgdr {
-                cycle_len: 1,
-                cycle_mult: 2.0,
-            },
-            "flat-cos" | "flat_cos" => ScheduleKind::FlatCos,
-            "cosine" => ScheduleKind::Cosine,
-            other => {
-                return Err(Error::Config(format!(
-                    "unknown schedule `{other}` (one-cycle, sgdr, flat-cos, cosine)"
-                )));
-            }
-        })
-    }
-
-    /// The schedule of a fit at peak rate `lr` with `per_epoch` steps per epoch.
-    pub fn schedule(&self, lr: f64, per_epoch: usize) -> Schedule {
-        match *self {
-            ScheduleKind::OneCycle {
-                pct_start,
-                div,
-                div_final,
-            } => Schedule::OneCycle {
-                lr_max: lr,
-                div,
-                div_final,
-                pct_start,
-                moms: (0.95, 0.85, 0.95),
-            },
-            ScheduleKind::Sgdr {
-                cycle_len,
-                cycle_mult,
-            } => Schedule::Sgdr {
-                lr_max: lr,
-                lr_min: lr / 100.0,
-                cycle_len: cycle_len.max(1) * per_epoch.max(1),
-                cycle_mult,
-            },
-            ScheduleKind::FlatCos => Schedule::flat_cos(lr),
-            ScheduleKind::Cosine => Schedule::Cosine {
-                lr_max: lr,
-                lr_min: lr / 100.0,
-            },
-        }
-    }
-}
-
-/// Every setting of a run; saved as `config.json` in the run folder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TrainConfig {
-    pub model: ModelConfig,
-    /// Pretrained weights (PyTorch `.pth` or safetensors) for the body.
-    pub pretrained: Option<PathBuf>,
-    /// A finished run folder whose whole model this run starts from (fastai's
-    /// `learn.load` before another `fit`): it must have the same model settings and
-    /// classes; its normalization is kept, since its weights learned it.
-    pub init_from: Option<PathBuf>,
-    /// With pretrained weights: epochs with the body frozen before the stages (fastai's
-    /// `fine_tune`), after which every layer group trains at its own rate, from 1/100 of
-    /// the stage's rate for the earliest group to the full rate for the head.
-    pub freeze_epochs: usize,
-    pub stages: Vec<StageConfig>,
-    pub schedule: ScheduleKind,
-    pub optimizer: OptimizerConfig,
-    pub batch_size: usize,
-    /// Share of each class held out for validation.
-    pub valid_pct: f32,
-    /// Mixup's α (`None` = no mixup).
-    pub mixup: Option<f32>,
-    pub label_smoothing: f32,
-    /// fastai's `aug_transforms` (`None` = resize only).
-    pub augment: Option<AugmentConfig>,
-    /// Input normalization; `None` = ImageNet's with pretrained weights, else the
-    /// training images' own statistics (resolved and saved when the run starts).
-    pub normalize: Option<Normalize>,
-    pub lr_find: LrFindConfig,
-    /// Run the LR finder at every stage whose rate is `auto`. Off (the default), only
-    /// the first such stage runs it and later ones reuse its rate: on a model that has
-    /// already learned, the finder's valley sits where the loss is flat and is far too
-    /// low.
-    pub find_lr_each_stage: bool,
-    pub seed: u64,
-    /// Loader threads (0 = one per core).
-    pub workers: usize,
-    /// Data-parallel shards per batch, each on its own thread and device.
-    pub shards: usize,
-    /// Where extra training images came from (e.g. `vista gan sample`'s folder); a
-    /// record only: the images arrive in [`TrainData`].
-    pub extra_data: Option<PathBuf>,
-    /// Extra images added to the training part, per real training image; drawn once
-    /// per run, seeded, from the extra pool. They never enter validation.
-    pub extra_ratio: f32,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self {
-            model: ModelConfig::default(),
-            pretrained: None,
-            init_from: None,
-            freeze_epochs: 1,
-            stages: vec![StageConfig {
-                size: 64,
-                epochs: 1,
-                lr: None,
-            }],
-            schedule: ScheduleKind::default(),
-            optimizer: OptimizerConfig::default(),
-            batch_size: 64,
-            valid_pct: 0.1,
-            mixup: None,
-            label_smoothing: 0.0,
-            augment: Some(AugmentConfig::default()),
-            normalize: None,
-            lr_find: LrFindConfig::default(),
-            find_lr_each_stage: false,
-            seed: 42,
-            workers: 0,
-            shards: 1,
-            extra_data: None,
-            extra_ratio: 0.0,
-        }
-    }
-}
-
-/// Images and labels to train on (the dataset's training part, decoded).
-#[derive(Debug, Clone)]
-pub struct TrainData {
-    pub images: Arc<Vec<RgbImage>>,
-    pub labels: Arc<Vec<u32>>,
-    pub classes: ClassMap,
-    /// The last `extra` images are extra training material (generated ones): kept out
-    /// of the validation split and the normalization statistics.
-    pub extra: usize,
-}
-
-impl TrainData {
-    /// Real images and labels only.
-    pub fn new(images: Vec<RgbImage>, labels: Vec<u32>, classes: ClassMap) -> Self {
-        Self {
-            images: Arc::new(images),
-            labels: Arc::new(labels),
-            classes,
-            extra: 0,
-        }
-    }
-
-    /// Number of real (not extra) images.
-    pub fn real(&self) -> usize {
-        self.labels.len() - self.extra
-    }
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    /// Carry on from the run folder's last checkpoint.
-    pub resume: bool,
-    pub progress: bool,
-}
-
-/// What a run leaves behind, also in its folder.
-#[derive(Debug)]
-pub struct Outcome<B: Backend> {
-    pub model: AnyModel<B>,
-    pub metrics: Vec<EpochMetrics>,
-    /// Learning rate of each phase (found or given).
-    pub lrs: Vec<f64>,
-}
-
-/// A step of the plan: the frozen epochs of fine-tuning, or one resizing stage.
-#[derive(Debug, Clone, PartialEq)]
-struct Phase {
-    name: String,
-    size: u32,
-    epochs: usize,
-    lr: Option<f64>,
-    frozen: bool,
-    discriminative: bool,
-    schedule: ScheduleKind,
-}
-
-fn plan(cfg: &TrainConfig) -> Vec<Phase> {
-    let mut phases = Vec::new();
-    let fine_tune = cfg.pretrained.is_some();
-    if fine_tune && cfg.freeze_epochs > 0 {
-        let first = &cfg.stages[0];
-        phases.push(Phase {
-            name: "frozen".into(),
-            size: first.size,
-            epochs: cfg.freeze_epochs,
-            lr: first.lr,
-            frozen: true,
-            discriminative: false,
-            // fastai's fine_tune: fit_one_cycle(freeze_epochs, pct_start=0.99).
-            schedule: ScheduleKind::OneCycle {
-                pct_start: 0.99,
-                div: 25.0,
-                div_final: 1e5,
-            },
-        });
-    }
-    for s in &cfg.stages {
-        phases.push(Phase {
-            name: format!("{}px", s.size),
-            size: s.size,
-            epochs: s.epochs,
-            lr: s.lr,
-            frozen: false,
-            discriminative: fine_tune,
-            schedule: cfg.schedule.clone(),
-        });
-    }
-    phases
-}
-
-impl TrainConfig {
-    /// The image size of the last stage, which the finished model predicts at.
-    pub fn final_size(&self) -> u32 {
-        self.stages.last().map_or(64, |s| s.size)
-    }
-
-    pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::Config(m));
-        if self.stages.is_empty() {
-            return bad("at least one stage (size and epochs) is needed".into());
-        }
-        for s in &self.stages {
-            if s.size < self.model.arch.min_size() {
-                return bad(format!(
-                    "{} needs images of at least {} px, a stage asks for {}",
-                    self.model.arch.name(),
-                    self.model.arch.min_size(),
-                    s.size
-                ));
-            }
-            if let Some(lr) = s.lr
-                && !(lr > 0.0 && lr.is_finite())
-            {
-                return bad(format!("learning rate {lr} is not positive"));
-            }
-        }
-        if self.batch_size == 0 {
-            return bad("batch size must be positive".into());
-        }
-        if !(0.0..1.0).contains(&self.valid_pct) || self.valid_pct == 0.0 {
-            return bad(format!("valid_pct {} must be in (0, 1)", self.valid_pct));
-        }
-        if !(0.0..1.0).contains(&self.label_smoothing) {
-            return bad(format!(
-                "label smoothing {} must be in [0, 1)",
-                self.label_smoothing
-            ));
-        }
-        if let Some(a) = self.mixup
-            && !(a > 0.0 && a.is_finite())
-        {
-            return bad(format!("mixup alpha {a} must be positive"));
-        }
-        if !(self.extra_ratio >= 0.0 && self.extra_ratio.is_finite()) {
-            return bad(format!(
-                "extra ratio {} must be zero or positive",
-                self.extra_ratio
-            ));
-        }
-        if self.extra_ratio > 0.0 && self.extra_data.is_none() {
-            return bad(format!(
-                "extra ratio {} without extra data (--extra-data DIR)",
-                self.extra_ratio
-            ));
-        }
-        if self.pretrained.is_some() && self.init_from.is_some() {
-            return bad(
-                "pretrained weights and --init-from both give the starting weights; \
-                 choose one"
-                    .into(),
-            );
-        }
-        Ok(())
-    }
-}
 
 /// The run's saved position, written with every checkpoint.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -377,128 +58,6 @@ struct RunState {
     lrs: Vec<Option<f64>>,
     metrics: Vec<EpochMetrics>,
     steps: Vec<StepRecord>,
-}
-
-pub(crate) fn recorder() -> RunRecorder<FullPrecisionSettings> {
-    RunRecorder::new()
-}
-
-/// `checkpoints/` of a run folder (a classifier's or a GAN's: both keep them alike).
-fn checkpoints(dir: &Path) -> PathBuf {
-    RunDir::new(dir).checkpoints()
-}
-
-/// The folder named by `checkpoints/latest`, if any. Anything but one `epoch-NNNN`
-/// name is an error.
-pub fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>> {
-    let latest = RunDir::new(dir).latest();
-    match vista_data::read_limited(&latest, 64) {
-        Ok(bytes) => {
-            let name = String::from_utf8_lossy(&bytes);
-            let name = name.trim();
-            if !is_checkpoint_name(name) {
-                return Err(Error::Config(format!(
-                    "{} names `{name}`, which is not a checkpoint of this run (epoch-NNNN)",
-                    latest.display()
-                )));
-            }
-            Ok(Some(checkpoints(dir).join(name)))
-        }
-        Err(vista_format::Error::Io { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The run's checkpoints, newest first: the one `latest` names, then the others (the
-/// spare), so a resume can fall back when the newest does not load.
-fn checkpoints_newest_first(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out: Vec<PathBuf> = latest_checkpoint(dir)?.into_iter().collect();
-    let root = checkpoints(dir);
-    let mut others: Vec<PathBuf> = match std::fs::read_dir(&root) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(is_checkpoint_name)
-                    && std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
-                    && !out.contains(p)
-            })
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    others.sort();
-    others.reverse();
-    out.extend(others);
-    Ok(out)
-}
-
-/// The newest checkpoint of `dir` that `load` accepts, with what it loaded. A newest one
-/// damaged by a crash or a full disk falls back to the spare kept before it, with a
-/// warning. `None` when there is no checkpoint; the newest one's error when none loads.
-pub(crate) fn resume_newest<T>(
-    dir: &Path,
-    mut load: impl FnMut(&Path) -> Result<T>,
-) -> Result<Option<(PathBuf, T)>> {
-    let mut failure = None;
-    for ckpt in checkpoints_newest_first(dir)? {
-        match load(&ckpt) {
-            Ok(found) => {
-                if let Some(e) = failure {
-                    eprintln!(
-                        "warning: the newest checkpoint does not load ({e}); resuming from {}",
-                        ckpt.display()
-                    );
-                }
-                return Ok(Some((ckpt, found)));
-            }
-            Err(e) => {
-                failure.get_or_insert(e);
-            }
-        }
-    }
-    failure.map_or(Ok(None), Err)
-}
-
-/// Holds a run folder for one process: an advisory lock (`flock`) on `<dir>/.lock`,
-/// released when dropped or when the process dies. A second process on the same folder
-/// gets an error naming the folder and the holder's pid.
-#[derive(Debug)]
-pub struct RunLock {
-    _file: std::fs::File,
-}
-
-impl RunLock {
-    pub fn acquire(dir: &Path) -> Result<RunLock> {
-        use std::io::{Read, Seek, Write};
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let path = RunDir::new(dir).lock();
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        if file.try_lock().is_err() {
-            let mut holder = String::new();
-            let _ = file.take(32).read_to_string(&mut holder);
-            return Err(Error::Busy {
-                dir: dir.to_path_buf(),
-                pid: holder.trim().to_string(),
-            });
-        }
-        file.set_len(0).map_err(|e| Error::io(&path, e))?;
-        file.rewind().map_err(|e| Error::io(&path, e))?;
-        write!(file, "{}", std::process::id()).map_err(|e| Error::io(&path, e))?;
-        Ok(RunLock { _file: file })
-    }
 }
 
 fn save_checkpoint<B: AutodiffBackend, M: AutodiffModule<B>>(
@@ -516,84 +75,6 @@ fn save_checkpoint<B: AutodiffBackend, M: AutodiffModule<B>>(
         let state_json = serde_json::to_vec(state).expect("state serializes");
         Ok(write_atomic(&tmp.state(), &state_json)?)
     })
-}
-
-/// Writes checkpoint `checkpoints/epoch-NNNN` of the run in `dir`: `fill` writes its
-/// files into a temporary folder, which is renamed into place and then named in
-/// `checkpoints/latest`; older checkpoints but the previous one (a spare) are removed.
-pub(crate) fn write_checkpoint(
-    dir: &Path,
-    epoch: usize,
-    fill: impl FnOnce(&CheckpointDir) -> Result<()>,
-) -> Result<()> {
-    let root = checkpoints(dir);
-    let name = checkpoint_name(epoch);
-    let tmp = root.join(format!(".{name}.tmp"));
-    let fin = root.join(&name);
-    if std::fs::symlink_metadata(&tmp).is_ok() {
-        // Left by a crash while filling: incomplete. (A link is removed as a link.)
-        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    }
-    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    fill(&CheckpointDir::new(&tmp))?;
-    vista_data::sync_dir(&tmp)?;
-    if std::fs::symlink_metadata(&fin).is_ok() {
-        // Left by a crash between the rename and the pointer update: complete, but
-        // older than what we hold now.
-        std::fs::remove_dir_all(&fin).map_err(|e| Error::io(&fin, e))?;
-    }
-    vista_data::fault_point("rename").map_err(|e| Error::io(&fin, e))?;
-    std::fs::rename(&tmp, &fin).map_err(|e| Error::io(&fin, e))?;
-    vista_data::sync_dir(&root)?;
-    write_atomic(&RunDir::new(dir).latest(), name.as_bytes())?;
-    // Older checkpoints are ours to remove; keep the previous one as a spare.
-    let mut old: Vec<PathBuf> = std::fs::read_dir(&root)
-        .map_err(|e| Error::io(&root, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| is_checkpoint_name(n) && n != name)
-        })
-        .collect();
-    old.sort();
-    if old.len() > 1 {
-        for p in &old[..old.len() - 1] {
-            std::fs::remove_dir_all(p).map_err(|e| Error::io(p, e))?;
-        }
-    }
-    Ok(())
-}
-
-/// Refuses to start a run over one that has checkpoints, unless resuming.
-pub(crate) fn refuse_started_run(dir: &Path, opts: &RunOptions, what: &str) -> Result<()> {
-    if latest_checkpoint(dir)?.is_some() && !opts.resume {
-        return Err(Error::Config(format!(
-            "{} already holds {what} with checkpoints; pass --resume to carry it on, or choose another output folder",
-            dir.display()
-        )));
-    }
-    Ok(())
-}
-
-/// The largest JSON file of a run read (a state holds every step's loss).
-const MAX_RUN_JSON_BYTES: u64 = 256 << 20;
-
-/// Reads a JSON file the run wrote (its config or a checkpoint's state).
-pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = vista_data::read_limited(path, MAX_RUN_JSON_BYTES)?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::State {
-        path: path.to_path_buf(),
-        source: e,
-    })
-}
-
-fn read_state(path: &Path) -> Result<RunState> {
-    read_json(path)
-}
-
-fn read_config(path: &Path) -> Result<TrainConfig> {
-    read_json(path)
 }
 
 /// Resolves the settings decided at the start (normalization) and checks the folder.
@@ -1045,6 +526,7 @@ fn load_run_here<B: Backend>(dir: &Path, device: &B::Device) -> Result<TrainedRu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::RgbImage;
 
     #[test]
     fn extra_images_join_the_training_part_only() {

@@ -1,0 +1,294 @@
+//! What a run is given (`TrainConfig`, `TrainData`, `RunOptions`) and gives back
+//! (`Outcome`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use burn::tensor::backend::Backend;
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+use vista_data::{AugmentConfig, ClassMap, Normalize};
+use vista_schedule::{LrFindConfig, Schedule};
+
+use vista_format::EpochMetrics;
+use vista_models::{AnyModel, ModelConfig};
+
+use crate::error::{Error, Result};
+use crate::optim::OptimizerConfig;
+
+/// One stage of progressive resizing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageConfig {
+    pub size: u32,
+    pub epochs: usize,
+    /// Peak learning rate; `None` runs the LR finder first and takes its `valley`.
+    pub lr: Option<f64>,
+}
+
+/// How each stage's learning rate moves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ScheduleKind {
+    /// fastai's `fit_one_cycle` (defaults: pct_start 0.25, div 25, div_final 1e5).
+    OneCycle {
+        pct_start: f64,
+        div: f64,
+        div_final: f64,
+    },
+    /// SGDR: cosine restarts every `cycle_len` epochs, each cycle `cycle_mult` times
+    /// longer, down to `lr / 100`.
+    Sgdr { cycle_len: usize, cycle_mult: f64 },
+    /// fastai's `fit_flat_cos`.
+    FlatCos,
+    /// Cosine annealing to `lr / 100`.
+    Cosine,
+}
+
+impl Default for ScheduleKind {
+    fn default() -> Self {
+        ScheduleKind::OneCycle {
+            pct_start: 0.25,
+            div: 25.0,
+            div_final: 1e5,
+        }
+    }
+}
+
+impl ScheduleKind {
+    pub fn parse(name: &str) -> Result<Self> {
+        Ok(match name {
+            "one-cycle" | "one_cycle" => Self::default(),
+            "sgdr" => ScheduleKind::Sgdr {
+                cycle_len: 1,
+                cycle_mult: 2.0,
+            },
+            "flat-cos" | "flat_cos" => ScheduleKind::FlatCos,
+            "cosine" => ScheduleKind::Cosine,
+            other => {
+                return Err(Error::Config(format!(
+                    "unknown schedule `{other}` (one-cycle, sgdr, flat-cos, cosine)"
+                )));
+            }
+        })
+    }
+
+    /// The schedule of a fit at peak rate `lr` with `per_epoch` steps per epoch.
+    pub fn schedule(&self, lr: f64, per_epoch: usize) -> Schedule {
+        match *self {
+            ScheduleKind::OneCycle {
+                pct_start,
+                div,
+                div_final,
+            } => Schedule::OneCycle {
+                lr_max: lr,
+                div,
+                div_final,
+                pct_start,
+                moms: (0.95, 0.85, 0.95),
+            },
+            ScheduleKind::Sgdr {
+                cycle_len,
+                cycle_mult,
+            } => Schedule::Sgdr {
+                lr_max: lr,
+                lr_min: lr / 100.0,
+                cycle_len: cycle_len.max(1) * per_epoch.max(1),
+                cycle_mult,
+            },
+            ScheduleKind::FlatCos => Schedule::flat_cos(lr),
+            ScheduleKind::Cosine => Schedule::Cosine {
+                lr_max: lr,
+                lr_min: lr / 100.0,
+            },
+        }
+    }
+}
+
+/// Every setting of a run; saved as `config.json` in the run folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    pub model: ModelConfig,
+    /// Pretrained weights (PyTorch `.pth` or safetensors) for the body.
+    pub pretrained: Option<PathBuf>,
+    /// A finished run folder whose whole model this run starts from (fastai's
+    /// `learn.load` before another `fit`): it must have the same model settings and
+    /// classes; its normalization is kept, since its weights learned it.
+    pub init_from: Option<PathBuf>,
+    /// With pretrained weights: epochs with the body frozen before the stages (fastai's
+    /// `fine_tune`), after which every layer group trains at its own rate, from 1/100 of
+    /// the stage's rate for the earliest group to the full rate for the head.
+    pub freeze_epochs: usize,
+    pub stages: Vec<StageConfig>,
+    pub schedule: ScheduleKind,
+    pub optimizer: OptimizerConfig,
+    pub batch_size: usize,
+    /// Share of each class held out for validation.
+    pub valid_pct: f32,
+    /// Mixup's α (`None` = no mixup).
+    pub mixup: Option<f32>,
+    pub label_smoothing: f32,
+    /// fastai's `aug_transforms` (`None` = resize only).
+    pub augment: Option<AugmentConfig>,
+    /// Input normalization; `None` = ImageNet's with pretrained weights, else the
+    /// training images' own statistics (resolved and saved when the run starts).
+    pub normalize: Option<Normalize>,
+    pub lr_find: LrFindConfig,
+    /// Run the LR finder at every stage whose rate is `auto`. Off (the default), only
+    /// the first such stage runs it and later ones reuse its rate: on a model that has
+    /// already learned, the finder's valley sits where the loss is flat and is far too
+    /// low.
+    pub find_lr_each_stage: bool,
+    pub seed: u64,
+    /// Loader threads (0 = one per core).
+    pub workers: usize,
+    /// Data-parallel shards per batch, each on its own thread and device.
+    pub shards: usize,
+    /// Where extra training images came from (e.g. `vista gan sample`'s folder); a
+    /// record only: the images arrive in [`TrainData`].
+    pub extra_data: Option<PathBuf>,
+    /// Extra images added to the training part, per real training image; drawn once
+    /// per run, seeded, from the extra pool. They never enter validation.
+    pub extra_ratio: f32,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            model: ModelConfig::default(),
+            pretrained: None,
+            init_from: None,
+            freeze_epochs: 1,
+            stages: vec![StageConfig {
+                size: 64,
+                epochs: 1,
+                lr: None,
+            }],
+            schedule: ScheduleKind::default(),
+            optimizer: OptimizerConfig::default(),
+            batch_size: 64,
+            valid_pct: 0.1,
+            mixup: None,
+            label_smoothing: 0.0,
+            augment: Some(AugmentConfig::default()),
+            normalize: None,
+            lr_find: LrFindConfig::default(),
+            find_lr_each_stage: false,
+            seed: 42,
+            workers: 0,
+            shards: 1,
+            extra_data: None,
+            extra_ratio: 0.0,
+        }
+    }
+}
+
+/// Images and labels to train on (the dataset's training part, decoded).
+#[derive(Debug, Clone)]
+pub struct TrainData {
+    pub images: Arc<Vec<RgbImage>>,
+    pub labels: Arc<Vec<u32>>,
+    pub classes: ClassMap,
+    /// The last `extra` images are extra training material (generated ones): kept out
+    /// of the validation split and the normalization statistics.
+    pub extra: usize,
+}
+
+impl TrainData {
+    /// Real images and labels only.
+    pub fn new(images: Vec<RgbImage>, labels: Vec<u32>, classes: ClassMap) -> Self {
+        Self {
+            images: Arc::new(images),
+            labels: Arc::new(labels),
+            classes,
+            extra: 0,
+        }
+    }
+
+    /// Number of real (not extra) images.
+    pub fn real(&self) -> usize {
+        self.labels.len() - self.extra
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Carry on from the run folder's last checkpoint.
+    pub resume: bool,
+    pub progress: bool,
+}
+
+/// What a run leaves behind, also in its folder.
+#[derive(Debug)]
+pub struct Outcome<B: Backend> {
+    pub model: AnyModel<B>,
+    pub metrics: Vec<EpochMetrics>,
+    /// Learning rate of each phase (found or given).
+    pub lrs: Vec<f64>,
+}
+
+impl TrainConfig {
+    /// The image size of the last stage, which the finished model predicts at.
+    pub fn final_size(&self) -> u32 {
+        self.stages.last().map_or(64, |s| s.size)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.stages.is_empty() {
+            return bad("at least one stage (size and epochs) is needed".into());
+        }
+        for s in &self.stages {
+            if s.size < self.model.arch.min_size() {
+                return bad(format!(
+                    "{} needs images of at least {} px, a stage asks for {}",
+                    self.model.arch.name(),
+                    self.model.arch.min_size(),
+                    s.size
+                ));
+            }
+            if let Some(lr) = s.lr
+                && !(lr > 0.0 && lr.is_finite())
+            {
+                return bad(format!("learning rate {lr} is not positive"));
+            }
+        }
+        if self.batch_size == 0 {
+            return bad("batch size must be positive".into());
+        }
+        if !(0.0..1.0).contains(&self.valid_pct) || self.valid_pct == 0.0 {
+            return bad(format!("valid_pct {} must be in (0, 1)", self.valid_pct));
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad(format!(
+                "label smoothing {} must be in [0, 1)",
+                self.label_smoothing
+            ));
+        }
+        if let Some(a) = self.mixup
+            && !(a > 0.0 && a.is_finite())
+        {
+            return bad(format!("mixup alpha {a} must be positive"));
+        }
+        if !(self.extra_ratio >= 0.0 && self.extra_ratio.is_finite()) {
+            return bad(format!(
+                "extra ratio {} must be zero or positive",
+                self.extra_ratio
+            ));
+        }
+        if self.extra_ratio > 0.0 && self.extra_data.is_none() {
+            return bad(format!(
+                "extra ratio {} without extra data (--extra-data DIR)",
+                self.extra_ratio
+            ));
+        }
+        if self.pretrained.is_some() && self.init_from.is_some() {
+            return bad(
+                "pretrained weights and --init-from both give the starting weights; \
+                 choose one"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
