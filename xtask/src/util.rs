@@ -70,12 +70,15 @@ impl Profile {
 /// the one place that knows where cargo puts it.
 pub fn build_vista(profile: Profile, cuda: bool) -> Result<PathBuf> {
     let mut cmd = cargo();
-    cmd.args(["build", "-p", "vista-cli"]);
-    if profile == Profile::Release {
-        cmd.arg("--release");
-    }
+    match profile {
+        Profile::Release => cmd.args(["build", "--release", "-p", "vista-cli"]),
+        // The test suite's own build, with the dependencies' features unified as the tests
+        // unify them (`-p vista-cli` alone would compile burn again with fewer): after the
+        // tests this is a no-op, and `vista` is the binary the end-to-end tests ran.
+        Profile::Dev => cmd.args(["build", "--workspace", "--tests"]),
+    };
     if cuda {
-        cmd.args(["--features", "cuda"]);
+        cmd.args(["--features", "vista-cli/cuda"]);
     }
     run(&mut cmd)?;
     let dir = match profile {

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use image::RgbImage;
@@ -50,6 +50,7 @@ use vista_models::{Critic, CriticConfig, Generator, GeneratorConfig, clip_weight
 use crate::error::{Error, Result};
 use crate::learner::progress_bar;
 use crate::optim::{Optim, OptimizerConfig};
+use crate::parallel::{merge_grads, sync_batch_norm};
 use crate::record::load_checked;
 use crate::run::{
     RunOptions, TrainData, on_large_stack, read_json, recorder, refuse_started_run, resume_newest,
@@ -403,11 +404,12 @@ impl<B: AutodiffBackend> GanTrainer<B> {
                 -value,
             )
         });
-        self.sync_batch_norm(results.len());
+        sync_batch_norm(&self.generator, results.len());
         let w = results.iter().map(|(_, v)| v).sum();
-        let grads = self.merge(
+        let grads = merge_grads(
             results.into_iter().map(|(g, _)| g).collect(),
             &self.critic.clone(),
+            &self.devices[0],
         );
         let critic = self.optim_c.step(self.cfg.lr, self.critic.clone(), grads);
         self.critic = clip_weights(critic, self.cfg.clip);
@@ -439,11 +441,12 @@ impl<B: AutodiffBackend> GanTrainer<B> {
                 value,
             )
         });
-        self.sync_batch_norm(results.len());
+        sync_batch_norm(&self.generator, results.len());
         let loss = results.iter().map(|(_, v)| v).sum();
-        let grads = self.merge(
+        let grads = merge_grads(
             results.into_iter().map(|(g, _)| g).collect(),
             &self.generator.clone(),
+            &self.devices[0],
         );
         self.generator = self
             .optim_g
@@ -462,29 +465,6 @@ impl<B: AutodiffBackend> GanTrainer<B> {
         } else {
             (self.generator.clone(), self.critic.clone())
         }
-    }
-
-    /// Batch norm's running statistics keep one pending update per thread; the shard
-    /// threads are new at every step, so synchronize now (taking a record does).
-    fn sync_batch_norm(&self, shards: usize) {
-        if shards > 1 {
-            let _ = self.generator.clone().into_record();
-        }
-    }
-
-    fn merge<M: AutodiffModule<B>>(
-        &self,
-        mut grads: Vec<GradientsParams>,
-        module: &M,
-    ) -> GradientsParams {
-        if grads.len() == 1 {
-            return grads.pop().expect("one shard");
-        }
-        let mut acc = GradientsAccumulator::<M>::new();
-        for g in grads {
-            acc.accumulate(module, g.to_device(&self.devices[0], module));
-        }
-        acc.grads()
     }
 
     fn save_checkpoint(&self, dir: &Path, state: &GanState) -> Result<()> {

@@ -13,7 +13,7 @@
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, ParamId};
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -24,6 +24,7 @@ use vista_schedule::{LrFindConfig, LrFinder, Schedule};
 use crate::error::{Error, Result};
 use crate::loss::{soft_cross_entropy_sum, targets, targets_tensor};
 use crate::optim::{Optim, OptimizerConfig};
+use crate::parallel::{merge_grads, sync_batch_norm};
 use vista_format::Stream;
 use vista_format::{EpochMetrics, StepRecord};
 
@@ -224,27 +225,15 @@ where
                     shard_grads(&self.model, device, images, t, n, s, k, groups)
                 }
             });
-        if results.len() > 1 {
-            // Batch norm's running statistics keep one pending update per thread and
-            // average them when synchronized; the shard threads are new at every step,
-            // so synchronize now (taking a record does), or later steps would read
-            // stale values.
-            let _ = self.model.clone().into_record();
-        }
+        sync_batch_norm(&self.model, results.len());
         let loss: f32 = results.iter().map(|(_, l)| l).sum();
         let n_groups = results[0].0.len();
         let main = &self.devices[0];
         for g in 0..n_groups {
-            let grads = if results.len() == 1 {
-                std::mem::take(&mut results[0].0[g])
-            } else {
-                let mut acc = GradientsAccumulator::<M>::new();
-                for (shard, _) in &mut results {
-                    let grads = std::mem::take(&mut shard[g]).to_device(main, &self.model);
-                    acc.accumulate(&self.model, grads);
-                }
-                acc.grads()
-            };
+            let shards = (results.iter_mut())
+                .map(|(shard, _)| std::mem::take(&mut shard[g]))
+                .collect();
+            let grads = merge_grads(shards, &self.model, main);
             if grads.is_empty() {
                 continue;
             }

@@ -16,6 +16,7 @@ mod gan;
 mod learner;
 mod loss;
 mod optim;
+mod parallel;
 mod record;
 mod run;
 mod sched;
