@@ -67,8 +67,7 @@ enum BenchCommand {
 
 /// mimalloc keeps freed pages for reuse: with glibc's allocator the im2col buffers of
 /// every convolution went back to the system and were faulted in again on the next
-/// step. Measured with `vista bench models` (ResNet-18/8, batch 128, two shards): 16 px
-/// 1,118 → 1,577 img/s, 28 px 517–567 → 588–592.
+/// step (ARCHITECTURE.md's "Performance" gives the measured gain).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -77,9 +76,8 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Tells mimalloc never to return freed pages to the system (`purge_delay` = -1). A
 /// training step frees and reallocates the same large buffers; returned pages came back
-/// as fresh huge pages the kernel zeroed, 9% of a step's time. Measured with `vista
-/// bench models` (ResNet-18/8, 28 px, batch 128, two shards): 40,303 samples of a
-/// 40-step run against 35,477 without purging. Memory stays at the run's peak.
+/// as fresh huge pages the kernel zeroed, a measurable share of a step's time
+/// (ARCHITECTURE.md's "Performance"). Memory stays at the run's peak.
 #[allow(unsafe_code)]
 fn keep_freed_pages() {
     // SAFETY: sets one integer option of the allocator this binary links; mimalloc reads

@@ -162,8 +162,7 @@ fn typical_size(images: &[image::RgbImage]) -> u32 {
 /// - fastai's augmentations, except on thumbnails of 32 px or less, where rotations,
 ///   warps and zooms remove more signal than a few epochs can use;
 /// - a ResNet-18 with the small-image stem for images of 64 px or less, at 1/8 of its
-///   channels on the CPU (a 2-core machine trains it at ~550 img/s at 28 px) and full
-///   width on a GPU; one data-parallel shard per CPU core.
+///   channels on the CPU and full width on a GPU; one data-parallel shard per CPU core.
 pub(crate) fn build_config(
     args: &RecipeArgs,
     images: &[image::RgbImage],

@@ -62,9 +62,8 @@ pub fn infer_probs<B: Backend, M: Classifier<B> + Module<B>>(
 /// kernel went through rayon's cross-thread hand-off (a lock, a sleep, a wake-up) and the
 /// shard threads and the pool's threads contended for the cores: about 1.4 cores busy,
 /// a sixth of the time in the kernel. Inside a one-thread pool a shard's kernels run
-/// inline on that thread, and there are as many busy threads as shards. Measured with
-/// `vista bench models` (two shards): ResNet-18/8 at 28 px 580–591 → 610–887 img/s,
-/// Inception v3/8 at 75 px 443–467 → 528–577.
+/// inline on that thread, and there are as many busy threads as shards
+/// (ARCHITECTURE.md's "Performance" gives the measured gain).
 pub fn on_shards<D: Sync, T: Send>(
     n: usize,
     devices: &[D],
