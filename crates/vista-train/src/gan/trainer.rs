@@ -1,55 +1,28 @@
-//! Training a Wasserstein GAN (Arjovsky et al. 2017, Algorithm 1) on a dataset's
-//! training images: after every `critic_steps` (5) critic steps one generator step, as
-//! fastai's `GANLearner.wgan` switches them; the critic's weights clipped into
-//! `[-clip, clip]` (0.01) after each of its steps; RMSprop at 5e-5 without momentum (the
-//! paper's optimizer; fastai's example uses Adam with β1 = 0, `--optimizer adam`). The
-//! critic scores a real and a generated batch in one pass and minimizes
-//! `mean C(fake) - mean C(real)`; the generator minimizes `-mean C(fake)` (fastai's signs
-//! are the opposite, which is the same game). Critic steps are counted across epochs.
-//!
-//! Why not WGAN-GP (Gulrajani et al. 2017): its penalty differentiates the norm of the
-//! critic's gradient with respect to its input, a double backward. burn 0.21's autodiff
-//! hands gradients out as tensors of the inner backend (`Tensor::grad` returns
-//! `Tensor<B::InnerBackend, D>`), outside any graph, so they cannot be differentiated
-//! again. Weight clipping needs only first derivatives.
-//!
-//! An epoch is one pass of the critic over the training images. A run folder holds
-//! `gan.json` (the settings, channels resolved), `classes.txt`, `checkpoints/epoch-NNNN`
-//! (both networks, both optimizers and `state.json`, renamed into place and named by
-//! `checkpoints/latest`), `samples/epoch-NNNN.png` (one row per class, up to 16, from
-//! the same noise every epoch), `losses.csv`, `gan_loss.png`, and at the end
-//! `generator.json` (its epochs) and `generator.bin`, renamed into place last. Batches
-//! and noise are seeded per `(seed, epoch, step)`, and a checkpoint records the data it
-//! trained on, so a resumed run repeats what the uninterrupted one would have done.
+//! The WGAN training loop: critic and generator steps over shards, checkpoints after
+//! every epoch, sample grids and loss curves.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
 use burn::optim::GradientsParams;
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use image::RgbImage;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal, Uniform};
+use rand_distr::{Distribution, Uniform};
 use serde::{Deserialize, Serialize};
 use vista_data::{ClassMap, derive_seed, grid, labels_tensor, resize_plain, write_atomic};
-use vista_format::{CheckpointDir, GanDir, GanEpoch, GanStep, GeneratorInfo};
-
-/// The records of a GAN checkpoint.
-const GENERATOR: &str = "generator";
-const CRITIC: &str = "critic";
-const OPTIM_GENERATOR: &str = "optim_generator";
-const OPTIM_CRITIC: &str = "optim_critic";
 use vista_format::Stream;
-use vista_models::{Critic, CriticConfig, Generator, GeneratorConfig, clip_weights};
+use vista_format::{CheckpointDir, GanDir, GanEpoch, GanStep, GeneratorInfo};
+use vista_models::{Critic, Generator, clip_weights};
 
 use crate::error::{Error, Result};
 use crate::learner::progress_bar;
-use crate::optim::{Optim, OptimizerConfig};
+use crate::optim::Optim;
 use crate::parallel::{merge_grads, sync_batch_norm};
 use crate::record::load_checked;
 use crate::run::{
@@ -60,115 +33,14 @@ use vista_models::init_seeded_with;
 use vista_models::on_shards;
 use vista_plot::{gan_plot, write_png};
 
-/// Every setting of a GAN run; saved as `gan.json` in the run folder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct GanConfig {
-    /// Side of the generated images: 32 or 64.
-    pub size: usize,
-    /// Colour channels; `None`: 1 when every training image is grey, else 3.
-    pub channels: Option<usize>,
-    /// Length of the noise vector.
-    pub noise: usize,
-    /// Feature maps of the generator's last hidden layer and of the critic's first.
-    pub features: usize,
-    /// One generator for every class, told the class (the critic is told it too);
-    /// off, the generator ignores classes.
-    pub conditional: bool,
-    pub epochs: usize,
-    pub batch_size: usize,
-    /// Critic steps per generator step.
-    pub critic_steps: usize,
-    /// The critic's weights are clipped into `[-clip, clip]` after each of its steps.
-    pub clip: f32,
-    pub optimizer: OptimizerConfig,
-    pub lr: f64,
-    pub seed: u64,
-    /// Data-parallel shards per batch, each on its own thread and device.
-    pub shards: usize,
-}
+use super::{CRITIC, GENERATOR, OPTIM_CRITIC, OPTIM_GENERATOR};
 
-impl Default for GanConfig {
-    fn default() -> Self {
-        Self {
-            size: 32,
-            channels: None,
-            noise: 100,
-            features: 64,
-            conditional: true,
-            epochs: 5,
-            batch_size: 64,
-            critic_steps: 5,
-            clip: 0.01,
-            optimizer: OptimizerConfig::rmsprop(),
-            lr: 5e-5,
-            seed: 42,
-            shards: 1,
-        }
-    }
-}
-
-impl GanConfig {
-    pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::Config(m));
-        if !matches!(self.size, 32 | 64) {
-            return bad(format!(
-                "GAN image size must be 32 or 64, not {}",
-                self.size
-            ));
-        }
-        if let Some(c) = self.channels
-            && c != 1
-            && c != 3
-        {
-            return bad(format!("GAN channels must be 1 or 3, not {c}"));
-        }
-        if self.batch_size < 2 || self.critic_steps == 0 || self.noise == 0 {
-            return bad("batch size >= 2, critic steps >= 1 and noise >= 1 are needed".into());
-        }
-        if self.features < 2 {
-            return bad(format!(
-                "GAN features must be at least 2, not {}",
-                self.features
-            ));
-        }
-        if !(self.clip > 0.0 && self.clip.is_finite()) {
-            return bad(format!(
-                "weight clipping bound {} must be positive",
-                self.clip
-            ));
-        }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad(format!("learning rate {} is not positive", self.lr));
-        }
-        Ok(())
-    }
-
-    fn channels(&self) -> usize {
-        self.channels.unwrap_or(3)
-    }
-
-    /// The generator this config builds for `classes` classes.
-    pub fn generator(&self, classes: usize) -> GeneratorConfig {
-        GeneratorConfig::new(self.size)
-            .with_channels(self.channels())
-            .with_noise(self.noise)
-            .with_features(self.features)
-            .with_num_classes(self.conditional.then_some(classes))
-    }
-
-    /// The critic this config builds for `classes` classes.
-    pub fn critic(&self, classes: usize) -> CriticConfig {
-        CriticConfig::new(self.size)
-            .with_channels(self.channels())
-            .with_features(self.features)
-            .with_num_classes(self.conditional.then_some(classes))
-    }
-}
+use super::config::GanConfig;
+use super::sample::{all_grey, generate, normal_noise};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct GanState {
-    epochs: Vec<GanEpoch>,
+pub(super) struct GanState {
+    pub(super) epochs: Vec<GanEpoch>,
     steps: Vec<GanStep>,
     /// The training data: image count and a hash of the labels, checked on resume.
     images: usize,
@@ -200,24 +72,6 @@ fn differing_keys(a: &GanConfig, b: &GanConfig) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A trained generator, loaded for sampling.
-#[derive(Debug)]
-pub struct TrainedGan<B: Backend> {
-    pub config: GanConfig,
-    pub classes: ClassMap,
-    pub generator: Generator<B>,
-    /// The file the generator came from.
-    pub weights: PathBuf,
-    pub epochs: usize,
-}
-
-/// True when every pixel of every image has equal red, green and blue.
-pub fn all_grey(images: &[RgbImage]) -> bool {
-    images
-        .iter()
-        .all(|img| img.pixels().all(|p| p[0] == p[1] && p[1] == p[2]))
-}
-
 /// The images at `size` px in [-1, 1], `[n, channels, size, size]` row-major; one
 /// channel is the mean of the three.
 fn real_images(images: &[RgbImage], size: usize, channels: usize) -> Vec<f32> {
@@ -235,57 +89,6 @@ fn real_images(images: &[RgbImage], size: usize, channels: usize) -> Vec<f32> {
                 let m = (rgb[i] + rgb[plane + i] + rgb[2 * plane + i]) / 3.0;
                 *d = m * 2.0 - 1.0;
             }
-        }
-    }
-    out
-}
-
-/// Standard normal noise, `n * dim` values, from `seed`.
-fn normal_noise(seed: u64, n: usize, dim: usize) -> Vec<f32> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n * dim)
-        .map(|_| StandardNormal.sample(&mut rng))
-        .collect()
-}
-
-/// The generator's images for `labels`, CHW in [0, 1] with three channels (grey ones
-/// repeated), in `labels`' order. Image `i`'s noise comes from `(seed, i)` alone, so
-/// the result does not depend on how the work is chunked.
-pub fn generate<B: Backend>(
-    generator: &Generator<B>,
-    cfg: &GanConfig,
-    labels: &[u32],
-    seed: u64,
-    device: &B::Device,
-) -> Vec<Vec<f32>> {
-    let (c, s) = (cfg.channels(), cfg.size);
-    let plane = s * s;
-    let mut out = Vec::with_capacity(labels.len());
-    for (chunk_i, chunk) in labels.chunks(256).enumerate() {
-        let noise: Vec<f32> = (0..chunk.len())
-            .flat_map(|j| {
-                normal_noise(
-                    derive_seed(seed, &[(chunk_i * 256 + j) as u64]),
-                    1,
-                    cfg.noise,
-                )
-            })
-            .collect();
-        let z = Tensor::<B, 2>::from_data(TensorData::new(noise, [chunk.len(), cfg.noise]), device);
-        let y = cfg.conditional.then(|| labels_tensor::<B>(chunk, device));
-        let x: Vec<f32> = generator
-            .forward(z, y)
-            .into_data()
-            .convert::<f32>()
-            .into_vec()
-            .expect("images are f32");
-        for img in x.chunks_exact(c * plane) {
-            let mut rgb = Vec::with_capacity(3 * plane);
-            for ch in 0..3 {
-                let src = &img[(ch % c) * plane..(ch % c + 1) * plane];
-                rgb.extend(src.iter().map(|v| (v + 1.0) / 2.0));
-            }
-            out.push(rgb);
         }
     }
     out
@@ -760,48 +563,6 @@ fn train_gan_here<B: AutodiffBackend>(
         .save_file(GanDir::new(dir).generator_stem(), &recorder())
         .map_err(|e| Error::record(&final_weights, e))?;
     Ok(state.epochs)
-}
-
-/// Loads a GAN run's generator: the final `generator.bin`, or with `checkpoint` the
-/// generator of that checkpoint folder.
-pub fn load_gan<B: Backend>(
-    dir: &Path,
-    checkpoint: Option<&Path>,
-    device: &B::Device,
-) -> Result<TrainedGan<B>> {
-    let config: GanConfig = read_json(&GanDir::new(dir).config())?;
-    let classes = ClassMap::load(&GanDir::new(dir).classes())?;
-    let file = match checkpoint {
-        Some(ckpt) => CheckpointDir::new(ckpt).stem(GENERATOR),
-        None => GanDir::new(dir).generator_stem(),
-    };
-    let weights = file.with_extension("bin");
-    if !weights.exists() {
-        return Err(Error::Config(format!(
-            "{} has no trained generator ({} is missing); finish `vista gan train` first",
-            dir.display(),
-            weights.display()
-        )));
-    }
-    let epochs = match checkpoint {
-        Some(ckpt) => read_json::<GanState>(&CheckpointDir::new(ckpt).state())?
-            .epochs
-            .len(),
-        None => read_json::<GeneratorInfo>(&GanDir::new(dir).generator_info())?.epochs,
-    };
-    let generator = config.generator(classes.len()).init::<B>(device)?;
-    let generator = load_checked(&weights, || {
-        generator
-            .load_file(file, &recorder(), device)
-            .map_err(|e| Error::record(&weights, e))
-    })?;
-    Ok(TrainedGan {
-        config,
-        classes,
-        generator,
-        weights,
-        epochs,
-    })
 }
 
 #[cfg(test)]
