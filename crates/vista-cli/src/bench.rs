@@ -75,7 +75,7 @@ fn time_steps<B: AutodiffBackend>(
 
 /// Runs [`time_steps`] on `shards` threads at once, each with its share of the batch,
 /// and returns the images per second of all of them together. The shards run as
-/// `vista train` runs them ([`vista_train::on_shards`]: each in its own one-thread rayon
+/// `vista train` runs them ([`vista_models::on_shards`]: each in its own one-thread rayon
 /// pool), and each forks the model as burn-train's multi-device step does: threads that
 /// share one model's autodiff nodes block each other.
 fn time_sharded<B: AutodiffBackend, M: Module<B> + Sync>(

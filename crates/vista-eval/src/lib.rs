@@ -6,7 +6,7 @@
 //!   majority vote with a seeded random tie-break ([`vote`]), or by (weighted) mean.
 //! - [`evaluate`] scores predictions: accuracy with its interval, per-class precision,
 //!   recall and F1, the confusion matrix, most-confused pairs and top losses, drawn by
-//!   [`confusion_png`] and [`tiles_png`].
+//!   `vista_plot::confusion_png` and `vista_plot::tiles_png`.
 //! - [`write_av_csv`] and [`write_folders`] write competition submissions.
 
 mod ensemble;

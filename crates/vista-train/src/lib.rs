@@ -1,9 +1,9 @@
 //! vista-train: the training engine.
 //!
-//! - [`Learner`] fits a [`Classifier`] with any [`vista_schedule::Schedule`], AdamW or
-//!   SGD, label smoothing and mixup, runs fastai's LR finder and restores the model
-//!   afterwards, freezes and unfreezes layer groups with discriminative learning rates,
-//!   and splits batches over devices for data parallelism.
+//! - [`Learner`] fits a [`vista_models::Classifier`] with any
+//!   [`vista_schedule::Schedule`], AdamW or SGD, label smoothing and mixup, runs fastai's
+//!   LR finder and restores the model afterwards, freezes and unfreezes layer groups with
+//!   discriminative learning rates, and splits batches over devices for data parallelism.
 //! - [`train`] runs a whole [`TrainConfig`]: fine-tuning's frozen epochs, then the
 //!   stages of progressive resizing, with checkpoints after every epoch that `resume`
 //!   continues from, and writes config, metrics, plots and model into a run folder.
