@@ -8,10 +8,11 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use vista_data::{LoadOptions, Loaded, OnBadImage, load};
 use vista_format::{LrFindDir, LrFindRecord, write_json};
-use vista_models::{Arch, ModelConfig};
+use vista_models::Arch;
 use vista_plot::lr_find_plot;
 use vista_train::{
-    OptimizerConfig, RunOptions, ScheduleKind, StageConfig, TrainConfig, TrainData, find_lr, train,
+    OptimizerConfig, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig, TrainData,
+    find_lr, train,
 };
 
 use crate::backend::{DeviceSpec, default_shards, with_training_backend};
@@ -147,22 +148,8 @@ fn read_config(path: &Path) -> Result<TrainConfig> {
     Ok(cfg)
 }
 
-/// The median of the images' shorter sides, capped at 224.
-fn typical_size(images: &[image::RgbImage]) -> u32 {
-    let mut sides: Vec<u32> = images.iter().map(|i| i.width().min(i.height())).collect();
-    sides.sort_unstable();
-    sides.get(sides.len() / 2).copied().unwrap_or(64).min(224)
-}
-
-/// The default recipe, chosen to train fast where vista runs:
-/// - progressive resizing: two epochs at about half the images' size (a quarter of the
-///   pixels), then two at their size (capped at 224 px);
-/// - one-cycle with AdamW at the LR finder's valley, found at the first stage and kept;
-/// - label smoothing 0.1; mixup off (it pays off over long schedules: `--mixup 0.4`);
-/// - fastai's augmentations, except on thumbnails of 32 px or less, where rotations,
-///   warps and zooms remove more signal than a few epochs can use;
-/// - a ResNet-18 with the small-image stem for images of 64 px or less, at 1/8 of its
-///   channels on the CPU and full width on a GPU; one data-parallel shard per CPU core.
+/// The run's settings: `--config`, else the default recipe
+/// ([`TrainConfig::default_recipe`]), then the flags given on the command line.
 pub(crate) fn build_config(
     args: &RecipeArgs,
     images: &[image::RgbImage],
@@ -171,36 +158,13 @@ pub(crate) fn build_config(
     let mut cfg = match &args.config {
         Some(p) => read_config(p)?,
         None => {
-            let full = typical_size(images);
-            let half = ((full / 2).div_ceil(4) * 4).max(8);
-            let on_cpu = args.device == DeviceSpec::Cpu;
-            TrainConfig {
-                model: ModelConfig {
-                    arch: Arch::Resnet18,
-                    num_classes: classes,
-                    width: if on_cpu { 0.125 } else { 1.0 },
-                    small_stem: full <= 64,
-                    fastai_head: false,
-                },
-                stages: vec![
-                    StageConfig {
-                        size: half,
-                        epochs: 2,
-                        lr: None,
-                    },
-                    StageConfig {
-                        size: full,
-                        epochs: 2,
-                        lr: None,
-                    },
-                ],
-                batch_size: 128,
-                mixup: None,
-                label_smoothing: 0.1,
-                augment: (full > 32).then(vista_data::AugmentConfig::default),
-                shards: default_shards(args.device),
-                ..TrainConfig::default()
-            }
+            let target = match args.device {
+                DeviceSpec::Cpu => Target::Cpu,
+                DeviceSpec::Cuda(_) => Target::Gpu,
+            };
+            let mut cfg = TrainConfig::default_recipe(images, classes, target);
+            cfg.shards = default_shards(args.device);
+            cfg
         }
     };
     cfg.model.num_classes = classes;

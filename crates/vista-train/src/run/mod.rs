@@ -34,7 +34,9 @@ use checkpoint::{read_config, read_state};
 pub(crate) use checkpoint::{
     read_json, recorder, refuse_started_run, resume_newest, write_checkpoint,
 };
-pub use config::{Outcome, RunOptions, ScheduleKind, StageConfig, TrainConfig, TrainData};
+pub use config::{
+    Outcome, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig, TrainData, typical_size,
+};
 use plan::plan;
 
 use crate::error::{Error, Result};
