@@ -105,6 +105,30 @@ fn main() {
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");
+        if let Some(hint) = advice(&err) {
+            eprintln!("hint: {hint}");
+        }
         std::process::exit(1);
     }
+}
+
+/// What to do about an error, in the command line's terms: the libraries say what went
+/// wrong in theirs, and only the binary knows its flags.
+fn advice(err: &anyhow::Error) -> Option<&'static str> {
+    use vista_train::Error as E;
+    err.chain().find_map(|cause| match cause.downcast_ref::<E>()? {
+        E::RunExists { .. } => {
+            Some("pass --resume to carry it on, or choose another output folder (--out)")
+        }
+        E::ResumeSettingsDiffer { .. } => Some(
+            "resume with the settings the run was started with (a GAN may change only --epochs), or start a new run in another --out folder",
+        ),
+        E::ResumeDataDiffers { .. } => {
+            Some("resume on the data the run trained on, or start a new run in another --out folder")
+        }
+        E::InitMismatch { .. } => Some(
+            "--init-from takes a finished run of the same model (--arch, --width, --small-stem) and classes",
+        ),
+        _ => None,
+    })
 }

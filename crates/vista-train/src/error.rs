@@ -8,6 +8,21 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     #[error("invalid training configuration: {0}")]
     Config(String),
+    /// The folder already holds a run with checkpoints, and resuming was not asked for.
+    #[error("{} already holds {what} with checkpoints", dir.display())]
+    RunExists { dir: PathBuf, what: &'static str },
+    /// A resume asked for other settings than the run was started with.
+    #[error("resuming with settings that differ from {} ({})", path.display(), differing.join(", "))]
+    ResumeSettingsDiffer {
+        path: PathBuf,
+        differing: Vec<String>,
+    },
+    /// A resume was given other training data than the run trained on.
+    #[error("resuming on other data than {} trained on: {why}", path.display())]
+    ResumeDataDiffers { path: PathBuf, why: String },
+    /// The finished run to start from does not fit this one.
+    #[error("the run to start from, {}, does not fit: {why}", path.display())]
+    InitMismatch { path: PathBuf, why: String },
     /// Another process holds the run folder.
     #[error(
         "{} is in use by another vista process (pid {pid}); wait for it to finish, or choose another output folder",

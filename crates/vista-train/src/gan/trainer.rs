@@ -128,17 +128,16 @@ fn prepare_gan_dir(
         let mut saved: GanConfig = read_json(&config_path)?;
         saved.epochs = resolved.epochs;
         if saved != resolved {
-            return Err(Error::Config(format!(
-                "--resume with settings that differ from {} ({}; only --epochs may change); resume with the same settings",
-                config_path.display(),
-                differing_keys(&saved, &resolved).join(", ")
-            )));
+            return Err(Error::ResumeSettingsDiffer {
+                path: config_path.clone(),
+                differing: differing_keys(&saved, &resolved),
+            });
         }
         if ClassMap::load(&classes_path).ok().as_ref() != Some(&data.classes) {
-            return Err(Error::Config(format!(
-                "--resume on data whose classes differ from {}",
-                classes_path.display()
-            )));
+            return Err(Error::ResumeDataDiffers {
+                path: classes_path.clone(),
+                why: "its classes differ".into(),
+            });
         }
         write_atomic(
             &config_path,
@@ -417,11 +416,10 @@ fn train_gan_here<B: AutodiffBackend>(
     };
     if let Some((ckpt, saved)) = resumed {
         if (saved.images, saved.labels_hash) != (state.images, state.labels_hash) {
-            return Err(Error::Config(format!(
-                "--resume on other training data than {} was trained on ({} images then, {n} now, or other labels)",
-                ckpt.display(),
-                saved.images
-            )));
+            return Err(Error::ResumeDataDiffers {
+                path: ckpt.clone(),
+                why: format!("{} images then, {n} now, or other labels", saved.images),
+            });
         }
         if saved.epochs.len() > cfg.epochs {
             return Err(Error::Config(format!(

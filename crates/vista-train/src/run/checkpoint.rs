@@ -185,12 +185,12 @@ pub(crate) fn write_checkpoint(
 }
 
 /// Refuses to start a run over one that has checkpoints, unless resuming.
-pub(crate) fn refuse_started_run(dir: &Path, opts: &RunOptions, what: &str) -> Result<()> {
+pub(crate) fn refuse_started_run(dir: &Path, opts: &RunOptions, what: &'static str) -> Result<()> {
     if latest_checkpoint(dir)?.is_some() && !opts.resume {
-        return Err(Error::Config(format!(
-            "{} already holds {what} with checkpoints; pass --resume to carry it on, or choose another output folder",
-            dir.display()
-        )));
+        return Err(Error::RunExists {
+            dir: dir.to_path_buf(),
+            what,
+        });
     }
     Ok(())
 }

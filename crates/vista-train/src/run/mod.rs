@@ -93,10 +93,10 @@ fn prepare_dir(
         let mut asked = cfg.clone();
         asked.normalize = saved.normalize;
         if asked != saved {
-            return Err(Error::Config(format!(
-                "--resume with settings that differ from {}; resume with the same settings",
-                config_path.display()
-            )));
+            return Err(Error::ResumeSettingsDiffer {
+                path: config_path.clone(),
+                differing: vec!["the settings".into()],
+            });
         }
         return Ok(saved);
     }
@@ -176,18 +176,19 @@ fn load_init<B: Backend>(
     let run = load_run_here::<B>(dir, device)?;
     let config = RunDir::new(dir).config();
     if run.config.model != cfg.model {
-        return Err(Error::Config(format!(
-            "--init-from {}: its model ({:?}) is not this run's ({:?})",
-            config.display(),
-            run.config.model,
-            cfg.model
-        )));
+        return Err(Error::InitMismatch {
+            path: config,
+            why: format!(
+                "its model ({:?}) is not this run's ({:?})",
+                run.config.model, cfg.model
+            ),
+        });
     }
     if &run.classes != classes {
-        return Err(Error::Config(format!(
-            "--init-from {}: its classes differ from this dataset's",
-            RunDir::new(dir).classes().display()
-        )));
+        return Err(Error::InitMismatch {
+            path: RunDir::new(dir).classes(),
+            why: "its classes differ from this dataset's".into(),
+        });
     }
     Ok(run.model)
 }

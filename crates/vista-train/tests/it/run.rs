@@ -99,8 +99,8 @@ fn a_run_folder_holds_config_metrics_plots_model_and_checkpoints() {
         vec![Default::default()],
         &RunOptions::default(),
     );
-    let err = again.unwrap_err().to_string();
-    assert!(err.contains("--resume"), "{err}");
+    let err = again.unwrap_err();
+    assert!(matches!(err, vista_train::Error::RunExists { .. }), "{err}");
 }
 
 #[test]
@@ -219,11 +219,9 @@ fn a_run_started_from_another_keeps_its_model_and_normalization() {
     // Another model, or pretrained weights besides, is refused with the reason.
     let mut other = from.clone();
     other.model.width = 0.125;
-    let err = run(&other, &data, tempfile::tempdir().unwrap().path())
-        .unwrap_err()
-        .to_string();
+    let err = run(&other, &data, tempfile::tempdir().unwrap().path()).unwrap_err();
     assert!(
-        err.contains("--init-from") && err.contains("config.json"),
+        matches!(&err, vista_train::Error::InitMismatch { path, .. } if path.ends_with("config.json")),
         "{err}"
     );
     let both = TrainConfig {
