@@ -12,7 +12,7 @@ use image::{GrayImage, RgbImage};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use vista_data::{LoadOptions, OnBadImage, load};
+use vista_data::OnBadImage;
 use vista_eval::{PredictOptions, predict_images};
 use vista_format::{Consistency, SyntheticDir, SyntheticImage, SyntheticManifest, write_json};
 use vista_train::{
@@ -433,44 +433,4 @@ pub fn consistency_table(c: &Consistency) -> String {
         let _ = writeln!(s, "  {class:<16} {:>5.1}%", 100.0 * v);
     }
     s
-}
-
-/// Loads `--extra-data`: an image-folder tree whose class folders carry the dataset's
-/// class names. Returns the images and their class ids in `classes`.
-pub(crate) fn load_extra(
-    dir: &Path,
-    classes: &vista_data::ClassMap,
-    on_bad_image: OnBadImage,
-    progress: bool,
-) -> Result<(Vec<RgbImage>, Vec<u32>)> {
-    let opts = LoadOptions {
-        on_bad_image,
-        progress,
-        ..LoadOptions::default()
-    };
-    let loaded =
-        load(dir, &opts).with_context(|| format!("loading --extra-data {}", dir.display()))?;
-    let mut labels = Vec::with_capacity(loaded.train.len());
-    for s in &loaded.dataset.train {
-        let name = loaded
-            .dataset
-            .classes
-            .name(s.label)
-            .expect("label in range");
-        let Some(id) = classes.id(name) else {
-            bail!(
-                "--extra-data {}: class folder `{name}` is not a class of the dataset ({})",
-                dir.display(),
-                classes.classes.join(", ")
-            );
-        };
-        labels.push(id);
-    }
-    if !SyntheticDir::new(dir).manifest().exists() && progress {
-        eprintln!(
-            "note: {} has no synthetic.json; its images are used as extra training images all the same",
-            dir.display()
-        );
-    }
-    Ok((loaded.train, labels))
 }

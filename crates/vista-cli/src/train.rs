@@ -345,7 +345,19 @@ fn attach_extra(
     let Some(dir) = cfg.extra_data.as_ref().filter(|_| cfg.extra_ratio > 0.0) else {
         return Ok(());
     };
-    let (images, labels) = crate::gan::load_extra(dir, &data.classes, args.on_bad_image, progress)?;
+    let opts = LoadOptions {
+        on_bad_image: args.on_bad_image,
+        progress,
+        ..LoadOptions::default()
+    };
+    let (images, labels, _) = vista_data::load_extra(dir, &data.classes, &opts)
+        .with_context(|| format!("loading --extra-data {}", dir.display()))?;
+    if !vista_format::SyntheticDir::new(dir).manifest().exists() && progress {
+        eprintln!(
+            "note: {} has no synthetic.json; its images are used as extra training images all the same",
+            dir.display()
+        );
+    }
     eprintln!(
         "--extra-data: {} images in {}; {} per real training image join the training part",
         images.len(),

@@ -15,8 +15,9 @@ use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
+use crate::classes::ClassMap;
 use crate::decode::{DEFAULT_MAX_PIXELS, decode_rgb};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::problem::{OnBadImage, Problem, ProblemReport};
 use crate::source::{Dataset, open};
 
@@ -174,4 +175,30 @@ pub fn bound_side(img: RgbImage, max_side: Option<u32>) -> RgbImage {
     let nw = ((f64::from(w) * scale).round() as u32).max(1);
     let nh = ((f64::from(h) * scale).round() as u32).max(1);
     image::imageops::resize(&img, nw, nh, image::imageops::FilterType::Lanczos3)
+}
+
+/// Loads extra training images (`--extra-data`: an image-folder tree, such as a GAN's
+/// samples) for a dataset of `classes`: its class folders must carry the dataset's class
+/// names. Returns the images and their class ids in `classes`, and the load's report.
+pub fn load_extra(
+    dir: &Path,
+    classes: &ClassMap,
+    opts: &LoadOptions,
+) -> Result<(Vec<RgbImage>, Vec<u32>, ProblemReport)> {
+    let loaded = load(dir, opts)?;
+    let mut labels = Vec::with_capacity(loaded.train.len());
+    for s in &loaded.dataset.train {
+        let name = loaded
+            .dataset
+            .classes
+            .name(s.label)
+            .expect("label in range");
+        let id = classes.id(name).ok_or_else(|| Error::ForeignClass {
+            path: dir.to_path_buf(),
+            class: name.to_string(),
+            known: classes.classes.clone(),
+        })?;
+        labels.push(id);
+    }
+    Ok((loaded.train, labels, loaded.report))
 }

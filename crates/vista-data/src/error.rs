@@ -48,6 +48,13 @@ pub enum Error {
         file: PathBuf,
         class: String,
     },
+    /// Extra training images (generated ones, say) name a class the dataset lacks.
+    #[error("{path}: class folder `{class}` is not a class of the dataset ({})", known.join(", "))]
+    ForeignClass {
+        path: PathBuf,
+        class: String,
+        known: Vec<String>,
+    },
     /// A class name that cannot name a folder (see `check_class_name`).
     #[error("{path}:{line}: class name {name:?} {why}")]
     BadClassName {

@@ -252,3 +252,30 @@ fn idx_errors_name_the_file() {
         fashion_mnist::parse_idx_labels(&[0, 0, 8, 1, 0, 0, 0, 2, 5, 7], Path::new("y")).unwrap();
     assert_eq!(ok, [5, 7]);
 }
+
+#[test]
+fn extra_images_take_the_datasets_class_ids_and_a_foreign_class_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let extra = tmp.path().join("extra");
+    for (class, n) in [("cat", 2), ("dog", 1)] {
+        std::fs::create_dir_all(extra.join(class)).unwrap();
+        for i in 0..n {
+            image::RgbImage::new(8, 8)
+                .save(extra.join(class).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    // The dataset numbers its classes in another order than the folder sorts them.
+    let classes = vista_data::ClassMap::new(vec!["dog".into(), "cat".into()]);
+    let (images, mut labels, report) = vista_data::load_extra(&extra, &classes, &quiet()).unwrap();
+    labels.sort_unstable();
+    assert_eq!(
+        (images.len(), labels, report.problems.len()),
+        (3, vec![0, 1, 1], 0)
+    );
+    let only_dogs = vista_data::ClassMap::new(vec!["dog".into()]);
+    match vista_data::load_extra(&extra, &only_dogs, &quiet()) {
+        Err(vista_data::Error::ForeignClass { class, .. }) => assert_eq!(class, "cat"),
+        other => panic!("expected a foreign class, got {:?}", other.map(|r| r.1)),
+    }
+}
