@@ -49,6 +49,8 @@ fn check_with_error_policy_names_every_problem_and_fails() {
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success(), "must exit non-zero:\n{stdout}");
     assert!(stderr.contains("4 problem(s)"), "{stderr}");
+    // The library says what went wrong; the binary says which flag changes it.
+    assert!(stderr.contains("hint: `--on-bad-image skip`"), "{stderr}");
     assert_names(&stderr, &BAD_FOLDER_PROBLEMS);
     // The unusual but valid encodings are decoded, not reported.
     assert!(

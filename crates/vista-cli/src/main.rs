@@ -131,4 +131,12 @@ fn advice(err: &anyhow::Error) -> Option<&'static str> {
         ),
         _ => None,
     })
+    .or_else(|| {
+        err.chain().find_map(|cause| match cause.downcast_ref::<vista_data::Error>()? {
+            vista_data::Error::BadImages { .. } => Some(
+                "`--on-bad-image skip` leaves the listed files out and goes on; `vista data check` lists them",
+            ),
+            _ => None,
+        })
+    })
 }

@@ -83,7 +83,7 @@ pub enum Error {
     #[error("{path}: no labelled image found")]
     Empty { path: PathBuf },
     /// Problems were found and the policy is `error`; the report lists every one.
-    #[error("{} problem(s) found in the dataset (policy `--on-bad-image error`):\n{report}", report.problems.len())]
+    #[error("{} problem(s) found in the dataset (the bad-image policy is `error`):\n{report}", report.problems.len())]
     BadImages { report: ProblemReport },
     /// An embedded-data file is malformed.
     #[error("{path}: not an IDX file ({reason})")]

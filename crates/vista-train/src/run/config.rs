@@ -347,7 +347,7 @@ impl TrainConfig {
         }
         if self.extra_ratio > 0.0 && self.extra_data.is_none() {
             return bad(format!(
-                "extra ratio {} without extra data (--extra-data DIR)",
+                "extra ratio {} without extra data (`extra_data`: a folder of extra images)",
                 self.extra_ratio
             ));
         }
