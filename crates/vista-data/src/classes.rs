@@ -39,20 +39,7 @@ impl ClassMap {
     /// A class map whose every name passes [`check_class_name`] and appears once;
     /// `source` is the file the names came from, for the error.
     pub fn checked(classes: Vec<String>, source: &Path) -> Result<Self> {
-        for (i, name) in classes.iter().enumerate() {
-            check_class_name(name).map_err(|why| Error::BadClassName {
-                path: source.to_path_buf(),
-                line: i + 1,
-                name: name.clone(),
-                why,
-            })?;
-            if classes[..i].contains(name) {
-                return Err(Error::DuplicateClass {
-                    path: source.to_path_buf(),
-                    name: name.clone(),
-                });
-            }
-        }
+        vista_format::check_class_list(&classes, source)?;
         Ok(Self { classes })
     }
 

@@ -118,9 +118,14 @@ impl From<vista_format::Error> for Error {
                 Error::TooBig { path, size, limit }
             }
             vista_format::Error::Symlink { path } => Error::Symlink { path },
-            vista_format::Error::BadClassName { path, name, why } => Error::BadClassName {
+            vista_format::Error::BadClassName {
                 path,
-                line: 0,
+                line,
+                name,
+                why,
+            } => Error::BadClassName {
+                path,
+                line,
                 name,
                 why,
             },

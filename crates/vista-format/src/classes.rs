@@ -46,3 +46,24 @@ pub fn check_class_name(name: &str) -> std::result::Result<(), BadClassName> {
     }
     Ok(())
 }
+
+/// Checks a list of class names read from `path`: every name passes
+/// [`check_class_name`] and none appears twice.
+pub fn check_class_list(names: &[String], path: &std::path::Path) -> crate::Result<()> {
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        check_class_name(name).map_err(|why| crate::Error::BadClassName {
+            path: path.to_path_buf(),
+            line: i + 1,
+            name: name.clone(),
+            why,
+        })?;
+        if !seen.insert(name) {
+            return Err(crate::Error::DuplicateClass {
+                path: path.to_path_buf(),
+                name: name.clone(),
+            });
+        }
+    }
+    Ok(())
+}

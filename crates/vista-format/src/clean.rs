@@ -1,14 +1,14 @@
 //! The cleaning stage's files: the flags manifest (`flags.json` for tools, `flags.csv`
 //! for people), the article's rules that made it, and the noisy-label detection score.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::classes::check_class_name;
-use crate::error::{Error, Result};
+use crate::classes::check_class_list;
+use crate::error::Result;
 use crate::json::{read_json, write_json};
 use crate::layout::CleanDir;
 
@@ -124,20 +124,7 @@ impl Manifest {
     /// come back as relabels.
     pub fn read(path: &Path) -> Result<Manifest> {
         let m: Manifest = read_json(path)?;
-        let mut seen = HashSet::new();
-        for name in &m.classes {
-            check_class_name(name).map_err(|why| Error::BadClassName {
-                path: path.to_path_buf(),
-                name: name.clone(),
-                why,
-            })?;
-            if !seen.insert(name) {
-                return Err(Error::DuplicateClass {
-                    path: path.to_path_buf(),
-                    name: name.clone(),
-                });
-            }
-        }
+        check_class_list(&m.classes, path)?;
         Ok(m)
     }
 

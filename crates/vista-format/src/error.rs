@@ -32,9 +32,11 @@ pub enum Error {
     )]
     Symlink { path: PathBuf },
     /// A class name that cannot name a folder (see `check_class_name`).
-    #[error("{path}: class name {name:?} {why}")]
+    #[error("{path}:{line}: class name {name:?} {why}")]
     BadClassName {
         path: PathBuf,
+        /// 1-based position in the list.
+        line: usize,
         name: String,
         #[source]
         why: crate::classes::BadClassName,

@@ -34,7 +34,7 @@ mod summary;
 mod torch_file;
 mod train;
 
-pub use classes::{BadClassName, MAX_CLASS_NAME_BYTES, check_class_name};
+pub use classes::{BadClassName, MAX_CLASS_NAME_BYTES, check_class_list, check_class_name};
 pub use clean::{Detection, DetectionReport, Flag, Manifest, Reason, Rules};
 pub use error::{Error, Result};
 pub use eval::{ClassScores, Confusion, Evaluation, TopLoss};

@@ -196,14 +196,12 @@ pub(crate) fn refuse_started_run(dir: &Path, opts: &RunOptions, what: &'static s
 }
 
 /// The largest JSON file of a run read (a state holds every step's loss).
-const MAX_RUN_JSON_BYTES: u64 = 256 << 20;
-
-/// Reads a JSON file the run wrote (its config or a checkpoint's state).
+/// Reads a JSON file the run wrote (its config or a checkpoint's state), with
+/// `vista_format`'s size limit; a file that does not parse is [`Error::State`].
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = vista_data::read_limited(path, MAX_RUN_JSON_BYTES)?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::State {
-        path: path.to_path_buf(),
-        source: e,
+    vista_format::read_json(path).map_err(|e| match e {
+        vista_format::Error::Json { path, source } => Error::State { path, source },
+        e => e.into(),
     })
 }
 
