@@ -207,6 +207,48 @@ fn run_folder_names_live_in_vista_format() {
     }
 }
 
+/// What a library call reports goes through `vista_format::Observer`; only the binary
+/// prints. The one exception is the fault injection of the durability tests, which
+/// says on stderr where it killed the process (there is no caller left to tell).
+const PRINT_ALLOWED: [(&str, usize); 1] = [("crates/vista-format/src/fsutil.rs", 1)];
+
+#[test]
+fn library_crates_do_not_print() {
+    for (rel, f) in rust_sources(&["crates"]) {
+        let library = rel.contains("/src/") && !rel.starts_with("crates/vista-cli/");
+        if !library {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        // Unit tests may say why they skipped.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let prints: usize = ["print!(", "println!(", "dbg!(", "io::stdout", "io::stderr"]
+            .iter()
+            .map(|p| code.matches(p).count())
+            .sum();
+        let allowed = PRINT_ALLOWED
+            .iter()
+            .find(|(file, _)| *file == rel)
+            .map_or(0, |(_, n)| *n);
+        assert_eq!(
+            prints, allowed,
+            "{rel} prints; report through vista_format::Observer (note, step, epoch) instead"
+        );
+        assert!(
+            !code.contains("indicatif"),
+            "{rel} draws progress bars; only the binary does"
+        );
+    }
+    for (name, manifest) in manifests() {
+        if name != "vista-cli" {
+            assert!(
+                !manifest.contains("indicatif"),
+                "{name} depends on indicatif; only the binary draws progress bars"
+            );
+        }
+    }
+}
+
 #[test]
 fn every_crate_uses_the_workspace_lints() {
     for (name, manifest) in manifests() {

@@ -45,7 +45,7 @@ pub fn out_of_fold<B: AutodiffBackend>(
     k: usize,
     dir: &Path,
     devices: Vec<B::Device>,
-    progress: bool,
+    observer: &vista_format::Observers,
 ) -> Result<Predictions> {
     if k < 2 {
         return Err(Error::Invalid {
@@ -71,16 +71,21 @@ pub fn out_of_fold<B: AutodiffBackend>(
                 keep.iter().map(|&i| data.labels[i]).collect(),
                 data.classes.clone(),
             );
-            if progress {
-                eprintln!("fold {}/{k}: training on {} images", f + 1, keep.len());
-            }
+            observer.note(&format!(
+                "fold {}/{k}: training on {} images",
+                f + 1,
+                keep.len()
+            ));
             let resume = latest_checkpoint(&fold_dir)?.is_some();
             train::<B>(
                 cfg,
                 &part,
                 &fold_dir,
                 devices.clone(),
-                &RunOptions { resume, progress },
+                &RunOptions {
+                    resume,
+                    observer: observer.clone(),
+                },
             )?;
             let run = load_run::<B::InnerBackend>(&fold_dir, &devices[0])?;
             let opts = PredictOptions::for_run(

@@ -135,7 +135,7 @@ fn detect(args: &DetectArgs, progress: bool) -> Result<()> {
                     args.folds,
                     &dir,
                     vec![device],
-                    progress,
+                    &crate::observe::terminal(progress),
                 )
             })?;
             (

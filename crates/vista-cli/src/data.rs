@@ -94,7 +94,7 @@ pub fn run(cmd: DataCommand, progress: bool) -> Result<()> {
             let opts = fashion_mnist::MaterializeOptions {
                 train_limit: args.train_limit,
                 test_limit: args.test_limit,
-                progress,
+                observer: crate::observe::terminal(progress),
             };
             let dir = materialize_embedded(args.out.as_deref(), &opts)?;
             if args.json {
@@ -119,7 +119,7 @@ fn load_source(
         max_side: None,
         on_bad_image: source.on_bad_image,
         include_unlabelled,
-        progress,
+        observer: crate::observe::terminal(progress),
     };
     let loaded = vista_data::load(&path, &opts)
         .with_context(|| format!("checking dataset {}", path.display()))?;
@@ -136,7 +136,7 @@ fn check(args: &CheckArgs, progress: bool) -> Result<()> {
         // The report is printed in full either way; the policy decides the exit code.
         on_bad_image: OnBadImage::Skip,
         include_unlabelled: true,
-        progress,
+        observer: crate::observe::terminal(progress),
     };
     let loaded = vista_data::load(&path, &opts)
         .with_context(|| format!("checking dataset {}", path.display()))?;

@@ -190,7 +190,7 @@ fn predict_on<B: Backend>(
         augment,
         seed: args.seed.unwrap_or(defaults.seed),
         on_bad_image: args.on_bad_image,
-        progress,
+        observer: crate::observe::terminal(progress),
         ..defaults
     };
     let k = classes.len();

@@ -185,7 +185,7 @@ fn run_train(args: &GanTrainArgs, progress: bool) -> Result<()> {
     }
     let opts = RunOptions {
         resume: args.resume,
-        progress,
+        observer: crate::observe::terminal(progress),
     };
     let epochs = with_training_backend!(args.device, |B, device| {
         train_gan::<B>(&cfg, &data, &args.out, vec![device], &opts)

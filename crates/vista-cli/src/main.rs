@@ -6,6 +6,7 @@ mod clean;
 mod data;
 mod eval;
 mod gan;
+mod observe;
 mod paths;
 mod train;
 mod weights;

@@ -49,7 +49,7 @@ pub fn materialize_embedded(
 pub fn resolve_data(arg: &Path, progress: bool) -> Result<PathBuf> {
     if arg == Path::new(EMBEDDED) && !arg.exists() {
         let opts = fashion_mnist::MaterializeOptions {
-            progress,
+            observer: crate::observe::terminal(progress),
             ..Default::default()
         };
         return materialize_embedded(None, &opts);

@@ -278,7 +278,7 @@ pub(crate) fn load_data_at(
 ) -> Result<Loaded> {
     let opts = LoadOptions {
         on_bad_image,
-        progress,
+        observer: crate::observe::terminal(progress),
         ..LoadOptions::default()
     };
     let loaded = load(path, &opts).with_context(|| format!("loading {}", path.display()))?;
@@ -347,7 +347,7 @@ fn attach_extra(
     };
     let opts = LoadOptions {
         on_bad_image: args.on_bad_image,
-        progress,
+        observer: crate::observe::terminal(progress),
         ..LoadOptions::default()
     };
     let (images, labels, _) = vista_data::load_extra(dir, &data.classes, &opts)
@@ -416,7 +416,7 @@ pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
     }
     let opts = RunOptions {
         resume: args.resume,
-        progress,
+        observer: crate::observe::terminal(progress),
     };
     let outcome = with_training_backend!(args.recipe.device, |B, device| {
         train::<B>(&cfg, &data, &args.out, vec![device], &opts).map(|o| o.metrics)
@@ -439,7 +439,12 @@ pub fn run_lr_find(args: &LrFindArgs, progress: bool) -> Result<()> {
     let mut data = train_data(loaded);
     attach_extra(&args.recipe, &cfg, &mut data, progress)?;
     let finder = with_training_backend!(args.recipe.device, |B, device| {
-        find_lr::<B>(&cfg, &data, vec![device], progress)
+        find_lr::<B>(
+            &cfg,
+            &data,
+            vec![device],
+            &crate::observe::terminal(progress),
+        )
     })?;
     let s = finder.suggestions();
     std::fs::create_dir_all(&args.out)

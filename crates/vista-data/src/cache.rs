@@ -12,7 +12,6 @@
 use std::path::{Path, PathBuf};
 
 use image::RgbImage;
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::classes::ClassMap;
@@ -31,8 +30,8 @@ pub struct LoadOptions {
     pub on_bad_image: OnBadImage,
     /// Also decode (and so check) the unlabelled images.
     pub include_unlabelled: bool,
-    /// Show a progress bar on stderr (hidden anyway when stderr is not a terminal).
-    pub progress: bool,
+    /// Hears of the decoding's progress ([`vista_format::Quiet`] by default).
+    pub observer: vista_format::Observers,
 }
 
 impl Default for LoadOptions {
@@ -42,7 +41,7 @@ impl Default for LoadOptions {
             max_side: None,
             on_bad_image: OnBadImage::Error,
             include_unlabelled: false,
-            progress: true,
+            observer: vista_format::Observers::default(),
         }
     }
 }
@@ -139,15 +138,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
 type Decoded = std::result::Result<(RgbImage, (u32, u32)), crate::problem::ProblemKind>;
 
 fn decode_many(paths: &[PathBuf], opts: &LoadOptions) -> Vec<Decoded> {
-    let bar = if opts.progress {
-        ProgressBar::new(paths.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("decoding {bar:40} {pos}/{len} images ({per_sec}, eta {eta})")
-            .expect("static template is valid"),
-    );
+    let task = opts.observer.task("decoding", paths.len() as u64);
     let out = paths
         .par_iter()
         .map(|path| {
@@ -155,11 +146,11 @@ fn decode_many(paths: &[PathBuf], opts: &LoadOptions) -> Vec<Decoded> {
                 let size = img.dimensions();
                 (bound_side(img, opts.max_side), size)
             });
-            bar.inc(1);
+            task.step(1);
             result
         })
         .collect();
-    bar.finish_and_clear();
+    drop(task);
     out
 }
 

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
 use image::GrayImage;
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result, io_err};
@@ -127,13 +126,14 @@ pub fn read(dir: &Path) -> Result<(Split, Split)> {
 }
 
 /// How much of the data to write out.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct MaterializeOptions {
     /// Keep only the first N training images (all when `None`).
     pub train_limit: Option<usize>,
     /// Keep only the first N test images (all when `None`).
     pub test_limit: Option<usize>,
-    pub progress: bool,
+    /// Hears of the writing's progress ([`vista_format::Quiet`] by default).
+    pub observer: vista_format::Observers,
 }
 
 /// Writes Fashion-MNIST from the IDX files in `src` as a competition folder at `out`,
@@ -178,27 +178,19 @@ pub fn materialize(src: &Path, out: &Path, opts: &MaterializeOptions) -> Result<
                 .map(|(i, img)| (train.images.len() + i, img)),
         )
         .collect();
-    let bar = if opts.progress {
-        ProgressBar::new(items.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "writing Fashion-MNIST {bar:40} {pos}/{len} images (eta {eta})",
-        )
-        .expect("static template is valid"),
-    );
+    let task = opts
+        .observer
+        .task("writing Fashion-MNIST", items.len() as u64);
     items.par_iter().try_for_each(|(id, img)| {
         let path = images_dir.join(format!("{id}.png"));
         img.save(&path).map_err(|source| Error::Image {
             path: path.clone(),
             source,
         })?;
-        bar.inc(1);
+        task.step(1);
         Ok::<_, Error>(())
     })?;
-    bar.finish_and_clear();
+    drop(task);
 
     let write = |rel: &str, text: String| -> Result<()> {
         let p = tmp.join(rel);

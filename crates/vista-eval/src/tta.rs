@@ -18,7 +18,6 @@ use std::path::PathBuf;
 use burn::module::Module;
 use burn::tensor::backend::Backend;
 use image::RgbImage;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -228,7 +227,8 @@ pub struct PredictOptions {
     pub batch: usize,
     pub on_bad_image: OnBadImage,
     pub max_pixels: u64,
-    pub progress: bool,
+    /// Hears of the prediction's progress ([`vista_format::Quiet`] by default).
+    pub observer: vista_format::Observers,
 }
 
 impl Default for PredictOptions {
@@ -242,7 +242,7 @@ impl Default for PredictOptions {
             batch: 256,
             on_bad_image: OnBadImage::Error,
             max_pixels: vista_data::DEFAULT_MAX_PIXELS,
-            progress: false,
+            observer: vista_format::Observers::default(),
         }
     }
 }
@@ -325,22 +325,7 @@ pub fn predict_files<B: Backend, M: Classifier<B> + Module<B>>(
     opts: &PredictOptions,
 ) -> Result<FilePredictions> {
     opts.tta.validate()?;
-    let bar = ProgressBar::with_draw_target(
-        Some(files.len() as u64),
-        if opts.progress {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        },
-    );
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>18} [{bar:30}] {pos}/{len} images ({per_sec}, eta {eta})",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_prefix(format!("predict {}", opts.tta.name()));
+    let task = (opts.observer).task(&format!("predict {}", opts.tta.name()), files.len() as u64);
     let chunk_len = 1024;
     let mut result = FilePredictions {
         kept: Vec::new(),
@@ -381,8 +366,8 @@ pub fn predict_files<B: Backend, M: Classifier<B> + Module<B>>(
             .probs
             .extend(predict_images(model, devices, &images, &seeds, k, opts));
         result.kept.extend(indices);
-        bar.inc(chunk.len() as u64);
+        task.step(chunk.len() as u64);
     }
-    bar.finish_and_clear();
+    drop(task);
     Ok(result)
 }

@@ -21,6 +21,29 @@ pub struct GanEpoch {
     pub wall_s: f32,
 }
 
+impl GanEpoch {
+    /// Column names of [`Self::table_row`].
+    pub fn table_header() -> String {
+        format!(
+            "{:>5} {:>11} {:>9} {:>9} {:>8} {:>7}",
+            "epoch", "wasserstein", "gen_loss", "gen_steps", "img/s", "time"
+        )
+    }
+
+    /// This epoch as one line of the GAN's table.
+    pub fn table_row(&self) -> String {
+        format!(
+            "{:>5} {:>11.5} {:>9.5} {:>9} {:>8.0} {:>7}",
+            self.epoch,
+            self.wasserstein,
+            self.gen_loss,
+            self.gen_steps,
+            self.images_per_sec,
+            crate::format_secs(self.wall_s)
+        )
+    }
+}
+
 /// One generator step and the critic steps before it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GanStep {

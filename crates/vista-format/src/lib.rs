@@ -2,7 +2,7 @@
 //! ([`RunDir`], [`GanDir`], ...), one Rust type per artefact (metrics, LR-finder record,
 //! evaluation, flags, GAN records, `--json` summaries), atomic durable writes and bounded
 //! reads ([`write_atomic`], [`read_limited`]), the class-name rule, and the named seed
-//! streams ([`Stream`]).
+//! streams ([`Stream`]), and the [`Observer`] through which long calls report progress.
 //!
 //! Every writer and every reader of a file uses its type here, so a renamed field fails
 //! to compile or to parse instead of giving a quietly wrong number. Programs that drive
@@ -29,6 +29,7 @@ mod gan;
 mod json;
 mod layout;
 mod normalize;
+mod observe;
 mod seed;
 mod summary;
 mod torch_file;
@@ -49,6 +50,7 @@ pub use layout::{
     SYNTHETIC_MANIFEST, SyntheticDir, checkpoint_name, is_checkpoint_name,
 };
 pub use normalize::Normalize;
+pub use observe::{Observer, Observers, Quiet, Task};
 pub use seed::{Stream, derive_seed};
 pub use summary::{ClassCount, DataSummary, ModelBench, PredictSummary, PreparedData};
 pub use torch_file::{Dtype, ReadError, TensorRef, TorchFile};

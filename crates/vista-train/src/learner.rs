@@ -16,7 +16,6 @@ use burn::module::{AutodiffModule, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use vista_data::{Batch, Loader, derive_seed};
 use vista_models::{Classifier, infer_probs, on_shards, set_trainable};
 use vista_schedule::{LrFindConfig, LrFinder, Schedule};
@@ -25,8 +24,8 @@ use crate::error::{Error, Result};
 use crate::loss::{soft_cross_entropy_sum, targets, targets_tensor};
 use crate::optim::{Optim, OptimizerConfig};
 use crate::parallel::{merge_grads, sync_batch_norm};
-use vista_format::Stream;
 use vista_format::{EpochMetrics, StepRecord};
+use vista_format::{Observers, Stream};
 
 /// Loader epochs at and above this number are the LR finder's, so its batches never
 /// coincide with (or shift) the training epochs' batches.
@@ -40,8 +39,8 @@ pub struct LearnerConfig {
     /// ε of label smoothing (0 = plain cross-entropy).
     pub label_smoothing: f32,
     pub seed: u64,
-    /// Progress bars and the per-epoch table on the terminal.
-    pub progress: bool,
+    /// Hears of every step, epoch and note ([`vista_format::Quiet`] by default).
+    pub observer: Observers,
 }
 
 /// A model with its optimizer and data.
@@ -59,7 +58,6 @@ pub struct Learner<B: AutodiffBackend, M: AutodiffModule<B>> {
     pub epochs_done: usize,
     /// Every optimizer step's learning rate and loss.
     pub steps: Vec<StepRecord>,
-    header_shown: bool,
     /// Seed of the current step's dropout masks (see `vista_models::seed_dropout`).
     dropout_seed: u64,
 }
@@ -112,7 +110,6 @@ where
             epochs_done: 0,
             steps: Vec::new(),
             dropout_seed: 0,
-            header_shown: false,
         }
     }
 
@@ -143,7 +140,8 @@ where
                 Stream::BackendEpoch.seed(self.cfg.seed, &[epoch]),
             );
             let start = Instant::now();
-            let bar = self.bar(per_epoch, &format!("{} epoch {}", spec.phase, e + 1));
+            let observer = self.cfg.observer.clone();
+            let task = observer.task(&format!("{} epoch {}", spec.phase, e + 1), per_epoch as u64);
             let (mut loss_sum, mut seen, mut lr) = (0.0f64, 0usize, 0.0);
             for (i, batch) in self.train.epoch(epoch, spec.size).enumerate() {
                 let step = e * per_epoch + i;
@@ -165,15 +163,15 @@ where
                     lr,
                     loss,
                 });
-                bar.inc(1);
+                task.step(1);
                 let rate = seen as f64 / start.elapsed().as_secs_f64();
-                bar.set_message(format!(
+                task.status(&format!(
                     "loss {:.4} · {rate:.0} img/s",
                     loss_sum / seen as f64
                 ));
             }
             let train_secs = start.elapsed().as_secs_f64();
-            bar.finish_and_clear();
+            drop(task);
             let (valid_loss, accuracy) = self.evaluate(spec.size);
             self.epochs_done += 1;
             let m = EpochMetrics {
@@ -188,13 +186,7 @@ where
                 images_per_sec: (seen as f64 / train_secs) as f32,
                 wall_s: start.elapsed().as_secs_f32(),
             };
-            if self.cfg.progress {
-                if !self.header_shown {
-                    self.header_shown = true;
-                    println!("{}", EpochMetrics::table_header());
-                }
-                println!("{}", m.table_row());
-            }
+            self.cfg.observer.epoch(&m);
             on_epoch(self, &m)?;
             out.push(m);
         }
@@ -248,7 +240,7 @@ where
         let model = self.model.valid();
         let k = self.cfg.num_classes;
         let (mut loss, mut correct, mut n) = (0.0f64, 0usize, 0usize);
-        let bar = self.bar(self.valid.len_batches(), "valid");
+        let task = (self.cfg.observer).task("valid", self.valid.len_batches() as u64);
         for batch in self.valid.epoch(0, size) {
             let probs =
                 infer_probs::<B::InnerBackend, _>(&model, &self.devices, &batch.images, batch.size);
@@ -259,9 +251,9 @@ where
                 }
             }
             n += batch.len();
-            bar.inc(1);
+            task.step(1);
         }
-        bar.finish_and_clear();
+        drop(task);
         let n = n.max(1) as f64;
         ((loss / n) as f32, (correct as f64 / n) as f32)
     }
@@ -274,18 +266,19 @@ where
         let optim_before = self.optim.clone();
         let steps_before = self.steps.len();
         let mut finder = LrFinder::new(cfg.clone());
-        let bar = self.bar(cfg.num_it, "lr_find");
+        let observer = self.cfg.observer.clone();
+        let task = observer.task("lr_find", cfg.num_it as u64);
         'sweep: for epoch in LR_FIND_EPOCHS.. {
             for batch in self.train.epoch(epoch, size) {
                 let lr = finder.lr();
                 let loss = self.train_step(&batch, lr);
-                bar.inc(1);
+                task.step(1);
                 if !finder.record(f64::from(loss)) {
                     break 'sweep;
                 }
             }
         }
-        bar.finish_and_clear();
+        drop(task);
         // Flush the running statistics' pending updates before overwriting them, or the
         // sweep's last batch would come back at the next forward pass.
         let _ = self.model.clone().into_record();
@@ -299,29 +292,6 @@ where
     pub fn predict(&self, images: &[f32], size: usize) -> Vec<f32> {
         infer_probs::<B::InnerBackend, _>(&self.model.valid(), &self.devices, images, size)
     }
-
-    fn bar(&self, len: usize, prefix: &str) -> ProgressBar {
-        progress_bar(self.cfg.progress, len, prefix)
-    }
-}
-
-/// A progress bar of `len` steps on stderr, or a hidden one when `show` is off.
-pub(crate) fn progress_bar(show: bool, len: usize, prefix: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(
-        Some(len as u64),
-        if show {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        },
-    );
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>18} [{bar:30}] {pos}/{len} {msg} (eta {eta})")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(prefix.to_string());
-    bar
 }
 
 /// fastai's `even_mults`: `n` multipliers from `start` to 1, evenly spaced on a log scale.

@@ -217,7 +217,7 @@ fn fashion_mnist_materializes_as_an_analytics_vidhya_folder() {
     let opts = fashion_mnist::MaterializeOptions {
         train_limit: Some(40),
         test_limit: Some(10),
-        progress: false,
+        observer: Default::default(),
     };
     fashion_mnist::materialize(&data_dir().join("fashion-mnist"), &out, &opts).unwrap();
     assert_eq!(detect_layout(&out).unwrap(), Layout::AnalyticsVidhya);

@@ -19,7 +19,7 @@ pub fn data_dir() -> PathBuf {
 
 pub fn quiet() -> vista_data::LoadOptions {
     vista_data::LoadOptions {
-        progress: false,
+        observer: Default::default(),
         ..Default::default()
     }
 }

@@ -21,7 +21,6 @@ use vista_format::{CheckpointDir, GanDir, GanEpoch, GanStep, GeneratorInfo};
 use vista_models::{Critic, Generator, clip_weights};
 
 use crate::error::{Error, Result};
-use crate::learner::progress_bar;
 use crate::optim::Optim;
 use crate::parallel::{merge_grads, sync_batch_norm};
 use crate::record::load_checked;
@@ -410,7 +409,7 @@ fn train_gan_here<B: AutodiffBackend>(
         ..GanState::default()
     };
     let resumed = if opts.resume {
-        resume_newest(dir, |ckpt| t.resume(ckpt))?
+        resume_newest(dir, &opts.observer, |ckpt| t.resume(ckpt))?
     } else {
         None
     };
@@ -430,13 +429,11 @@ fn train_gan_here<B: AutodiffBackend>(
             )));
         }
         state = saved;
-        if opts.progress {
-            eprintln!(
-                "resuming from {} (epoch {})",
-                ckpt.display(),
-                state.epochs.len()
-            );
-        }
+        opts.observer.note(&format!(
+            "resuming from {} (epoch {})",
+            ckpt.display(),
+            state.epochs.len()
+        ));
     }
     let final_weights = GanDir::new(dir).generator();
     if state.epochs.len() < cfg.epochs && final_weights.exists() {
@@ -447,19 +444,13 @@ fn train_gan_here<B: AutodiffBackend>(
     let (c, s, nz) = (cfg.channels(), cfg.size, cfg.noise);
     let image_len = c * s * s;
     let real = real_images(&data.images, s, c);
-    if opts.progress && state.epochs.len() < cfg.epochs {
-        println!(
-            "{:>5} {:>11} {:>9} {:>9} {:>8} {:>7}",
-            "epoch", "wasserstein", "gen_loss", "gen_steps", "img/s", "time"
-        );
-    }
     for epoch in state.epochs.len()..cfg.epochs {
         let start = Instant::now();
         let mut order: Vec<usize> = (0..n).collect();
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(
             Stream::EpochOrder.seed(cfg.seed, &[epoch as u64]),
         ));
-        let bar = progress_bar(opts.progress, batches, &format!("gan epoch {}", epoch + 1));
+        let task = (opts.observer).task(&format!("gan epoch {}", epoch + 1), batches as u64);
         let (mut w_sum, mut w_n, mut g_sum, mut g_n) = (0f64, 0usize, 0f64, 0usize);
         let mut w_since = Vec::new();
         let mut batch = vec![0f32; cfg.batch_size * image_len];
@@ -509,15 +500,15 @@ fn train_gan_here<B: AutodiffBackend>(
                 });
                 w_since.clear();
             }
-            bar.inc(1);
+            task.step(1);
             let rate = ((b + 1) * cfg.batch_size) as f64 / start.elapsed().as_secs_f64();
-            bar.set_message(format!(
+            task.status(&format!(
                 "W {:.4} · G {:.4} · {rate:.0} img/s",
                 w_sum / w_n as f64,
                 g_sum / g_n.max(1) as f64
             ));
         }
-        bar.finish_and_clear();
+        drop(task);
         let secs = start.elapsed().as_secs_f32();
         let m = GanEpoch {
             epoch: epoch + 1,
@@ -527,17 +518,7 @@ fn train_gan_here<B: AutodiffBackend>(
             images_per_sec: (batches * cfg.batch_size) as f32 / secs,
             wall_s: secs,
         };
-        if opts.progress {
-            println!(
-                "{:>5} {:>11.5} {:>9.5} {:>9} {:>8.0} {:>7}",
-                m.epoch,
-                m.wasserstein,
-                m.gen_loss,
-                m.gen_steps,
-                m.images_per_sec,
-                vista_format::format_secs(m.wall_s)
-            );
-        }
+        opts.observer.gan_epoch(&m);
         state.epochs.push(m);
         sample_grid(&t, &GanDir::new(dir).sample_grid(epoch + 1))?;
         t.save_checkpoint(dir, &state)?;

@@ -78,6 +78,7 @@ fn checkpoints_newest_first(dir: &Path) -> Result<Vec<PathBuf>> {
 /// warning. `None` when there is no checkpoint; the newest one's error when none loads.
 pub(crate) fn resume_newest<T>(
     dir: &Path,
+    observer: &vista_format::Observers,
     mut load: impl FnMut(&Path) -> Result<T>,
 ) -> Result<Option<(PathBuf, T)>> {
     let mut failure = None;
@@ -85,10 +86,10 @@ pub(crate) fn resume_newest<T>(
         match load(&ckpt) {
             Ok(found) => {
                 if let Some(e) = failure {
-                    eprintln!(
-                        "warning: the newest checkpoint does not load ({e}); resuming from {}",
+                    observer.warn(&format!(
+                        "the newest checkpoint does not load ({e}); resuming from {}",
                         ckpt.display()
-                    );
+                    ));
                 }
                 return Ok(Some((ckpt, found)));
             }

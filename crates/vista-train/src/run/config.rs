@@ -215,7 +215,8 @@ impl TrainData {
 pub struct RunOptions {
     /// Carry on from the run folder's last checkpoint.
     pub resume: bool,
-    pub progress: bool,
+    /// Hears of steps, epochs and notes ([`vista_format::Quiet`] by default).
+    pub observer: vista_format::Observers,
 }
 
 /// What a run leaves behind, also in its folder.

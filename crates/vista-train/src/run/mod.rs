@@ -22,6 +22,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use vista_data::{ClassMap, Loader, LoaderConfig, Normalize, stratified_split, write_atomic};
+use vista_format::Observers;
 use vista_format::{
     CheckpointDir, EpochMetrics, LrFindRecord, RunDir, StepRecord, Stream, write_json,
     write_metrics,
@@ -225,19 +226,19 @@ fn build_learner<B: AutodiffBackend>(
     cfg: &TrainConfig,
     data: &TrainData,
     devices: Vec<B::Device>,
-    progress: bool,
+    observer: &Observers,
 ) -> Result<Learner<B, AnyModel<B>>> {
     let normalize = normalization(cfg, data)?;
     let (mut train_items, valid_items) =
         stratified_split(&data.labels[..data.real()], cfg.valid_pct, cfg.seed);
     let extra = extra_items(cfg, data, train_items.len())?;
-    if progress && !extra.is_empty() {
-        eprintln!(
+    if !extra.is_empty() {
+        observer.note(&format!(
             "extra images: {} of {} join {} real training images",
             extra.len(),
             data.extra,
             train_items.len()
-        );
+        ));
     }
     train_items.extend(extra);
     let loader = |items, train: bool| {
@@ -275,25 +276,21 @@ fn build_learner<B: AutodiffBackend>(
                 path: path.clone(),
                 source,
             })?;
-        if progress {
-            eprintln!(
-                "pretrained: {} tensors from {}{}",
-                report.loaded,
-                report.path.display(),
-                if report.head_reinitialized {
-                    ", new head"
-                } else {
-                    ""
-                }
-            );
-        }
+        observer.note(&format!(
+            "pretrained: {} tensors from {}{}",
+            report.loaded,
+            report.path.display(),
+            if report.head_reinitialized {
+                ", new head"
+            } else {
+                ""
+            }
+        ));
         model = m;
     }
     if let Some(dir) = &cfg.init_from {
         model = load_init::<B>(cfg, dir, &data.classes, &device)?;
-        if progress {
-            eprintln!("starting from the model of {}", dir.display());
-        }
+        observer.note(&format!("starting from the model of {}", dir.display()));
     }
     let devices: Vec<B::Device> = (0..cfg.shards.max(1))
         .map(|i| devices[i % devices.len()].clone())
@@ -307,7 +304,7 @@ fn build_learner<B: AutodiffBackend>(
             optimizer: cfg.optimizer.clone(),
             label_smoothing: cfg.label_smoothing,
             seed: cfg.seed,
-            progress,
+            observer: observer.clone(),
         },
         devices,
     ))
@@ -319,10 +316,10 @@ pub fn find_lr<B: AutodiffBackend>(
     cfg: &TrainConfig,
     data: &TrainData,
     devices: Vec<B::Device>,
-    progress: bool,
+    observer: &Observers,
 ) -> Result<LrFinder> {
     cfg.validate()?;
-    let mut learner = build_learner::<B>(cfg, data, devices, progress)?;
+    let mut learner = build_learner::<B>(cfg, data, devices, observer)?;
     if cfg.pretrained.is_some() && cfg.freeze_epochs > 0 {
         learner.freeze();
     }
@@ -340,14 +337,14 @@ fn train_here<B: AutodiffBackend>(
     let _lock = RunLock::acquire(dir)?;
     let cfg = prepare_dir(cfg, data, dir, opts)?;
     let device = devices[0].clone();
-    let mut learner = build_learner::<B>(&cfg, data, devices, opts.progress)?;
+    let mut learner = build_learner::<B>(&cfg, data, devices, &opts.observer)?;
     let phases = plan(&cfg);
     let mut state = RunState {
         lrs: vec![None; phases.len()],
         ..RunState::default()
     };
     if opts.resume
-        && let Some((ckpt, (st, model, optim))) = resume_newest(dir, |ckpt| {
+        && let Some((ckpt, (st, model, optim))) = resume_newest(dir, &opts.observer, |ckpt| {
             read_checkpoint(ckpt, &learner, phases.len(), &device)
         })?
     {
@@ -356,13 +353,11 @@ fn train_here<B: AutodiffBackend>(
         learner.optim = optim;
         learner.epochs_done = state.epochs_done;
         learner.steps = state.steps.clone();
-        if opts.progress {
-            eprintln!(
-                "resuming from {} (epoch {})",
-                ckpt.display(),
-                state.epochs_done
-            );
-        }
+        opts.observer.note(&format!(
+            "resuming from {} (epoch {})",
+            ckpt.display(),
+            state.epochs_done
+        ));
     }
 
     for (i, phase) in phases.iter().enumerate().skip(state.phase) {
@@ -406,16 +401,14 @@ fn train_here<B: AutodiffBackend>(
                 };
                 write_json(&run.lr_find_record(&phase.name), &record)?;
                 let lr = s.valley.or(s.minimum).unwrap_or(1e-3);
-                if opts.progress {
-                    eprintln!(
-                        "lr_find ({}): valley {}, steep {}, minimum/10 {}, slide {} -> {lr:.2e}",
-                        phase.name,
-                        fmt_lr(s.valley),
-                        fmt_lr(s.steep),
-                        fmt_lr(s.minimum),
-                        fmt_lr(s.slide)
-                    );
-                }
+                opts.observer.note(&format!(
+                    "lr_find ({}): valley {}, steep {}, minimum/10 {}, slide {} -> {lr:.2e}",
+                    phase.name,
+                    fmt_lr(s.valley),
+                    fmt_lr(s.steep),
+                    fmt_lr(s.minimum),
+                    fmt_lr(s.slide)
+                ));
                 lr
             }
         };

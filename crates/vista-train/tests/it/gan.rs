@@ -39,7 +39,7 @@ fn try_run(
         vec![Default::default()],
         &RunOptions {
             resume,
-            progress: false,
+            observer: Default::default(),
         },
     )
 }

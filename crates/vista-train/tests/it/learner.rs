@@ -27,7 +27,7 @@ fn learner(
             optimizer,
             label_smoothing: 0.1,
             seed: 11,
-            progress: false,
+            observer: Default::default(),
         },
         vec![device],
     )
@@ -155,4 +155,47 @@ fn frozen_body_keeps_its_weights_and_discriminative_rates_train_every_group() {
     l.group_lrs = Some(vista_train::even_mults(0.01, l.model.layer_groups().len()));
     fit(&mut l, 1, 1e-2);
     assert_ne!(conv1(&l), body_before, "the unfrozen body did not train");
+}
+
+/// Records what the Learner reports, as a program embedding it would.
+#[derive(Default)]
+struct Recorded(std::sync::Mutex<Vec<String>>);
+
+impl vista_format::Observer for Recorded {
+    fn begin(&self, task: &str, len: u64) {
+        self.0.lock().unwrap().push(format!("begin {task} {len}"));
+    }
+    fn step(&self, n: u64) {
+        self.0.lock().unwrap().push(format!("step {n}"));
+    }
+    fn end(&self) {
+        self.0.lock().unwrap().push("end".into());
+    }
+    fn epoch(&self, m: &vista_train::EpochMetrics) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("epoch {} {}", m.epoch, m.valid_loss));
+    }
+}
+
+#[test]
+fn an_observer_hears_every_step_and_epoch_in_order() {
+    let _serial = crate::serial();
+    let record = std::sync::Arc::new(Recorded::default());
+    let mut l = learner(None, OptimizerConfig::default());
+    l.cfg.observer = vista_format::Observers::shared(record.clone());
+    let m = fit(&mut l, 2, 1e-2);
+    let (train, valid) = (l.train.len_batches(), l.valid.len_batches());
+    let mut expected = Vec::new();
+    for e in &m {
+        expected.push(format!("begin 16px epoch {} {train}", e.epoch));
+        expected.extend((0..train).map(|_| "step 1".to_string()));
+        expected.push("end".into());
+        expected.push(format!("begin valid {valid}"));
+        expected.extend((0..valid).map(|_| "step 1".to_string()));
+        expected.push("end".into());
+        expected.push(format!("epoch {} {}", e.epoch, e.valid_loss));
+    }
+    assert_eq!(*record.0.lock().unwrap(), expected);
 }

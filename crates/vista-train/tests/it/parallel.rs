@@ -60,7 +60,7 @@ fn cfg() -> LearnerConfig {
         optimizer: OptimizerConfig::default(),
         label_smoothing: 0.0,
         seed: 3,
-        progress: false,
+        observer: Default::default(),
     }
 }
 

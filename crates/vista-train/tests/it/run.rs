@@ -137,7 +137,7 @@ fn resuming_from_an_earlier_checkpoint_finishes_as_the_uninterrupted_run() {
 
     let opts = RunOptions {
         resume: true,
-        progress: false,
+        observer: Default::default(),
     };
     let out = train::<B>(
         &config(),
