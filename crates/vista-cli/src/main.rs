@@ -127,6 +127,14 @@ fn advice(err: &anyhow::Error) -> Option<&'static str> {
         E::ResumeDataDiffers { .. } => {
             Some("resume on the data the run trained on, or start a new run in another --out folder")
         }
+        E::NoGenerator { .. } => Some("finish `vista gan train` (or resume it with --resume) first"),
+        E::AlreadyTrained { .. } => Some("ask for at least as many --epochs as the run has trained"),
+        E::TooFewImages { .. } => {
+            Some("lower --batch-size or --critic-steps, or train on more images (--images)")
+        }
+        E::NotEnoughExtra { .. } => {
+            Some("lower --extra-ratio, or generate more images (`vista gan sample --per-class`)")
+        }
         E::InitMismatch { .. } => Some(
             "--init-from takes a finished run of the same model (--arch, --width, --small-stem) and classes",
         ),

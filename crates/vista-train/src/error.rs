@@ -6,8 +6,49 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("invalid training configuration: {0}")]
-    Config(String),
+    /// A setting is out of its range, or contradicts another one.
+    #[error("invalid setting `{setting}`: {why}")]
+    Invalid { setting: &'static str, why: String },
+    #[error("unknown schedule `{name}` (one-cycle, sgdr, flat-cos, cosine)")]
+    UnknownSchedule { name: String },
+    /// The run to start from records no input normalization.
+    #[error("{} records no normalization", path.display())]
+    NoNormalization { path: PathBuf },
+    /// The extra ratio asks for more extra images than the extra data holds.
+    #[error(
+        "extra ratio {ratio} asks for {want} extra images ({real} real training images), but {} holds {have}",
+        dir.display()
+    )]
+    NotEnoughExtra {
+        ratio: f32,
+        want: usize,
+        real: usize,
+        have: usize,
+        dir: PathBuf,
+    },
+    /// A checkpoint (or the pointer to the newest one) that is not this run's.
+    #[error("{} is not a checkpoint of this run: {why}", path.display())]
+    BadCheckpoint { path: PathBuf, why: String },
+    /// A GAN run whose generator has not finished training.
+    #[error("{} has no trained generator ({} is missing)", dir.display(), weights.display())]
+    NoGenerator { dir: PathBuf, weights: PathBuf },
+    /// Too few images for one generator step per epoch.
+    #[error(
+        "{images} training images make {batches} GAN batches of {batch_size}, fewer than the {critic_steps} critic steps before a generator step"
+    )]
+    TooFewImages {
+        images: usize,
+        batches: usize,
+        batch_size: usize,
+        critic_steps: usize,
+    },
+    /// A resumed run has already trained more epochs than asked.
+    #[error("{} has trained {done} epochs already, more than the {asked} asked", dir.display())]
+    AlreadyTrained {
+        dir: PathBuf,
+        done: usize,
+        asked: usize,
+    },
     /// The folder already holds a run with checkpoints, and resuming was not asked for.
     #[error("{} already holds {what} with checkpoints", dir.display())]
     RunExists { dir: PathBuf, what: &'static str },

@@ -55,37 +55,41 @@ impl Default for GanConfig {
 }
 
 impl GanConfig {
+    /// Checks every setting is in its range.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::Config(m));
+        let bad = |setting: &'static str, why: String| Err(Error::Invalid { setting, why });
         if !matches!(self.size, 32 | 64) {
-            return bad(format!(
-                "GAN image size must be 32 or 64, not {}",
-                self.size
-            ));
+            return bad(
+                "size",
+                format!("GAN image size must be 32 or 64, not {}", self.size),
+            );
         }
         if let Some(c) = self.channels
             && c != 1
             && c != 3
         {
-            return bad(format!("GAN channels must be 1 or 3, not {c}"));
+            return bad("channels", format!("GAN channels must be 1 or 3, not {c}"));
         }
         if self.batch_size < 2 || self.critic_steps == 0 || self.noise == 0 {
-            return bad("batch size >= 2, critic steps >= 1 and noise >= 1 are needed".into());
+            return bad(
+                "batch_size",
+                "batch size >= 2, critic steps >= 1 and noise >= 1 are needed".into(),
+            );
         }
         if self.features < 2 {
-            return bad(format!(
-                "GAN features must be at least 2, not {}",
-                self.features
-            ));
+            return bad(
+                "features",
+                format!("GAN features must be at least 2, not {}", self.features),
+            );
         }
         if !(self.clip > 0.0 && self.clip.is_finite()) {
-            return bad(format!(
-                "weight clipping bound {} must be positive",
-                self.clip
-            ));
+            return bad(
+                "clip",
+                format!("weight clipping bound {} must be positive", self.clip),
+            );
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad(format!("learning rate {} is not positive", self.lr));
+            return bad("lr", format!("learning rate {} is not positive", self.lr));
         }
         Ok(())
     }

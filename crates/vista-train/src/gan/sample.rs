@@ -107,11 +107,10 @@ pub fn load_gan<B: Backend>(
     };
     let weights = file.with_extension("bin");
     if !weights.exists() {
-        return Err(Error::Config(format!(
-            "{} has no trained generator ({} is missing); finish `vista gan train` first",
-            dir.display(),
-            weights.display()
-        )));
+        return Err(Error::NoGenerator {
+            dir: dir.to_path_buf(),
+            weights,
+        });
     }
     let epochs = match checkpoint {
         Some(ckpt) => read_json::<GanState>(&CheckpointDir::new(ckpt).state())?

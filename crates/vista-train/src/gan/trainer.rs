@@ -398,10 +398,12 @@ fn train_gan_here<B: AutodiffBackend>(
     let n = data.labels.len();
     let batches = n / cfg.batch_size;
     if batches < cfg.critic_steps {
-        return Err(Error::Config(format!(
-            "{n} training images make {batches} GAN batches of {}, fewer than the {} critic steps before a generator step",
-            cfg.batch_size, cfg.critic_steps
-        )));
+        return Err(Error::TooFewImages {
+            images: n,
+            batches,
+            batch_size: cfg.batch_size,
+            critic_steps: cfg.critic_steps,
+        });
     }
     let mut state = GanState {
         images: n,
@@ -421,12 +423,11 @@ fn train_gan_here<B: AutodiffBackend>(
             });
         }
         if saved.epochs.len() > cfg.epochs {
-            return Err(Error::Config(format!(
-                "{} has trained {} epochs already, more than the {} asked",
-                dir.display(),
-                saved.epochs.len(),
-                cfg.epochs
-            )));
+            return Err(Error::AlreadyTrained {
+                dir: dir.to_path_buf(),
+                done: saved.epochs.len(),
+                asked: cfg.epochs,
+            });
         }
         state = saved;
         opts.observer.note(&format!(

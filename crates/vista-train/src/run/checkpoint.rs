@@ -33,10 +33,10 @@ pub fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>> {
             let name = String::from_utf8_lossy(&bytes);
             let name = name.trim();
             if !is_checkpoint_name(name) {
-                return Err(Error::Config(format!(
-                    "{} names `{name}`, which is not a checkpoint of this run (epoch-NNNN)",
-                    latest.display()
-                )));
+                return Err(Error::BadCheckpoint {
+                    path: latest,
+                    why: format!("it names `{name}`, not a checkpoint (epoch-NNNN)"),
+                });
             }
             Ok(Some(checkpoints(dir).join(name)))
         }

@@ -65,9 +65,7 @@ impl ScheduleKind {
             "flat-cos" | "flat_cos" => ScheduleKind::FlatCos,
             "cosine" => ScheduleKind::Cosine,
             other => {
-                return Err(Error::Config(format!(
-                    "unknown schedule `{other}` (one-cycle, sgdr, flat-cos, cosine)"
-                )));
+                return Err(Error::UnknownSchedule { name: other.into() });
             }
         })
     }
@@ -303,58 +301,72 @@ impl TrainConfig {
         self.stages.last().map_or(64, |s| s.size)
     }
 
+    /// Checks every setting is in its range and none contradicts another.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::Config(m));
+        let bad = |setting: &'static str, why: String| Err(Error::Invalid { setting, why });
         if self.stages.is_empty() {
-            return bad("at least one stage (size and epochs) is needed".into());
+            return bad(
+                "stages",
+                "at least one stage (size and epochs) is needed".into(),
+            );
         }
         for s in &self.stages {
             if s.size < self.model.arch.min_size() {
-                return bad(format!(
-                    "{} needs images of at least {} px, a stage asks for {}",
-                    self.model.arch.name(),
-                    self.model.arch.min_size(),
-                    s.size
-                ));
+                return bad(
+                    "stages",
+                    format!(
+                        "{} needs images of at least {} px, a stage asks for {}",
+                        self.model.arch.name(),
+                        self.model.arch.min_size(),
+                        s.size
+                    ),
+                );
             }
             if let Some(lr) = s.lr
                 && !(lr > 0.0 && lr.is_finite())
             {
-                return bad(format!("learning rate {lr} is not positive"));
+                return bad("lr", format!("learning rate {lr} is not positive"));
             }
         }
         if self.batch_size == 0 {
-            return bad("batch size must be positive".into());
+            return bad("batch_size", "batch size must be positive".into());
         }
         if !(0.0..1.0).contains(&self.valid_pct) || self.valid_pct == 0.0 {
-            return bad(format!("valid_pct {} must be in (0, 1)", self.valid_pct));
+            return bad(
+                "valid_pct",
+                format!("valid_pct {} must be in (0, 1)", self.valid_pct),
+            );
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
-            return bad(format!(
-                "label smoothing {} must be in [0, 1)",
-                self.label_smoothing
-            ));
+            return bad(
+                "label_smoothing",
+                format!("label smoothing {} must be in [0, 1)", self.label_smoothing),
+            );
         }
         if let Some(a) = self.mixup
             && !(a > 0.0 && a.is_finite())
         {
-            return bad(format!("mixup alpha {a} must be positive"));
+            return bad("mixup", format!("mixup alpha {a} must be positive"));
         }
         if !(self.extra_ratio >= 0.0 && self.extra_ratio.is_finite()) {
-            return bad(format!(
-                "extra ratio {} must be zero or positive",
-                self.extra_ratio
-            ));
+            return bad(
+                "extra_ratio",
+                format!("extra ratio {} must be zero or positive", self.extra_ratio),
+            );
         }
         if self.extra_ratio > 0.0 && self.extra_data.is_none() {
-            return bad(format!(
-                "extra ratio {} without extra data (`extra_data`: a folder of extra images)",
-                self.extra_ratio
-            ));
+            return bad(
+                "extra_data",
+                format!(
+                    "extra ratio {} without extra data (a folder of extra images)",
+                    self.extra_ratio
+                ),
+            );
         }
         if self.pretrained.is_some() && self.init_from.is_some() {
             return bad(
-                "pretrained weights and --init-from both give the starting weights; \
+                "init_from",
+                "pretrained weights and a run to start from both give the starting weights; \
                  choose one"
                     .into(),
             );
@@ -369,6 +381,29 @@ mod tests {
 
     fn images(w: u32, h: u32, n: usize) -> Vec<RgbImage> {
         vec![RgbImage::new(w, h); n]
+    }
+
+    #[test]
+    fn an_invalid_setting_is_named_in_the_error() {
+        let bad = |edit: fn(&mut TrainConfig)| {
+            let mut cfg = TrainConfig::default();
+            edit(&mut cfg);
+            match cfg.validate() {
+                Err(Error::Invalid { setting, .. }) => setting,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert!(TrainConfig::default().validate().is_ok());
+        assert_eq!(bad(|c| c.valid_pct = 1.0), "valid_pct");
+        assert_eq!(bad(|c| c.batch_size = 0), "batch_size");
+        assert_eq!(bad(|c| c.stages.clear()), "stages");
+        assert_eq!(bad(|c| c.mixup = Some(-1.0)), "mixup");
+        assert_eq!(bad(|c| c.extra_ratio = 0.5), "extra_data");
+        assert_eq!(bad(|c| c.label_smoothing = 1.0), "label_smoothing");
+        assert!(matches!(
+            ScheduleKind::parse("linear"),
+            Err(Error::UnknownSchedule { name }) if name == "linear"
+        ));
     }
 
     #[test]

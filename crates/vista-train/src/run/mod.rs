@@ -157,7 +157,7 @@ fn normalization(cfg: &TrainConfig, data: &TrainData) -> Result<Normalize> {
         let path = RunDir::new(dir).config();
         return read_config(&path)?
             .normalize
-            .ok_or_else(|| Error::Config(format!("{} records no normalization", path.display())));
+            .ok_or_else(|| Error::NoNormalization { path: path.clone() });
     }
     Ok(if cfg.pretrained.is_some() {
         cfg.model.arch.pretrained_normalize()
@@ -202,15 +202,13 @@ fn extra_items(cfg: &TrainConfig, data: &TrainData, real_train: usize) -> Result
         return Ok(Vec::new());
     }
     if want > data.extra {
-        return Err(Error::Config(format!(
-            "extra ratio {} asks for {want} extra images ({} real training images), but {} holds {}",
-            cfg.extra_ratio,
-            real_train,
-            cfg.extra_data
-                .as_ref()
-                .map_or("the extra data".into(), |p| p.display().to_string()),
-            data.extra
-        )));
+        return Err(Error::NotEnoughExtra {
+            ratio: cfg.extra_ratio,
+            want,
+            real: real_train,
+            have: data.extra,
+            dir: cfg.extra_data.clone().unwrap_or_default(),
+        });
     }
     let mut pool: Vec<usize> = (data.real()..data.labels.len()).collect();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(Stream::ExtraPick.seed(cfg.seed, &[]));
@@ -465,12 +463,14 @@ fn read_checkpoint<B: AutodiffBackend>(
     let ckpt_dir = CheckpointDir::new(ckpt);
     let state = read_state(&ckpt_dir.state())?;
     if state.lrs.len() != phases || state.phase > phases {
-        return Err(Error::Config(format!(
-            "{} describes a plan of {} phases at phase {}, not this run's {phases}",
-            ckpt_dir.state().display(),
-            state.lrs.len(),
-            state.phase
-        )));
+        return Err(Error::BadCheckpoint {
+            path: ckpt_dir.state(),
+            why: format!(
+                "a plan of {} phases at phase {}, not this run's {phases}",
+                state.lrs.len(),
+                state.phase
+            ),
+        });
     }
     let file = ckpt_dir.file(MODEL);
     let model = load_checked(&file, || {

@@ -228,10 +228,11 @@ fn a_run_started_from_another_keeps_its_model_and_normalization() {
         pretrained: Some("w.pth".into()),
         ..from
     };
-    assert!(
-        both.validate()
-            .unwrap_err()
-            .to_string()
-            .contains("choose one")
-    );
+    assert!(matches!(
+        both.validate(),
+        Err(vista_train::Error::Invalid {
+            setting: "init_from",
+            ..
+        })
+    ));
 }
