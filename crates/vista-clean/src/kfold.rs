@@ -66,11 +66,7 @@ pub fn out_of_fold<B: AutodiffBackend>(
             Predictions::read_csv(&saved)?
         } else {
             let keep: Vec<usize> = (0..n).filter(|&i| folds[i] != f).collect();
-            let part = TrainData::new(
-                keep.iter().map(|&i| data.images[i].clone()).collect(),
-                keep.iter().map(|&i| data.labels[i]).collect(),
-                data.classes.clone(),
-            );
+            let part = data.subset(&keep);
             observer.note(&format!(
                 "fold {}/{k}: training on {} images",
                 f + 1,

@@ -14,7 +14,7 @@ use vista_train::load_run;
 
 use crate::backend::{with_inference_backend, with_training_backend};
 use crate::paths::resolve_data;
-use crate::train::{RecipeArgs, build_config, load_data, noisy_train_data, train_names};
+use crate::train::{RecipeArgs, build_config, load_data, noisy_train_data};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum CleanCommand {
@@ -113,7 +113,7 @@ fn detect(args: &DetectArgs, progress: bool) -> Result<()> {
             "the run settings ask for extra images (extra_ratio); cleaning judges real images only"
         );
     }
-    let names = train_names(&loaded);
+    let names = loaded.dataset.train_names();
     let root = loaded.dataset.root.clone();
     let (data, flipped) = noisy_train_data(&args.recipe, &cfg, loaded);
     std::fs::create_dir_all(&args.out)

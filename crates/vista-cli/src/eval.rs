@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::Backend;
-use vista_data::{AugmentConfig, OnBadImage, decode_rgb, open};
+use vista_data::{
+    AugmentConfig, OnBadImage, PredictSplit, SplitFiles, decode_rgb, open, row_names,
+};
 use vista_eval::{
     Method, Placement, PredictOptions, Predictions, Tta, ensemble, evaluate, predict_files,
     read_labels, write_av_csv, write_folders,
@@ -30,7 +32,7 @@ pub struct PredictArgs {
     /// (Kaggle's seg_pred, Analytics Vidhya's test.csv), or `auto`: the unlabelled ones
     /// when there are any, else the test ones.
     #[arg(long, default_value = "auto")]
-    split: String,
+    split: PredictSplit,
     /// Output CSV: `image[,label],prediction,<one probability column per class>`.
     #[arg(long)]
     out: PathBuf,
@@ -74,68 +76,6 @@ pub fn run_predict(args: &PredictArgs, progress: bool) -> Result<()> {
     ))
 }
 
-/// Names for a list of files: their file names, or their paths below `root` when two
-/// files share a name.
-fn image_names(root: &Path, files: &[PathBuf]) -> Vec<String> {
-    let names: Vec<String> = files
-        .iter()
-        .map(|p| {
-            p.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        })
-        .collect();
-    let unique: std::collections::HashSet<&String> = names.iter().collect();
-    if unique.len() == names.len() {
-        return names;
-    }
-    files
-        .iter()
-        .map(|p| {
-            p.strip_prefix(root)
-                .unwrap_or(p)
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect()
-}
-
-/// The images of one split of a dataset.
-struct Split {
-    files: Vec<PathBuf>,
-    /// Their labels, when the split has them.
-    labels: Option<Vec<u32>>,
-    /// The dataset's classes.
-    classes: Vec<String>,
-}
-
-/// The files of a dataset's split, with labels when the split has them.
-fn split_files(path: &Path, split: &str) -> Result<Split> {
-    let ds = open(path).with_context(|| format!("opening {}", path.display()))?;
-    let classes = ds.classes.classes.clone();
-    let test = || {
-        (
-            ds.test.iter().map(|s| s.path.clone()).collect::<Vec<_>>(),
-            Some(ds.test.iter().map(|s| s.label).collect::<Vec<_>>()),
-        )
-    };
-    let (files, labels) = match split {
-        "test" => test(),
-        "unlabelled" => (ds.unlabelled.clone(), None),
-        "auto" if !ds.unlabelled.is_empty() => (ds.unlabelled.clone(), None),
-        "auto" => test(),
-        other => bail!("unknown split `{other}` (use auto, test or unlabelled)"),
-    };
-    if files.is_empty() {
-        bail!("{} has no {split} images to predict", path.display());
-    }
-    Ok(Split {
-        files,
-        labels,
-        classes,
-    })
-}
-
 fn predict_on<B: Backend>(
     args: &PredictArgs,
     devices: Vec<B::Device>,
@@ -144,13 +84,11 @@ fn predict_on<B: Backend>(
     let run = load_run::<B>(&args.run, &devices[0])
         .with_context(|| format!("loading the run {}", args.run.display()))?;
     let path = resolve_data(&args.data, progress)?;
-    let Split {
-        files,
-        labels,
-        classes: data_classes,
-    } = split_files(&path, &args.split)?;
+    let ds = open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let SplitFiles { files, labels, .. } = ds.files_to_predict(args.split)?;
+    let data_classes = &ds.classes.classes;
     let classes = run.classes.classes.clone();
-    if labels.is_some() && data_classes != classes {
+    if labels.is_some() && *data_classes != classes {
         bail!(
             "{} has the classes {data_classes:?}, the run {} was trained on {classes:?}",
             path.display(),
@@ -198,7 +136,7 @@ fn predict_on<B: Backend>(
     for p in &got.skipped {
         eprintln!("skipped {p}");
     }
-    let names = image_names(&path, &files);
+    let names = row_names(&ds.root, &files);
     let mut preds = Predictions::from_probs(
         classes.clone(),
         got.kept.iter().map(|&i| names[i].clone()).collect(),
@@ -266,17 +204,7 @@ pub struct EvaluateArgs {
 /// Every image file of a dataset by the name a prediction file gives it.
 fn dataset_files(path: &Path) -> Result<HashMap<String, PathBuf>> {
     let ds = open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut out = HashMap::new();
-    for list in [
-        ds.test.iter().map(|s| s.path.clone()).collect::<Vec<_>>(),
-        ds.unlabelled.clone(),
-        ds.train.iter().map(|s| s.path.clone()).collect(),
-    ] {
-        for (name, file) in image_names(&ds.root, &list).into_iter().zip(list) {
-            out.entry(name).or_insert(file);
-        }
-    }
-    Ok(out)
+    Ok(ds.files_by_row_name())
 }
 
 pub fn run_evaluate(args: &EvaluateArgs, progress: bool) -> Result<()> {

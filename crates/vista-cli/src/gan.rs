@@ -2,27 +2,21 @@
 //! images, and its images written as an image-folder tree marked as synthetic, which
 //! `vista train --extra-data DIR --extra-ratio R` adds to the training part.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::Backend;
-use image::{GrayImage, RgbImage};
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 use vista_data::OnBadImage;
 use vista_eval::{PredictOptions, predict_images};
-use vista_format::{Consistency, SyntheticDir, SyntheticImage, SyntheticManifest, write_json};
+use vista_format::Consistency;
 use vista_train::{
-    GanConfig, OptimizerConfig, RunOptions, TrainData, TrainedGan, generate, load_gan, load_run,
-    train_gan,
+    GanConfig, OptimizerConfig, RunOptions, Samples, TrainData, TrainedGan, load_gan, load_run,
+    train_gan, write_synthetic,
 };
 
 use crate::backend::{DeviceSpec, default_shards, with_inference_backend, with_training_backend};
-use crate::paths::resolve_data;
-use crate::train::load_data_at;
+use crate::paths::{load_data_at, resolve_data};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum GanCommand {
@@ -128,18 +122,9 @@ fn run_train(args: &GanTrainArgs, progress: bool) -> Result<()> {
     let start = Instant::now();
     let path = resolve_data(&args.data, progress)?;
     let loaded = load_data_at(&path, args.on_bad_image, progress)?;
-    let labels: Vec<u32> = loaded.dataset.train.iter().map(|s| s.label).collect();
-    let mut data = TrainData::new(loaded.train, labels, loaded.dataset.classes);
-    if let Some(n) = args.images.filter(|&n| n < data.labels.len()) {
-        let mut pick: Vec<usize> = (0..data.labels.len()).collect();
-        pick.shuffle(&mut ChaCha8Rng::seed_from_u64(args.seed));
-        pick.truncate(n);
-        pick.sort_unstable();
-        data = TrainData::new(
-            pick.iter().map(|&i| data.images[i].clone()).collect(),
-            pick.iter().map(|&i| data.labels[i]).collect(),
-            data.classes,
-        );
+    let mut data = TrainData::from(loaded);
+    if let Some(n) = args.images {
+        data = data.random_subset(n, args.seed);
     }
     let optimizer = match args.optimizer.as_str() {
         "rmsprop" => OptimizerConfig::rmsprop(),
@@ -221,132 +206,37 @@ fn sample_on<B: Backend>(
             args.out.display()
         );
     }
-    if args.per_class == 0 {
-        bail!("--per-class must be at least 1");
-    }
     let gan: TrainedGan<B> = load_gan(&args.run, args.checkpoint.as_deref(), &device)
         .with_context(|| format!("loading the GAN run {}", args.run.display()))?;
-    if !gan.config.conditional {
-        bail!(
-            "{} is an unconditional GAN: its images have no class to file them under",
-            args.run.display()
-        );
-    }
     // The judge is loaded and checked before anything is generated or written.
     let judge = match &args.check_with {
         Some(run) => Some(load_judge::<B>(run, &gan.classes.classes, devices.clone())?),
         None => None,
     };
-    let k = gan.classes.len();
-    let labels: Vec<u32> = (0..k * args.per_class)
-        .map(|i| (i / args.per_class) as u32)
-        .collect();
-    let images = generate(&gan.generator, &gan.config, &labels, args.seed, &device);
-    let size = gan.config.size as u32;
-    let rgb: Vec<RgbImage> = images.iter().map(|x| to_rgb(x, size)).collect();
-
-    // Build the tree under a temporary name beside the target, then rename it.
-    let parent = args.out.parent().filter(|p| !p.as_os_str().is_empty());
-    if let Some(p) = parent {
-        std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
-    }
-    let name = args
-        .out
-        .file_name()
-        .context("--out needs a folder name")?
-        .to_string_lossy();
-    let tmp = parent
-        .unwrap_or(Path::new("."))
-        .join(format!(".{name}.tmp-{}", std::process::id()));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).with_context(|| format!("clearing {}", tmp.display()))?;
-    }
-    let written = write_samples(args, &gan, &tmp, &rgb, &labels, judge.as_ref(), progress);
-    let consistency = match written {
-        Ok(c) => c,
-        Err(e) => {
-            // Ours alone, and incomplete: nothing else would ever remove it.
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
+    let samples = gan.sample_classes(args.per_class, args.seed, &device)?;
+    let consistency = match &judge {
+        Some(judge) => Some(class_consistency(
+            judge,
+            &samples,
+            &gan.classes.classes,
+            progress,
+        )),
+        None => None,
     };
-    std::fs::rename(&tmp, &args.out)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), args.out.display()))?;
+    write_synthetic(&args.out, &gan, &samples, consistency.as_ref())
+        .with_context(|| format!("writing the images into {}", args.out.display()))?;
     println!(
         "{} generated images ({} per class, {} px, generator of epoch {}) in {}",
-        rgb.len(),
+        samples.images.len(),
         args.per_class,
-        size,
+        gan.config.size,
         gan.epochs,
         args.out.display()
     );
     if let Some(c) = consistency {
-        print!("{}", consistency_table(&c));
+        print!("{}", c.table());
     }
     Ok(())
-}
-
-/// Writes the images, `synthetic.json` and (with a judge) `consistency.json` under `tmp`.
-fn write_samples<B: Backend>(
-    args: &GanSampleArgs,
-    gan: &TrainedGan<B>,
-    tmp: &Path,
-    rgb: &[RgbImage],
-    labels: &[u32],
-    judge: Option<&Judge<B>>,
-    progress: bool,
-) -> Result<Option<Consistency>> {
-    let size = gan.config.size as u32;
-    let grey = gan.config.channels == Some(1);
-    let mut entries = Vec::with_capacity(rgb.len());
-    for (i, (img, &label)) in rgb.iter().zip(labels).enumerate() {
-        let class = gan.classes.name(label).expect("label in range").to_string();
-        let dir = tmp.join(&class);
-        if i % args.per_class == 0 {
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let file = SyntheticDir::image_name(&class, i % args.per_class);
-        let path = tmp.join(&file);
-        let saved = if grey {
-            GrayImage::from_fn(size, size, |x, y| image::Luma([img.get_pixel(x, y)[0]])).save(&path)
-        } else {
-            img.save(&path)
-        };
-        saved.with_context(|| format!("writing {}", path.display()))?;
-        entries.push(SyntheticImage { file, class });
-    }
-    let manifest = SyntheticManifest {
-        synthetic: true,
-        run: std::path::absolute(&args.run).unwrap_or_else(|_| args.run.clone()),
-        generator: std::path::absolute(&gan.weights).unwrap_or_else(|_| gan.weights.clone()),
-        epochs: gan.epochs,
-        seed: args.seed,
-        per_class: args.per_class,
-        size: gan.config.size,
-        classes: gan.classes.classes.clone(),
-        images: entries,
-    };
-    let out = SyntheticDir::new(tmp);
-    write_json(&out.manifest(), &manifest)?;
-    let consistency = match judge {
-        Some(judge) => {
-            let c = class_consistency(judge, rgb, labels, &gan.classes.classes, progress)?;
-            write_json(&out.consistency(), &c)?;
-            Some(c)
-        }
-        None => None,
-    };
-    Ok(consistency)
-}
-
-/// A CHW image in [0, 1] with three channels, as 8-bit RGB.
-fn to_rgb(x: &[f32], size: u32) -> RgbImage {
-    let plane = (size * size) as usize;
-    RgbImage::from_fn(size, size, |px, py| {
-        let i = (py * size + px) as usize;
-        let v = |c: usize| (x[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8;
-        image::Rgb([v(0), v(1), v(2)])
-    })
 }
 
 /// A classifier trained on real images, loaded on the CPU, that judges generated ones.
@@ -380,57 +270,26 @@ fn load_judge<B: Backend>(
     })
 }
 
-/// The share of `images` that the judge puts in their intended class, overall and per
+/// The share of `samples` that the judge puts in their intended class, overall and per
 /// class.
 fn class_consistency<B: Backend>(
     judge: &Judge<B>,
-    images: &[RgbImage],
-    labels: &[u32],
+    samples: &Samples,
     classes: &[String],
     progress: bool,
-) -> Result<Consistency> {
+) -> Consistency {
     let (run, r) = (&judge.path, &judge.run);
     if progress {
         eprintln!(
             "class consistency: {} generated images through {}",
-            images.len(),
+            samples.images.len(),
             run.display()
         );
     }
     let opts = PredictOptions::for_run(r.config.final_size(), r.config.normalize, r.config.seed);
-    let idx: Vec<u64> = (0..images.len() as u64).collect();
+    let idx: Vec<u64> = (0..samples.images.len() as u64).collect();
     let k = classes.len();
-    let probs = predict_images::<B, _>(&r.model, &judge.devices, images, &idx, k, &opts);
-    let mut hit = vec![0usize; k];
-    let mut all = vec![0usize; k];
-    for (row, &l) in probs.chunks_exact(k).zip(labels) {
-        let best = row
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map_or(0, |(i, _)| i);
-        all[l as usize] += 1;
-        hit[l as usize] += usize::from(best == l as usize);
-    }
-    Ok(Consistency {
-        classifier: std::path::absolute(run).unwrap_or_else(|_| run.clone()),
-        overall: hit.iter().sum::<usize>() as f64 / all.iter().sum::<usize>().max(1) as f64,
-        per_class: classes
-            .iter()
-            .zip(hit.iter().zip(&all))
-            .map(|(c, (&h, &a))| (c.clone(), h as f64 / a.max(1) as f64))
-            .collect(),
-    })
-}
-
-pub fn consistency_table(c: &Consistency) -> String {
-    let mut s = format!(
-        "class consistency (classifier {}): {:.1}% overall\n",
-        c.classifier.display(),
-        100.0 * c.overall
-    );
-    for (class, v) in &c.per_class {
-        let _ = writeln!(s, "  {class:<16} {:>5.1}%", 100.0 * v);
-    }
-    s
+    let probs = predict_images::<B, _>(&r.model, &judge.devices, &samples.images, &idx, k, &opts);
+    let classifier = std::path::absolute(run).unwrap_or_else(|_| run.clone());
+    Consistency::score(classifier, &probs, &samples.labels, classes)
 }

@@ -127,6 +127,7 @@ fn advice(err: &anyhow::Error) -> Option<&'static str> {
         E::ResumeDataDiffers { .. } => {
             Some("resume on the data the run trained on, or start a new run in another --out folder")
         }
+        E::OutputExists { .. } => Some("choose a new --out folder"),
         E::NoGenerator { .. } => Some("finish `vista gan train` (or resume it with --resume) first"),
         E::AlreadyTrained { .. } => Some("ask for at least as many --epochs as the run has trained"),
         E::TooFewImages { .. } => {

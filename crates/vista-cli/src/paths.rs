@@ -1,9 +1,10 @@
-//! Where vista keeps its caches, and how the `embedded` dataset name is resolved.
+//! Where vista keeps its caches, how the `embedded` dataset name is resolved, and how
+//! a command loads the dataset it names.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use vista_data::fashion_mnist;
+use vista_data::{LoadOptions, Loaded, OnBadImage, fashion_mnist, load};
 
 /// The dataset name that stands for the embedded Fashion-MNIST.
 pub const EMBEDDED: &str = "embedded";
@@ -55,4 +56,25 @@ pub fn resolve_data(arg: &Path, progress: bool) -> Result<PathBuf> {
         return materialize_embedded(None, &opts);
     }
     Ok(arg.to_path_buf())
+}
+
+/// Decodes the dataset at `path`, reporting skipped files.
+pub(crate) fn load_data_at(
+    path: &Path,
+    on_bad_image: OnBadImage,
+    progress: bool,
+) -> Result<Loaded> {
+    let opts = LoadOptions {
+        on_bad_image,
+        observer: crate::observe::terminal(progress),
+        ..LoadOptions::default()
+    };
+    let loaded = load(path, &opts).with_context(|| format!("loading {}", path.display()))?;
+    if !loaded.report.is_empty() {
+        eprintln!(
+            "{} bad files skipped (see `vista data check`)",
+            loaded.report.problems.len()
+        );
+    }
+    Ok(loaded)
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use vista_data::{LoadOptions, Loaded, OnBadImage, load};
+use vista_data::{LoadOptions, Loaded, OnBadImage};
 use vista_format::{LrFindDir, LrFindRecord, write_json};
 use vista_models::Arch;
 use vista_plot::lr_find_plot;
@@ -16,7 +16,7 @@ use vista_train::{
 };
 
 use crate::backend::{DeviceSpec, default_shards, with_training_backend};
-use crate::paths::resolve_data;
+use crate::paths::{load_data_at, resolve_data};
 
 /// Settings shared by `train` and `lr-find`; unset ones come from `--config` or the
 /// defaults.
@@ -219,7 +219,7 @@ pub(crate) fn build_config(
     cfg.model.small_stem = args.small_stem.unwrap_or(if args.config.is_some() {
         cfg.model.small_stem
     } else {
-        largest <= 64
+        vista_models::ModelConfig::small_stem_suits(largest)
     });
     if let Some(s) = &args.schedule {
         cfg.schedule = ScheduleKind::parse(s)?;
@@ -270,54 +270,15 @@ pub(crate) fn load_data(args: &RecipeArgs, progress: bool) -> Result<(Loaded, Pa
     Ok((loaded, path))
 }
 
-/// Decodes the dataset at `path`, reporting skipped files.
-pub(crate) fn load_data_at(
-    path: &Path,
-    on_bad_image: OnBadImage,
-    progress: bool,
-) -> Result<Loaded> {
-    let opts = LoadOptions {
-        on_bad_image,
-        observer: crate::observe::terminal(progress),
-        ..LoadOptions::default()
-    };
-    let loaded = load(path, &opts).with_context(|| format!("loading {}", path.display()))?;
-    if !loaded.report.is_empty() {
-        eprintln!(
-            "{} bad files skipped (see `vista data check`)",
-            loaded.report.problems.len()
-        );
-    }
-    Ok(loaded)
-}
-
-/// Paths of the training images relative to the dataset's root: the names cleaning
-/// manifests use.
-pub(crate) fn train_names(loaded: &Loaded) -> Vec<String> {
-    let root = &loaded.dataset.root;
-    loaded
-        .dataset
-        .train
-        .iter()
-        .map(|s| {
-            s.path
-                .strip_prefix(root)
-                .unwrap_or(&s.path)
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect()
-}
-
 /// The training data, with `--flip-labels` applied; also returns the flipped indices.
 pub(crate) fn noisy_train_data(
     args: &RecipeArgs,
     cfg: &TrainConfig,
     loaded: Loaded,
 ) -> (TrainData, Vec<usize>) {
-    let names = train_names(&loaded);
+    let names = loaded.dataset.train_names();
     let k = loaded.dataset.classes.len();
-    let mut data = train_data(loaded);
+    let mut data = TrainData::from(loaded);
     let flipped = match args.flip_labels {
         Some(f) if f > 0.0 => {
             let mut labels = data.labels.to_vec();
@@ -339,11 +300,11 @@ pub(crate) fn noisy_train_data(
 fn attach_extra(
     args: &RecipeArgs,
     cfg: &TrainConfig,
-    data: &mut TrainData,
+    data: TrainData,
     progress: bool,
-) -> Result<()> {
+) -> Result<TrainData> {
     let Some(dir) = cfg.extra_data.as_ref().filter(|_| cfg.extra_ratio > 0.0) else {
-        return Ok(());
+        return Ok(data);
     };
     let opts = LoadOptions {
         on_bad_image: args.on_bad_image,
@@ -364,41 +325,25 @@ fn attach_extra(
         dir.display(),
         cfg.extra_ratio
     );
-    data.extra = images.len();
-    data.images = Arc::new(data.images.iter().cloned().chain(images).collect());
-    data.labels = Arc::new(data.labels.iter().copied().chain(labels).collect());
-    Ok(())
-}
-
-fn train_data(loaded: Loaded) -> TrainData {
-    let labels = loaded.dataset.train.iter().map(|s| s.label).collect();
-    TrainData::new(loaded.train, labels, loaded.dataset.classes)
+    Ok(data.with_extra(images, labels))
 }
 
 pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
     let start = Instant::now();
     let (loaded, path) = load_data(&args.recipe, progress)?;
     let cfg = build_config(&args.recipe, &loaded.train, loaded.dataset.classes.len())?;
-    let names = train_names(&loaded);
+    let names = loaded.dataset.train_names();
     let (mut data, _) = noisy_train_data(&args.recipe, &cfg, loaded);
     if let Some(path) = &args.recipe.exclude {
-        let m = vista_clean::Manifest::read(path)?;
-        let out: std::collections::HashSet<&str> = m
-            .of(vista_clean::Reason::LikelyMislabelled)
-            .map(|f| f.image.as_str())
-            .collect();
-        let keep: Vec<usize> = (0..names.len())
-            .filter(|&i| !out.contains(names[i].as_str()))
-            .collect();
+        let keep = vista_clean::Manifest::read(path)?.keep(&names);
         eprintln!(
             "--exclude: {} flagged training images left out ({})",
             names.len() - keep.len(),
             path.display()
         );
-        data.images = Arc::new(keep.iter().map(|&i| data.images[i].clone()).collect());
-        data.labels = Arc::new(keep.iter().map(|&i| data.labels[i]).collect());
+        data = data.subset(&keep);
     }
-    attach_extra(&args.recipe, &cfg, &mut data, progress)?;
+    let data = attach_extra(&args.recipe, &cfg, data, progress)?;
     if progress {
         eprintln!(
             "training {} (width {}) on {} ({} images, {} classes): stages {}",
@@ -436,8 +381,7 @@ pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
 pub fn run_lr_find(args: &LrFindArgs, progress: bool) -> Result<()> {
     let (loaded, _) = load_data(&args.recipe, progress)?;
     let cfg = build_config(&args.recipe, &loaded.train, loaded.dataset.classes.len())?;
-    let mut data = train_data(loaded);
-    attach_extra(&args.recipe, &cfg, &mut data, progress)?;
+    let data = attach_extra(&args.recipe, &cfg, TrainData::from(loaded), progress)?;
     let finder = with_training_backend!(args.recipe.device, |B, device| {
         find_lr::<B>(
             &cfg,

@@ -95,6 +95,9 @@ pub enum Error {
         #[source]
         source: image::ImageError,
     },
+    /// The split asked for holds no image.
+    #[error("{} has no {split} images", root.display())]
+    EmptySplit { root: PathBuf, split: &'static str },
     /// A setting is out of its valid range.
     #[error("invalid setting: {0}")]
     Config(String),

@@ -21,6 +21,7 @@ mod grid;
 mod loader;
 mod mixup;
 mod problem;
+mod select;
 mod source;
 mod split;
 mod view;
@@ -45,6 +46,7 @@ pub use grid::grid;
 pub use loader::{Epoch, Loader, LoaderConfig};
 pub use mixup::{Mix, draw_lambdas, mixup, soft_targets};
 pub use problem::{OnBadImage, Problem, ProblemKind, ProblemReport};
+pub use select::{PredictSplit, SplitFiles, row_names};
 pub use source::{
     CsvRow, Dataset, IGNORED_NAMES, IMAGE_EXTENSIONS, Layout, MAX_CSV_BYTES, OWN_FILES, Sample,
     detect_layout, open, parse_dataset_csv,

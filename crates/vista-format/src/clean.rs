@@ -132,6 +132,18 @@ impl Manifest {
     pub fn of(&self, reason: Reason) -> impl Iterator<Item = &Flag> {
         self.flags.iter().filter(move |f| f.reason == reason)
     }
+
+    /// Indices of the `names` (training images, relative to the dataset's root) to
+    /// train on once the likely mislabelled images are left out; ambiguous images stay.
+    pub fn keep(&self, names: &[String]) -> Vec<usize> {
+        let out: std::collections::HashSet<&str> = self
+            .of(Reason::LikelyMislabelled)
+            .map(|f| f.image.as_str())
+            .collect();
+        (0..names.len())
+            .filter(|&i| !out.contains(names[i].as_str()))
+            .collect()
+    }
 }
 
 fn csv_field(s: &str) -> String {
@@ -139,5 +151,34 @@ fn csv_field(s: &str) -> String {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_leaves_out_the_likely_mislabelled_images_only() {
+        let flag = |image: &str, reason| Flag {
+            image: image.into(),
+            given: "a".into(),
+            predicted: "b".into(),
+            probability: 0.95,
+            reason,
+        };
+        let m = Manifest {
+            dataset: "d".into(),
+            classes: vec!["a".into(), "b".into()],
+            rules: Rules::default(),
+            predictions: "test".into(),
+            flags: vec![
+                flag("a/2.png", Reason::LikelyMislabelled),
+                flag("b/3.png", Reason::Ambiguous),
+                flag("elsewhere.png", Reason::LikelyMislabelled),
+            ],
+        };
+        let names: Vec<String> = ["a/1.png", "a/2.png", "b/3.png"].map(String::from).into();
+        assert_eq!(m.keep(&names), [0, 2]);
     }
 }

@@ -92,3 +92,68 @@ pub struct Consistency {
     pub overall: f64,
     pub per_class: Vec<(String, f64)>,
 }
+
+impl Consistency {
+    /// Scores images generated for `labels` by a classifier's probabilities `probs`
+    /// (`[images, classes]`, row-major): the share whose most probable class is the one
+    /// they were generated for, overall and per class (0 for a class with no image).
+    pub fn score(classifier: PathBuf, probs: &[f32], labels: &[u32], classes: &[String]) -> Self {
+        let k = classes.len();
+        assert_eq!(
+            probs.len(),
+            labels.len() * k,
+            "one row of probabilities per image"
+        );
+        let mut hit = vec![0usize; k];
+        let mut all = vec![0usize; k];
+        for (row, &l) in probs.chunks_exact(k).zip(labels) {
+            let best = (row.iter().enumerate())
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(i, _)| i);
+            all[l as usize] += 1;
+            hit[l as usize] += usize::from(best == l as usize);
+        }
+        Self {
+            classifier,
+            overall: hit.iter().sum::<usize>() as f64 / all.iter().sum::<usize>().max(1) as f64,
+            per_class: (classes.iter().zip(hit.iter().zip(&all)))
+                .map(|(c, (&h, &a))| (c.clone(), h as f64 / a.max(1) as f64))
+                .collect(),
+        }
+    }
+
+    /// The scores as text: the overall share, then one line per class.
+    pub fn table(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = format!(
+            "class consistency (classifier {}): {:.1}% overall\n",
+            self.classifier.display(),
+            100.0 * self.overall
+        );
+        for (class, v) in &self.per_class {
+            let _ = writeln!(s, "  {class:<16} {:>5.1}%", 100.0 * v);
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consistency_counts_the_images_put_in_their_intended_class() {
+        let classes = ["cat", "dog", "owl"].map(String::from);
+        // Two cats (one judged a dog), one dog judged a dog, no owl.
+        let probs = [0.8, 0.1, 0.1, 0.3, 0.6, 0.1, 0.2, 0.7, 0.1];
+        let c = Consistency::score("judge".into(), &probs, &[0, 0, 1], &classes);
+        assert!((c.overall - 2.0 / 3.0).abs() < 1e-12);
+        let per: Vec<f64> = c.per_class.iter().map(|(_, v)| *v).collect();
+        assert_eq!(per, [0.5, 1.0, 0.0]);
+        let table = c.table();
+        assert!(
+            table.contains("66.7% overall") && table.contains("  cat               50.0%"),
+            "{table}"
+        );
+    }
+}

@@ -165,6 +165,13 @@ pub fn init_seeded_with<B: Backend, T: Send>(
 }
 
 impl ModelConfig {
+    /// Whether the small stem suits inputs of at most `largest` pixels: a 7x7 stride-2
+    /// convolution and a max-pool would leave a 64 px image 16 px wide before the first
+    /// block (fastai's ResNets keep the stem; CIFAR-style ResNets drop it).
+    pub fn small_stem_suits(largest: u32) -> bool {
+        largest <= 64
+    }
+
     /// [`ModelConfig::init`] with the backend's generator seeded first, holding a
     /// process-wide lock, so the same seed gives the same weights whatever else runs.
     pub fn init_seeded<B: Backend>(&self, seed: u64, device: &B::Device) -> Result<AnyModel<B>> {

@@ -42,6 +42,18 @@ pub enum Error {
         batch_size: usize,
         critic_steps: usize,
     },
+    /// An unconditional GAN was asked for images of a class.
+    #[error("{} is an unconditional GAN: its images have no class to file them under", dir.display())]
+    Unconditional { dir: PathBuf },
+    /// The output folder exists already; nothing was written.
+    #[error("{} already exists (nothing was written)", path.display())]
+    OutputExists { path: PathBuf },
+    #[error("cannot write the image {}", path.display())]
+    Image {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
     /// A resumed run has already trained more epochs than asked.
     #[error("{} has trained {done} epochs already, more than the {asked} asked", dir.display())]
     AlreadyTrained {

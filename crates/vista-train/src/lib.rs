@@ -22,7 +22,9 @@ mod run;
 mod sched;
 
 pub use error::{Error, Result};
-pub use gan::{GanConfig, TrainedGan, all_grey, generate, load_gan, train_gan};
+pub use gan::{
+    GanConfig, Samples, TrainedGan, all_grey, generate, load_gan, train_gan, write_synthetic,
+};
 pub use learner::{FitSpec, Learner, LearnerConfig, even_mults};
 pub use loss::{soft_cross_entropy_sum, targets, targets_tensor};
 pub use optim::{Optim, OptimizerConfig};

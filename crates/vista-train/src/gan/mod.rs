@@ -24,10 +24,12 @@
 
 mod config;
 mod sample;
+mod synthetic;
 mod trainer;
 
 pub use config::GanConfig;
 pub use sample::{TrainedGan, all_grey, generate, load_gan};
+pub use synthetic::{Samples, write_synthetic};
 pub use trainer::train_gan;
 
 /// The records of a GAN checkpoint.

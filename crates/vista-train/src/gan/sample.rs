@@ -26,6 +26,8 @@ use super::trainer::GanState;
 /// A trained generator, loaded for sampling.
 #[derive(Debug)]
 pub struct TrainedGan<B: Backend> {
+    /// The GAN's run folder.
+    pub run: PathBuf,
     pub config: GanConfig,
     pub classes: ClassMap,
     pub generator: Generator<B>,
@@ -125,6 +127,7 @@ pub fn load_gan<B: Backend>(
             .map_err(|e| Error::record(&weights, e))
     })?;
     Ok(TrainedGan {
+        run: dir.to_path_buf(),
         config,
         classes,
         generator,

@@ -2,12 +2,11 @@
 //! (`Outcome`).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use burn::tensor::backend::Backend;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
-use vista_data::{AugmentConfig, ClassMap, Normalize};
+use vista_data::{AugmentConfig, Normalize};
 use vista_schedule::{LrFindConfig, Schedule};
 
 use vista_format::EpochMetrics;
@@ -181,34 +180,6 @@ impl Default for TrainConfig {
     }
 }
 
-/// Images and labels to train on (the dataset's training part, decoded).
-#[derive(Debug, Clone)]
-pub struct TrainData {
-    pub images: Arc<Vec<RgbImage>>,
-    pub labels: Arc<Vec<u32>>,
-    pub classes: ClassMap,
-    /// The last `extra` images are extra training material (generated ones): kept out
-    /// of the validation split and the normalization statistics.
-    pub extra: usize,
-}
-
-impl TrainData {
-    /// Real images and labels only.
-    pub fn new(images: Vec<RgbImage>, labels: Vec<u32>, classes: ClassMap) -> Self {
-        Self {
-            images: Arc::new(images),
-            labels: Arc::new(labels),
-            classes,
-            extra: 0,
-        }
-    }
-
-    /// Number of real (not extra) images.
-    pub fn real(&self) -> usize {
-        self.labels.len() - self.extra
-    }
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Carry on from the run folder's last checkpoint.
@@ -273,7 +244,7 @@ impl TrainConfig {
                     Target::Cpu => 0.125,
                     Target::Gpu => 1.0,
                 },
-                small_stem: full <= 64,
+                small_stem: ModelConfig::small_stem_suits(full),
                 fastai_head: false,
             },
             stages: vec![

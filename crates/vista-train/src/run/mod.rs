@@ -12,6 +12,7 @@
 
 mod checkpoint;
 mod config;
+mod data;
 mod plan;
 
 use std::path::Path;
@@ -36,8 +37,9 @@ pub(crate) use checkpoint::{
     read_json, recorder, refuse_started_run, resume_newest, write_checkpoint,
 };
 pub use config::{
-    Outcome, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig, TrainData, typical_size,
+    Outcome, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig, typical_size,
 };
+pub use data::TrainData;
 use plan::plan;
 
 use crate::error::{Error, Result};

@@ -1,0 +1,124 @@
+//! The images a run trains on and the edits made to them before it starts: images left
+//! out (flagged by cleaning, a random subset), and extra images (generated ones) added to
+//! the training part only.
+
+use std::sync::Arc;
+
+use image::RgbImage;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use vista_data::{ClassMap, Loaded};
+
+/// Images and labels to train on (the dataset's training part, decoded).
+#[derive(Debug, Clone)]
+pub struct TrainData {
+    pub images: Arc<Vec<RgbImage>>,
+    pub labels: Arc<Vec<u32>>,
+    pub classes: ClassMap,
+    /// The last `extra` images are extra training material (generated ones): kept out
+    /// of the validation split and the normalization statistics.
+    pub extra: usize,
+}
+
+impl TrainData {
+    /// Real images and labels only.
+    pub fn new(images: Vec<RgbImage>, labels: Vec<u32>, classes: ClassMap) -> Self {
+        Self {
+            images: Arc::new(images),
+            labels: Arc::new(labels),
+            classes,
+            extra: 0,
+        }
+    }
+
+    /// Number of real (not extra) images.
+    pub fn real(&self) -> usize {
+        self.labels.len() - self.extra
+    }
+
+    /// The real images at the indices `keep`, in that order, and every extra image.
+    pub fn subset(&self, keep: &[usize]) -> Self {
+        let real = self.real();
+        assert!(
+            keep.iter().all(|&i| i < real),
+            "an index past the real images"
+        );
+        let pick = keep.iter().copied().chain(real..self.labels.len());
+        Self {
+            images: Arc::new(pick.clone().map(|i| self.images[i].clone()).collect()),
+            labels: Arc::new(pick.map(|i| self.labels[i]).collect()),
+            classes: self.classes.clone(),
+            extra: self.extra,
+        }
+    }
+
+    /// `n` real images drawn at random with `seed`, kept in their order; all of them
+    /// when there are no more than `n`.
+    pub fn random_subset(&self, n: usize, seed: u64) -> Self {
+        if n >= self.real() {
+            return self.clone();
+        }
+        let mut pick: Vec<usize> = (0..self.real()).collect();
+        pick.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        pick.truncate(n);
+        pick.sort_unstable();
+        self.subset(&pick)
+    }
+
+    /// Adds extra training images (after any earlier ones): the training part gets
+    /// them, the validation split and the normalization statistics do not.
+    pub fn with_extra(mut self, images: Vec<RgbImage>, labels: Vec<u32>) -> Self {
+        assert_eq!(images.len(), labels.len(), "one label per extra image");
+        self.extra += images.len();
+        self.images = Arc::new(self.images.iter().cloned().chain(images).collect());
+        self.labels = Arc::new(self.labels.iter().copied().chain(labels).collect());
+        self
+    }
+}
+
+impl From<Loaded> for TrainData {
+    /// The dataset's decoded training images with their labels.
+    fn from(loaded: Loaded) -> Self {
+        let labels = loaded.dataset.train.iter().map(|s| s.label).collect();
+        Self::new(loaded.train, labels, loaded.dataset.classes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Images told apart by their width.
+    fn data(n: u32) -> TrainData {
+        TrainData::new(
+            (1..=n).map(|w| RgbImage::new(w, 1)).collect(),
+            (0..n).map(|i| i % 2).collect(),
+            ClassMap::new(vec!["a".into(), "b".into()]),
+        )
+    }
+
+    fn widths(d: &TrainData) -> Vec<u32> {
+        d.images.iter().map(|i| i.width()).collect()
+    }
+
+    #[test]
+    fn extra_images_stay_last_through_a_subset() {
+        let d = data(4).with_extra(vec![RgbImage::new(9, 1)], vec![1]);
+        assert_eq!((d.real(), d.extra), (4, 1));
+        let s = d.subset(&[3, 0]);
+        assert_eq!(widths(&s), [4, 1, 9]);
+        assert_eq!(*s.labels, [1, 0, 1]);
+        assert_eq!((s.real(), s.extra), (2, 1));
+    }
+
+    #[test]
+    fn a_random_subset_depends_on_the_seed_alone_and_keeps_the_order() {
+        let d = data(50);
+        let a = d.random_subset(10, 7);
+        assert_eq!(widths(&a), widths(&d.random_subset(10, 7)));
+        assert_ne!(widths(&a), widths(&d.random_subset(10, 8)));
+        assert!(widths(&a).windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(d.random_subset(60, 7).real(), 50);
+    }
+}
