@@ -43,21 +43,55 @@ pub struct LearnerConfig {
     pub observer: Observers,
 }
 
-/// A model with its optimizer and data.
+impl LearnerConfig {
+    /// fastai's defaults for `num_classes` classes: AdamW (0.9, 0.99, wd 0.01), label
+    /// smoothing 0.1, seed 42, no output.
+    pub fn new(num_classes: usize) -> Self {
+        Self {
+            num_classes,
+            optimizer: OptimizerConfig::default(),
+            label_smoothing: 0.1,
+            seed: 42,
+            observer: Observers::default(),
+        }
+    }
+}
+
+/// fastai's `fine_tune` defaults: the body's rates are `1 / LR_MULT` of the head's.
+pub const FINE_TUNE_LR_MULT: f64 = 100.0;
+
+/// A model with its optimizer and data: fastai's `Learner`, with its verbs
+/// ([`Learner::fit_one_cycle`], [`Learner::fine_tune`], [`Learner::lr_find`]).
+///
+/// ```no_run
+/// # use vista_train::{Learner, LearnerConfig, OptimizerConfig};
+/// # fn demo<B: burn::tensor::backend::AutodiffBackend>(
+/// #     model: vista_models::AnyModel<B>, train: vista_data::Loader,
+/// #     valid: vista_data::Loader, device: B::Device,
+/// # ) -> vista_train::Result<()> {
+/// let cfg = LearnerConfig::new(10);
+/// let mut learn = Learner::new(model, train, valid, cfg, vec![device]);
+/// let finder = learn.lr_find(&Default::default(), 28);
+/// let lr = finder.suggestions().valley.unwrap_or(1e-3);
+/// let metrics = learn.fit_one_cycle(3, lr, 28)?;
+/// println!("accuracy {:.3}", metrics.last().unwrap().accuracy);
+/// # Ok(())
+/// # }
+/// ```
 pub struct Learner<B: AutodiffBackend, M: AutodiffModule<B>> {
-    pub model: M,
-    pub optim: Optim<M, B>,
-    pub train: Loader,
-    pub valid: Loader,
-    pub cfg: LearnerConfig,
+    model: M,
+    optim: Optim<M, B>,
+    train: Loader,
+    valid: Loader,
+    cfg: LearnerConfig,
     /// Devices of the data-parallel shards; the first holds the model.
-    pub devices: Vec<B::Device>,
+    devices: Vec<B::Device>,
     /// Learning-rate multiplier of each layer group (discriminative rates), when set.
-    pub group_lrs: Option<Vec<f64>>,
+    group_lrs: Option<Vec<f64>>,
     /// Epochs fitted so far; seeds each epoch's batches and dropout.
-    pub epochs_done: usize,
+    epochs_done: usize,
     /// Every optimizer step's learning rate and loss.
-    pub steps: Vec<StepRecord>,
+    steps: Vec<StepRecord>,
     /// Seed of the current step's dropout masks (see `vista_models::seed_dropout`).
     dropout_seed: u64,
 }
@@ -69,6 +103,71 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> std::fmt::Debug for Learner<B, M>
             .field("devices", &self.devices.len())
             .field("epochs_done", &self.epochs_done)
             .finish_non_exhaustive()
+    }
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>> Learner<B, M> {
+    /// The model, on the first device.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The model, for use after training.
+    pub fn into_model(self) -> M {
+        self.model
+    }
+
+    /// The optimizer and its state.
+    pub fn optim(&self) -> &Optim<M, B> {
+        &self.optim
+    }
+
+    /// The training batches.
+    pub fn train_loader(&self) -> &Loader {
+        &self.train
+    }
+
+    /// The validation batches.
+    pub fn valid_loader(&self) -> &Loader {
+        &self.valid
+    }
+
+    pub fn config(&self) -> &LearnerConfig {
+        &self.cfg
+    }
+
+    /// Reports steps, epochs and notes to `observer` from now on.
+    pub fn set_observer(&mut self, observer: Observers) {
+        self.cfg.observer = observer;
+    }
+
+    /// The devices of the data-parallel shards; the first holds the model.
+    pub fn devices(&self) -> &[B::Device] {
+        &self.devices
+    }
+
+    /// Epochs fitted so far (they seed the next epoch's batches and dropout).
+    pub fn epochs_done(&self) -> usize {
+        self.epochs_done
+    }
+
+    /// Every optimizer step's learning rate and loss so far.
+    pub fn steps(&self) -> &[StepRecord] {
+        &self.steps
+    }
+
+    /// Puts back the state of a checkpoint: weights, optimizer, epochs done and steps.
+    pub fn restore(
+        &mut self,
+        model: M,
+        optim: Optim<M, B>,
+        epochs_done: usize,
+        steps: Vec<StepRecord>,
+    ) {
+        self.model = model;
+        self.optim = optim;
+        self.epochs_done = epochs_done;
+        self.steps = steps;
     }
 }
 
@@ -111,6 +210,86 @@ where
             steps: Vec::new(),
             dropout_seed: 0,
         }
+    }
+
+    /// Learning-rate multipliers per layer group (discriminative rates; see
+    /// [`even_mults`]), or `None` for one rate everywhere.
+    pub fn set_group_lrs(&mut self, mults: Option<Vec<f64>>) {
+        if let Some(m) = &mults {
+            assert_eq!(
+                m.len(),
+                self.model.layer_groups().len(),
+                "one multiplier per layer group"
+            );
+        }
+        self.group_lrs = mults;
+    }
+
+    /// fastai's `fit_one_cycle`: `epochs` epochs at `size` pixels under one-cycle with
+    /// peak rate `lr_max` and fastai's defaults (warm-up over a quarter of the steps,
+    /// from `lr_max / 25` down to `lr_max / 1e5`; momentum 0.95 → 0.85 → 0.95).
+    pub fn fit_one_cycle(
+        &mut self,
+        epochs: usize,
+        lr_max: f64,
+        size: u32,
+    ) -> Result<Vec<EpochMetrics>> {
+        let spec = FitSpec {
+            phase: format!("{size}px"),
+            epochs,
+            size,
+            schedule: Schedule::one_cycle(lr_max),
+            skip: 0,
+        };
+        self.fit(&spec, &mut |_, _| Ok(()))
+    }
+
+    /// fastai's `fine_tune` for a pretrained model: `freeze_epochs` one-cycle epochs
+    /// with the body frozen (warm-up over 99% of the steps) at `base_lr`, then the whole
+    /// model unfrozen for `epochs` one-cycle epochs at `base_lr / 2` (warm-up 30%,
+    /// starting at a fifth of the peak), the body's layer groups at rates rising
+    /// geometrically from `1 / FINE_TUNE_LR_MULT` of the head's. fastai's default
+    /// `base_lr` is 2e-3.
+    pub fn fine_tune(
+        &mut self,
+        epochs: usize,
+        base_lr: f64,
+        freeze_epochs: usize,
+        size: u32,
+    ) -> Result<Vec<EpochMetrics>> {
+        let one_cycle = |lr_max: f64, pct_start: f64, div: f64| Schedule::OneCycle {
+            lr_max,
+            div,
+            div_final: 1e5,
+            pct_start,
+            moms: (0.95, 0.85, 0.95),
+        };
+        let mut out = Vec::new();
+        if freeze_epochs > 0 {
+            self.freeze();
+            self.group_lrs = None;
+            let frozen = FitSpec {
+                phase: "frozen".into(),
+                epochs: freeze_epochs,
+                size,
+                schedule: one_cycle(base_lr, 0.99, 25.0),
+                skip: 0,
+            };
+            out.extend(self.fit(&frozen, &mut |_, _| Ok(()))?);
+        }
+        self.unfreeze();
+        let groups = self.model.layer_groups().len();
+        self.group_lrs = Some(even_mults(1.0 / FINE_TUNE_LR_MULT, groups));
+        let unfrozen = FitSpec {
+            phase: format!("{size}px"),
+            epochs,
+            size,
+            schedule: one_cycle(base_lr / 2.0, 0.3, 5.0),
+            skip: 0,
+        };
+        out.extend(self.fit(&unfrozen, &mut |_, _| Ok(()))?);
+        self.group_lrs = None;
+        Ok(out)
     }
 
     /// Freezes the body: only the head trains (fastai's `freeze`).

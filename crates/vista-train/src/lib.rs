@@ -25,7 +25,7 @@ pub use error::{Error, Result};
 pub use gan::{
     GanConfig, Samples, TrainedGan, all_grey, generate, load_gan, train_gan, write_synthetic,
 };
-pub use learner::{FitSpec, Learner, LearnerConfig, even_mults};
+pub use learner::{FINE_TUNE_LR_MULT, FitSpec, Learner, LearnerConfig, even_mults};
 pub use loss::{soft_cross_entropy_sum, targets, targets_tensor};
 pub use optim::{Optim, OptimizerConfig};
 pub use record::{MAX_RECORD_BYTES, RunRecorder};

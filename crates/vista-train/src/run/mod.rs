@@ -43,7 +43,7 @@ pub use data::TrainData;
 use plan::plan;
 
 use crate::error::{Error, Result};
-use crate::learner::{FitSpec, Learner, LearnerConfig, even_mults};
+use crate::learner::{FINE_TUNE_LR_MULT, FitSpec, Learner, LearnerConfig, even_mults};
 /// The network and optimizer records of a classifier's checkpoint.
 const MODEL: &str = "model";
 const OPTIM: &str = "optim";
@@ -72,11 +72,11 @@ fn save_checkpoint<B: AutodiffBackend, M: AutodiffModule<B>>(
 ) -> Result<()> {
     write_checkpoint(dir, state.epochs_done, |tmp| {
         learner
-            .model
+            .model()
             .clone()
             .save_file(tmp.stem(MODEL), &recorder())
             .map_err(|e| Error::record(&tmp.file(MODEL), e))?;
-        learner.optim.save(&tmp.stem(OPTIM))?;
+        learner.optim().save(&tmp.stem(OPTIM))?;
         let state_json = serde_json::to_vec(state).expect("state serializes");
         Ok(write_atomic(&tmp.state(), &state_json)?)
     })
@@ -349,10 +349,7 @@ fn train_here<B: AutodiffBackend>(
         })?
     {
         state = st;
-        learner.model = model;
-        learner.optim = optim;
-        learner.epochs_done = state.epochs_done;
-        learner.steps = state.steps.clone();
+        learner.restore(model, optim, state.epochs_done, state.steps.clone());
         opts.observer.note(&format!(
             "resuming from {} (epoch {})",
             ckpt.display(),
@@ -373,9 +370,12 @@ fn train_here<B: AutodiffBackend>(
         } else {
             learner.unfreeze();
         }
-        learner.group_lrs = phase
-            .discriminative
-            .then(|| even_mults(1.0 / 100.0, learner.model.layer_groups().len()));
+        let groups = learner.model().layer_groups().len();
+        learner.set_group_lrs(
+            phase
+                .discriminative
+                .then(|| even_mults(1.0 / FINE_TUNE_LR_MULT, groups)),
+        );
         let found_before = phases[..i]
             .iter()
             .zip(&state.lrs)
@@ -417,22 +417,24 @@ fn train_here<B: AutodiffBackend>(
             phase: phase.name.clone(),
             epochs: phase.epochs,
             size: phase.size,
-            schedule: phase.schedule.schedule(lr, learner.train.len_batches()),
+            schedule: phase
+                .schedule
+                .schedule(lr, learner.train_loader().len_batches()),
             skip: state.done_in_phase,
         };
         let mut st = state.clone();
         learner.fit(&spec, &mut |l, m| {
             st.done_in_phase += 1;
-            st.epochs_done = l.epochs_done;
+            st.epochs_done = l.epochs_done();
             st.metrics.push(m.clone());
-            st.steps = l.steps.clone();
+            st.steps = l.steps().to_vec();
             save_checkpoint(dir, l, &st)?;
             Ok(write_metrics(dir, &st.metrics)?)
         })?;
         state = st;
     }
 
-    let model = learner.model.valid();
+    let model = learner.model().valid();
     model
         .clone()
         .save_file(RunDir::new(dir).model_stem(), &recorder())
@@ -477,12 +479,15 @@ fn read_checkpoint<B: AutodiffBackend>(
     let file = ckpt_dir.file(MODEL);
     let model = load_checked(&file, || {
         learner
-            .model
+            .model()
             .clone()
             .load_file(ckpt_dir.stem(MODEL), &recorder(), device)
             .map_err(|e| Error::record(&file, e))
     })?;
-    let optim = learner.optim.clone().load(&ckpt_dir.stem(OPTIM), device)?;
+    let optim = learner
+        .optim()
+        .clone()
+        .load(&ckpt_dir.stem(OPTIM), device)?;
     Ok((state, model, optim))
 }
 

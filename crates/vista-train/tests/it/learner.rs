@@ -65,10 +65,10 @@ fn one_cycle_with_adamw_and_mixup_learns_the_synthetic_classes() {
         "{} !< {loss_before}",
         last.valid_loss
     );
-    assert_eq!(l.steps.len(), 4 * l.train.len_batches());
+    assert_eq!(l.steps().len(), 4 * l.train_loader().len_batches());
     // The recorded rates follow the one-cycle schedule.
-    let total = l.steps.len();
-    assert!((l.steps[0].lr - Schedule::one_cycle(1e-2).lr(0, total)).abs() < 1e-12);
+    let total = l.steps().len();
+    assert!((l.steps()[0].lr - Schedule::one_cycle(1e-2).lr(0, total)).abs() < 1e-12);
 }
 
 #[test]
@@ -99,7 +99,9 @@ fn lr_find_restores_weights_batch_norm_statistics_and_optimizer_state() {
     // One epoch first, so the optimizer has state to lose.
     fit(&mut l, 1, 1e-2);
     let recorder = burn::record::BinBytesRecorder::<FullPrecisionSettings>::new();
-    let model_before = recorder.record(l.model.clone().into_record(), ()).unwrap();
+    let model_before = recorder
+        .record(l.model().clone().into_record(), ())
+        .unwrap();
     let (loss_before, _) = l.evaluate(16);
     let finder = l.lr_find(
         &LrFindConfig {
@@ -114,7 +116,9 @@ fn lr_find_restores_weights_batch_norm_statistics_and_optimizer_state() {
         finder.lrs.len()
     );
     assert!(finder.lrs.windows(2).all(|w| w[1] > w[0]));
-    let model_after = recorder.record(l.model.clone().into_record(), ()).unwrap();
+    let model_after = recorder
+        .record(l.model().clone().into_record(), ())
+        .unwrap();
     assert!(
         model_before == model_after,
         "weights or running statistics changed"
@@ -137,11 +141,11 @@ fn frozen_body_keeps_its_weights_and_discriminative_rates_train_every_group() {
     let _serial = crate::serial();
     use vista_models::LayerGroups;
     let mut l = learner(None, OptimizerConfig::default());
-    let conv1 = |l: &Learner<B, vista_models::AnyModel<B>>| match &l.model {
+    let conv1 = |l: &Learner<B, vista_models::AnyModel<B>>| match l.model() {
         vista_models::AnyModel::ResNet(m) => m.conv1.weight.val().into_data(),
         _ => unreachable!(),
     };
-    let fc = |l: &Learner<B, vista_models::AnyModel<B>>| match &l.model {
+    let fc = |l: &Learner<B, vista_models::AnyModel<B>>| match l.model() {
         vista_models::AnyModel::ResNet(m) => m.fc.as_ref().unwrap().weight.val().into_data(),
         _ => unreachable!(),
     };
@@ -152,7 +156,10 @@ fn frozen_body_keeps_its_weights_and_discriminative_rates_train_every_group() {
     assert_ne!(fc(&l), head_before, "the head did not train");
 
     l.unfreeze();
-    l.group_lrs = Some(vista_train::even_mults(0.01, l.model.layer_groups().len()));
+    l.set_group_lrs(Some(vista_train::even_mults(
+        0.01,
+        l.model().layer_groups().len(),
+    )));
     fit(&mut l, 1, 1e-2);
     assert_ne!(conv1(&l), body_before, "the unfrozen body did not train");
 }
@@ -184,9 +191,12 @@ fn an_observer_hears_every_step_and_epoch_in_order() {
     let _serial = crate::serial();
     let record = std::sync::Arc::new(Recorded::default());
     let mut l = learner(None, OptimizerConfig::default());
-    l.cfg.observer = vista_format::Observers::shared(record.clone());
+    l.set_observer(vista_format::Observers::shared(record.clone()));
     let m = fit(&mut l, 2, 1e-2);
-    let (train, valid) = (l.train.len_batches(), l.valid.len_batches());
+    let (train, valid) = (
+        l.train_loader().len_batches(),
+        l.valid_loader().len_batches(),
+    );
     let mut expected = Vec::new();
     for e in &m {
         expected.push(format!("begin 16px epoch {} {train}", e.epoch));
@@ -198,4 +208,31 @@ fn an_observer_hears_every_step_and_epoch_in_order() {
         expected.push(format!("epoch {} {}", e.epoch, e.valid_loss));
     }
     assert_eq!(*record.0.lock().unwrap(), expected);
+}
+
+#[test]
+fn fit_one_cycle_and_fine_tune_follow_fastais_schedules() {
+    let _serial = crate::serial();
+    let mut l = learner(None, OptimizerConfig::default());
+    let per_epoch = l.train_loader().len_batches();
+    let m = l.fit_one_cycle(1, 1e-2, 16).unwrap();
+    assert_eq!((m.len(), m[0].phase.as_str()), (1, "16px"));
+    assert!(
+        (l.steps()[0].lr - 1e-2 / 25.0).abs() < 1e-12,
+        "one-cycle starts at lr/25"
+    );
+
+    let m = l.fine_tune(2, 2e-3, 1, 16).unwrap();
+    let phases: Vec<&str> = m.iter().map(|e| e.phase.as_str()).collect();
+    assert_eq!(phases, ["frozen", "16px", "16px"]);
+    assert_eq!(l.epochs_done(), 4);
+    let steps = &l.steps()[per_epoch..];
+    // Frozen: one-cycle at base_lr, warm-up over 99% of the steps from base_lr/25.
+    assert!((steps[0].lr - 2e-3 / 25.0).abs() < 1e-12);
+    assert!(steps[..per_epoch].windows(2).all(|w| w[1].lr > w[0].lr));
+    // Unfrozen: half the rate, starting at a fifth of its peak, peaking at 30%.
+    let unfrozen = &steps[per_epoch..];
+    assert!((unfrozen[0].lr - 1e-3 / 5.0).abs() < 1e-12);
+    let peak = unfrozen.iter().map(|s| s.lr).fold(0.0, f64::max);
+    assert!((peak - 1e-3).abs() < 1e-4, "peak {peak}");
 }

@@ -105,7 +105,7 @@ fn two_devices_train_as_one_device_does() {
         let (train, valid) = loaders(&data, 16, Some(0.4));
         let mut l = Learner::new(init.clone(), train, valid, cfg(), vec![device; devices]);
         let m = l.fit(&spec(), &mut |_, _| Ok(())).unwrap();
-        (weights(&l.model), m)
+        (weights(l.model()), m)
     };
     let (w1, m1) = run(1);
     let (w2, m2) = run(2);
