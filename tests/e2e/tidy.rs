@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::root;
 
 /// Which vista crates each crate may depend on (dev-dependencies included).
-const ALLOWED: [(&str, &[&str]); 10] = [
+const ALLOWED: [(&str, &[&str]); 11] = [
     ("vista-format", &[]),
     ("vista-data", &["vista-format"]),
     ("vista-models", &["vista-format"]),
@@ -50,6 +50,18 @@ const ALLOWED: [(&str, &[&str]); 10] = [
             "vista-train",
             "vista-eval",
             "vista-clean",
+        ],
+    ),
+    // The examples use the library crates as a user's program would, not the binary.
+    (
+        "vista-examples",
+        &[
+            "vista-format",
+            "vista-data",
+            "vista-models",
+            "vista-schedule",
+            "vista-train",
+            "vista-eval",
         ],
     ),
     // xtask reads what the binary writes as the types it writes, and nothing else.
@@ -247,6 +259,24 @@ fn library_crates_do_not_print() {
             );
         }
     }
+}
+
+#[test]
+fn every_example_runs_in_ci() {
+    let ci = std::fs::read_to_string(root().join("xtask/src/ci.rs")).unwrap();
+    let dir = root().join("crates/vista-examples/examples");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        assert!(
+            ci.contains(&format!("\"{name}\"")),
+            "the example {name} is not in xtask's EXAMPLES: CI would not run it"
+        );
+        names.push(name);
+    }
+    names.sort();
+    assert_eq!(names, ["fine_tune", "fit_one_cycle", "tta_ensemble"]);
 }
 
 #[test]

@@ -18,6 +18,7 @@ pub fn run_ci() -> Result<()> {
     // The CUDA backend must keep compiling even on machines without a GPU.
     sh(cargo().args(["check", "-p", "vista-cli", "--features", "cuda"]))?;
     test()?;
+    examples()?;
     // The whole competition pipeline on a few thousand images, so it cannot silently
     // break: every stage, the report and the committed expectations.
     let out = root().join("target/reproduce-smoke");
@@ -34,6 +35,20 @@ pub fn run_ci() -> Result<()> {
     ])?;
     // A short smoke of each parser's fuzzer; the long runs are `cargo xtask fuzz`.
     crate::fuzz::fuzz(FUZZ_SMOKE_SECONDS)
+}
+
+/// The library's examples, which each check their model learned.
+const EXAMPLES: [&str; 3] = ["fit_one_cycle", "fine_tune", "tta_ensemble"];
+
+/// Builds the examples with the workspace's features (as the tests were built, so
+/// nothing compiles twice) and runs each.
+fn examples() -> Result<()> {
+    sh(cargo().args(["build", "--workspace", "--examples"]))?;
+    for name in EXAMPLES {
+        let bin = root().join("target/debug/examples").join(name);
+        sh(std::process::Command::new(&bin).current_dir(root()))?;
+    }
+    Ok(())
 }
 
 /// Seconds each fuzz target runs in CI.

@@ -67,6 +67,42 @@ impl Default for LoaderConfig {
     }
 }
 
+impl LoaderConfig {
+    /// fastai's training loader: shuffled, the last partial batch dropped, with
+    /// `augment` and mixup's `mixup_alpha`.
+    pub fn train(
+        batch_size: usize,
+        augment: Option<AugmentConfig>,
+        mixup_alpha: Option<f32>,
+        normalize: Normalize,
+        seed: u64,
+    ) -> Self {
+        Self {
+            batch_size,
+            shuffle: true,
+            drop_last: true,
+            augment,
+            mixup_alpha,
+            normalize,
+            seed,
+            ..Self::default()
+        }
+    }
+
+    /// The validation loader that goes with this training one (fastai's): twice the
+    /// batch, in order, every image, no augmentation and no mixup.
+    pub fn for_valid(&self) -> Self {
+        Self {
+            batch_size: self.batch_size * 2,
+            shuffle: false,
+            drop_last: false,
+            augment: None,
+            mixup_alpha: None,
+            ..self.clone()
+        }
+    }
+}
+
 /// Batches over a fixed list of in-memory images.
 #[derive(Debug, Clone)]
 pub struct Loader {

@@ -241,27 +241,18 @@ fn build_learner<B: AutodiffBackend>(
         ));
     }
     train_items.extend(extra);
-    let loader = |items, train: bool| {
-        Loader::new(
-            data.images.clone(),
-            data.labels.clone(),
-            items,
-            LoaderConfig {
-                batch_size: if train {
-                    cfg.batch_size
-                } else {
-                    cfg.batch_size * 2
-                },
-                shuffle: train,
-                drop_last: train,
-                augment: if train { cfg.augment.clone() } else { None },
-                mixup_alpha: if train { cfg.mixup } else { None },
-                normalize,
-                workers: cfg.workers,
-                seed: cfg.seed,
-                ..LoaderConfig::default()
-            },
+    let train_cfg = LoaderConfig {
+        workers: cfg.workers,
+        ..LoaderConfig::train(
+            cfg.batch_size,
+            cfg.augment.clone(),
+            cfg.mixup,
+            normalize,
+            cfg.seed,
         )
+    };
+    let loader = |items, cfg: LoaderConfig| {
+        Loader::new(data.images.clone(), data.labels.clone(), items, cfg)
     };
     let device = devices[0].clone();
     // The initial weights come from the backend's generator: seed it, so every process
@@ -297,8 +288,8 @@ fn build_learner<B: AutodiffBackend>(
         .collect();
     Ok(Learner::new(
         model,
-        loader(train_items, true),
-        loader(valid_items, false),
+        loader(train_items, train_cfg.clone()),
+        loader(valid_items, train_cfg.for_valid()),
         LearnerConfig {
             num_classes: data.classes.len(),
             optimizer: cfg.optimizer.clone(),
