@@ -236,11 +236,7 @@ fn library_crates_do_not_print() {
         }
         let text = std::fs::read_to_string(&f).unwrap();
         // Unit tests may say why they skipped; doc examples show a caller printing.
-        let code: String = (text.split("#[cfg(test)]").next().unwrap_or_default())
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("//"))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let code = without_comments(text.split("#[cfg(test)]").next().unwrap_or_default());
         let prints: usize = ["print!(", "println!(", "dbg!(", "io::stdout", "io::stderr"]
             .iter()
             .map(|p| code.matches(p).count())
@@ -265,6 +261,22 @@ fn library_crates_do_not_print() {
                 "{name} depends on indicatif; only the binary draws progress bars"
             );
         }
+    }
+}
+
+#[test]
+fn every_crate_is_in_the_code_map() {
+    let map = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    for (name, _) in manifests() {
+        let entry = if name == "xtask" {
+            "**`xtask`**".to_string()
+        } else {
+            format!("**`crates/{name}`**")
+        };
+        assert!(
+            map.contains(&entry),
+            "ARCHITECTURE.md's code map has no {entry}"
+        );
     }
 }
 
@@ -294,6 +306,14 @@ fn every_crate_uses_the_workspace_lints() {
             "{name} must set `[lints] workspace = true`"
         );
     }
+}
+
+/// `code` without its comment lines (`//`, `///`, `//!`).
+fn without_comments(code: &str) -> String {
+    code.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -338,7 +358,7 @@ fn every_source_file_says_what_it_is_for() {
 
 /// Library sources that may name a concrete backend outside their tests: the flex
 /// convolution, which recognizes `Autodiff<Flex>` at run time behind a generic signature.
-const BACKEND_AWARE: [&str; 1] = ["crates/vista-models/src/conv.rs"];
+const BACKEND_AWARE: [&str; 1] = ["crates/vista-models/src/ops/conv.rs"];
 
 #[test]
 fn library_crates_name_no_backend() {
@@ -348,8 +368,9 @@ fn library_crates_name_no_backend() {
             continue;
         }
         let text = std::fs::read_to_string(&f).unwrap();
-        // Unit tests at the end of a file may pick a backend to run on.
-        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        // Unit tests at the end of a file may pick a backend to run on, and docs may
+        // say which backend a workaround serves.
+        let code = without_comments(text.split("#[cfg(test)]").next().unwrap_or_default());
         for name in ["Flex", "Cuda", "NdArray"] {
             assert!(
                 !code.contains(name),
@@ -364,7 +385,7 @@ fn library_crates_name_no_backend() {
 /// its allocator's options, and the counting allocator (`GlobalAlloc` is an unsafe
 /// trait) with which vista-models' tests bound the checkpoint reader's memory.
 const UNSAFE_ALLOWED: [&str; 3] = [
-    "crates/vista-models/src/conv.rs",
+    "crates/vista-models/src/ops/conv.rs",
     "crates/vista-cli/src/main.rs",
     "crates/vista-models/tests/it/alloc.rs",
 ];

@@ -17,6 +17,15 @@ pub fn run_ci() -> Result<()> {
     ]))?;
     // The CUDA backend must keep compiling even on machines without a GPU.
     sh(cargo().args(["check", "-p", "vista-cli", "--features", "cuda"]))?;
+    // The models without the flex kernels: burn's own layers must keep compiling.
+    sh(cargo().args([
+        "check",
+        "-p",
+        "vista-models",
+        "--no-default-features",
+        "--lib",
+        "--tests",
+    ]))?;
     test()?;
     examples()?;
     // The whole competition pipeline on a few thousand images, so it cannot silently

@@ -18,7 +18,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::conv2d;
 
 use crate::head::{FastaiHead, FastaiHeadConfig, classify};
-use crate::norm::batch_norm;
+use crate::ops::batch_norm;
 use crate::resnet::HeadKind;
 use burn::tensor::ops::{ConvOptions, PadMode};
 

@@ -18,9 +18,9 @@ use burn::tensor::activation::{leaky_relu, relu};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 
-use crate::conv::conv2d;
 use crate::error::{Error, Result};
-use crate::norm::batch_norm;
+use crate::ops::batch_norm;
+use crate::ops::conv2d;
 
 /// DCGAN's initialization: weights ~ N(0, 0.02).
 fn dcgan_init() -> Initializer {

@@ -11,7 +11,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
-use crate::dropout::dropout;
+use crate::ops::dropout;
 
 #[derive(Config, Debug)]
 pub struct FastaiHeadConfig {
@@ -87,7 +87,7 @@ pub(crate) fn classify<B: Backend>(
     }
     let pooled = global_avg_pool(f);
     let pooled = match dropout {
-        Some(d) => crate::dropout::dropout(d, pooled),
+        Some(d) => crate::ops::dropout(d, pooled),
         None => pooled,
     };
     fc.expect("a model is built with a classifier")

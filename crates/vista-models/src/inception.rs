@@ -21,9 +21,9 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
-use crate::conv::conv2d;
 use crate::head::{FastaiHead, FastaiHeadConfig, classify, global_avg_pool};
-use crate::norm::batch_norm;
+use crate::ops::batch_norm;
+use crate::ops::conv2d;
 use crate::resnet::HeadKind;
 
 /// torchvision's `BasicConv2d`: convolution without bias, BatchNorm (ε = 1e-3), ReLU.

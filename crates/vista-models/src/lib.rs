@@ -11,9 +11,11 @@
 //! - [`Arch`] is the one registry of architecture names; [`ModelConfig`] builds any of
 //!   them as an [`AnyModel`], a [`Classifier`]; [`infer_probs`] and [`on_shards`] run a
 //!   model over shards of a batch, one thread per device.
+//! - `ops/` holds the workarounds for burn 0.21 that the models call instead of burn's
+//!   own layers (a convolution and a batch norm fast on the flex CPU backend, behind the
+//!   default feature `flex-kernels`, and reproducible dropout), each with the upstream
+//!   change that would retire it.
 
-mod conv;
-mod dropout;
 mod efficientnet;
 mod error;
 mod gan;
@@ -21,13 +23,11 @@ mod groups;
 mod head;
 mod import;
 mod inception;
-mod norm;
+mod ops;
 mod registry;
 mod resnet;
 mod shards;
 
-pub use conv::conv2d;
-pub use dropout::{dropout, seed_dropout};
 pub use efficientnet::{EfficientNetLite, EfficientNetLiteConfig, MbConv, SameConv};
 pub use error::{Error, KeyMismatch, Result, ShapeMismatch};
 pub use gan::{Critic, CriticConfig, Generator, GeneratorConfig, UpBlock, clip_weights};
@@ -38,7 +38,7 @@ pub use inception::{
     BasicConv, InceptionA, InceptionAux, InceptionB, InceptionC, InceptionD, InceptionE,
     InceptionV3, InceptionV3Config,
 };
-pub use norm::batch_norm;
+pub use ops::{batch_norm, conv2d, dropout, seed_dropout};
 pub use registry::{AnyModel, Arch, Classifier, ModelConfig, init_seeded_with};
 pub use resnet::{Block, Downsample, HeadKind, ResNet, ResNetConfig, ResNetDepth};
 pub use shards::{infer_probs, on_shards, shard_ranges};

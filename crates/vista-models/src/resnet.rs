@@ -17,10 +17,10 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
-use crate::conv::conv2d;
 use crate::error::{Error, Result};
 use crate::head::{FastaiHead, FastaiHeadConfig, classify};
-use crate::norm::batch_norm;
+use crate::ops::batch_norm;
+use crate::ops::conv2d;
 
 /// torchvision's conv initialization: Kaiming normal, fan-out, ReLU gain.
 fn kaiming() -> Initializer {

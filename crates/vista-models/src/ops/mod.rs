@@ -1,0 +1,61 @@
+//! Workarounds for burn 0.21, kept apart from the architectures: the models call
+//! [`conv2d`], [`batch_norm`] and [`dropout`] where they would call burn's
+//! `Conv2d::forward`, `BatchNorm::forward` and `Dropout::forward`, with the same
+//! modules, parameters and records, so checkpoints and the importer do not depend on them.
+//! Each would retire with an upstream change:
+//!
+//! - `conv.rs` (feature `flex-kernels`, on by default): a convolution whose backward pass
+//!   is im2col + GEMM image by image on `Autodiff<Flex>`, and whose forward pass writes
+//!   its output layout directly on flex. burn's autodiff falls back to the generic
+//!   `conv2d_backward` in burn-tensor's module ops for backends without their own (the
+//!   same path reported slow for wgpu in tracel-ai/burn#2260); flex has none in 0.21.
+//!   It retires when burn-flex implements `conv2d_x_backward`/`conv2d_weight_backward`
+//!   natively. Only `Autodiff<Flex>` and `Flex` take it; every other backend, grouped or
+//!   biased convolutions and other precisions run burn's op. Tested against burn's op
+//!   (outputs and gradients).
+//! - `norm.rs` (feature `flex-kernels`): batch norm folded into one per-channel scale and
+//!   shift over `[N, C, H·W]` maps, because burn-flex walks the `[1, C, 1, 1]`
+//!   broadcast of burn's `BatchNorm::forward` element by element. No upstream issue is
+//!   filed yet; it retires when burn-flex vectorizes broadcasts over inner axes (or
+//!   burn's `BatchNorm` folds its statistics the same way). Generic over `B` and tested
+//!   against burn's module (outputs, gradients, running statistics).
+//! - `dropout.rs` (always): masks from a per-thread generator seeded per step and shard,
+//!   because burn's `Dropout` draws from the backend's one global generator, whose order
+//!   of draws depends on thread timing when shards run forward at once. No upstream
+//!   issue is filed yet; it retires when burn's `Dropout` (or `Tensor::random`) accepts a
+//!   caller's generator, as PyTorch's functional dropout takes a `Generator`. It is not a
+//!   speed workaround, so it stays on without `flex-kernels`: runs are reproducible on any
+//!   backend.
+
+#[cfg(feature = "flex-kernels")]
+mod conv;
+mod dropout;
+#[cfg(feature = "flex-kernels")]
+mod norm;
+
+#[cfg(feature = "flex-kernels")]
+pub use conv::conv2d;
+pub use dropout::{dropout, seed_dropout};
+#[cfg(feature = "flex-kernels")]
+pub use norm::batch_norm;
+
+#[cfg(not(feature = "flex-kernels"))]
+mod generic {
+    use burn::nn::BatchNorm;
+    use burn::nn::conv::Conv2d;
+    use burn::tensor::Tensor;
+    use burn::tensor::backend::Backend;
+
+    /// burn's `Conv2d::forward` of `[batch, channels, height, width]` maps.
+    pub fn conv2d<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        conv.forward(x)
+    }
+
+    /// burn's `BatchNorm::forward` of `[batch, channels, height, width]` maps.
+    pub fn batch_norm<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        bn.forward(x)
+    }
+}
+
+#[cfg(not(feature = "flex-kernels"))]
+pub use generic::{batch_norm, conv2d};
