@@ -50,8 +50,11 @@ struct Moves {
 /// What applying a journal did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Applied {
+    /// Images the journal keeps as they are.
     pub kept: usize,
+    /// Images given a new class in the dataset's cleaned view.
     pub relabelled: usize,
+    /// Images moved to the quarantine folder and left out by the cleaned view.
     pub removed: usize,
     /// Entries not acted on: not flagged by the manifest, not an image, outside the
     /// dataset, through a symbolic link, or missing.

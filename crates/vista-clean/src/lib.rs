@@ -9,6 +9,29 @@
 //!   flagged image; decisions go to a journal at once; [`apply_journal`] moves removed
 //!   images to a quarantine folder and [`undo_review`] moves them back.
 //! - [`flip_labels`] and [`score_detection`] make the noisy-label benchmark.
+//!
+//! # Example
+//!
+//! The article's rules applied to three labelled predictions:
+//!
+//! ```
+//! use vista_clean::{Reason, Rules, flag};
+//! use vista_eval::Predictions;
+//!
+//! let classes = vec!["cat".to_string(), "dog".to_string()];
+//! let images: Vec<String> = ["a.png", "b.png", "c.png"].map(String::from).to_vec();
+//! // Given labels: cat, cat, dog. Probabilities of (cat, dog) for each image:
+//! let probs = vec![0.05, 0.95, 0.55, 0.45, 0.2, 0.8];
+//! let preds = Predictions::from_probs(classes, images, Some(vec![0, 0, 1]), probs);
+//!
+//! let flags = flag(&preds, &Rules::default());
+//! assert_eq!(flags.len(), 2);
+//! assert_eq!((flags[0].image.as_str(), flags[0].reason), ("a.png", Reason::LikelyMislabelled));
+//! assert_eq!((flags[0].given.as_str(), flags[0].predicted.as_str()), ("cat", "dog"));
+//! assert_eq!((flags[1].image.as_str(), flags[1].reason), ("b.png", Reason::Ambiguous));
+//! ```
+
+#![warn(missing_docs)]
 
 mod apply;
 mod detect;

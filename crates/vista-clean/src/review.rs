@@ -31,9 +31,16 @@ const MAX_BODY_BYTES: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Decision {
+    /// The image is right as it is and stays in the dataset.
     Keep,
+    /// The image does not belong in the dataset: applying the review moves it to the
+    /// quarantine folder.
     Remove,
-    Relabel { class: String },
+    /// The image carries the wrong label: applying the review gives it `class`.
+    Relabel {
+        /// The name of the image's right class, one of the dataset's classes.
+        class: String,
+    },
 }
 
 /// One line of the journal.
@@ -41,6 +48,7 @@ pub enum Decision {
 pub struct JournalEntry {
     /// Path relative to the dataset's root.
     pub image: String,
+    /// What the person decided about the image.
     #[serde(flatten)]
     pub decision: Decision,
 }

@@ -24,7 +24,9 @@ pub struct AugmentConfig {
     pub flip_p: f32,
     /// Largest rotation, in degrees, either way.
     pub max_rotate: f32,
+    /// Smallest zoom factor drawn; 1 keeps the image's scale, above 1 zooms in.
     pub min_zoom: f32,
+    /// Largest zoom factor drawn (fastai `max_zoom`); at least `min_zoom`.
     pub max_zoom: f32,
     /// Perspective warp magnitude (fastai `max_warp`).
     pub max_warp: f32,
@@ -112,9 +114,13 @@ impl AugmentConfig {
 /// `x ..= x + w - 1` and `y ..= y + h - 1`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CropRect {
+    /// Left edge: the first column of pixel centres covered, in source pixels.
     pub x: f32,
+    /// Top edge: the first row of pixel centres covered, in source pixels.
     pub y: f32,
+    /// Width of the region, in source pixels (at least 1).
     pub w: f32,
+    /// Height of the region, in source pixels (at least 1).
     pub h: f32,
 }
 
@@ -133,12 +139,16 @@ impl CropRect {
 /// Every random choice of one augmentation, drawn up front.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AugmentParams {
+    /// The source region the output is taken from (the random resized crop).
     pub crop: CropRect,
+    /// Whether the image is mirrored left to right.
     pub flip: bool,
     /// Rotation in degrees (0 when not drawn).
     pub rotate: f32,
     /// Zoom factor (1 when not drawn) and its centre, as fractions of the width and height.
     pub zoom: f32,
+    /// Centre of the zoom, as fractions (0..1) of the width and height; `(0.5, 0.5)`
+    /// when not drawn.
     pub zoom_centre: (f32, f32),
     /// Perspective warp magnitudes along x and y (0 when not drawn).
     pub warp: (f32, f32),
@@ -402,6 +412,8 @@ pub struct CoordMap {
 }
 
 impl CoordMap {
+    /// The map for `params`, sampling from `crop` of the source image (normally
+    /// `params.crop`, scaled when the source was shrunk first).
     pub fn new(params: &AugmentParams, crop: CropRect) -> Self {
         Self {
             aff: affine_matrix(params),

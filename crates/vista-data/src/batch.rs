@@ -41,20 +41,25 @@ pub fn normalize_from_images<'a>(
 /// A batch on the CPU: `images` is `[len, 3, size, size]` row-major, already normalized.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
+    /// The image values, `len * 3 * size * size` of them, normalized per channel.
     pub images: Vec<f32>,
+    /// The class id of each image (for a mixed batch, of the image's own sample).
     pub labels: Vec<u32>,
     /// Set when the batch was mixed (see [`crate::mixup`]).
     pub mix: Option<Mix>,
+    /// The side of each square image, in pixels.
     pub size: usize,
     /// Positions of these samples in the loader's item list (to match predictions to files).
     pub indices: Vec<usize>,
 }
 
 impl Batch {
+    /// The number of images in the batch.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// True when the batch holds no image.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }

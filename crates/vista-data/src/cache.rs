@@ -27,6 +27,7 @@ pub struct LoadOptions {
     pub max_pixels: u64,
     /// Downscale cached images so their shorter side is at most this many pixels.
     pub max_side: Option<u32>,
+    /// What to do when a file is bad: fail with the full report, or leave it out.
     pub on_bad_image: OnBadImage,
     /// Also decode (and so check) the unlabelled images.
     pub include_unlabelled: bool,
@@ -51,8 +52,12 @@ impl Default for LoadOptions {
 pub struct Loaded {
     /// The dataset without the files named in `report`; image vectors below align with it.
     pub dataset: Dataset,
+    /// The decoded training images, in the order of `dataset.train`.
     pub train: Vec<RgbImage>,
+    /// The decoded test images, in the order of `dataset.test`.
     pub test: Vec<RgbImage>,
+    /// The decoded unlabelled images, in the order of `dataset.unlabelled`; empty unless
+    /// [`LoadOptions::include_unlabelled`] was set.
     pub unlabelled: Vec<RgbImage>,
     /// Width and height of each training image as stored on disk, before `max_side`.
     pub original_sizes: Vec<(u32, u32)>,

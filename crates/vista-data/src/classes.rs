@@ -25,6 +25,7 @@ pub const MAX_CLASS_FILE_BYTES: u64 = 16 << 20;
 /// Class names indexed by label id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClassMap {
+    /// The class names; the name at index `i` is the class with label id `i`.
     pub classes: Vec<String>,
 }
 
@@ -43,14 +44,17 @@ impl ClassMap {
         Ok(Self { classes })
     }
 
+    /// The six classes of the Intel Image Classification data ([`INTEL_CLASSES`]).
     pub fn intel() -> Self {
         Self::new(INTEL_CLASSES.iter().map(|s| (*s).to_owned()).collect())
     }
 
+    /// The number of classes.
     pub fn len(&self) -> usize {
         self.classes.len()
     }
 
+    /// True when the map holds no class.
     pub fn is_empty(&self) -> bool {
         self.classes.is_empty()
     }
@@ -63,6 +67,7 @@ impl ClassMap {
             .map(|i| i as u32)
     }
 
+    /// The class name of a label id; `None` when the id is out of range.
     pub fn name(&self, id: u32) -> Option<&str> {
         self.classes.get(id as usize).map(String::as_str)
     }
@@ -89,6 +94,8 @@ impl ClassMap {
         Self::checked(names, path)
     }
 
+    /// Writes the map as JSON (`{"classes": [...]}`) to `path`, atomically; read it back
+    /// with [`ClassMap::load`].
     pub fn save(&self, path: &Path) -> Result<()> {
         let bytes = serde_json::to_vec_pretty(self).map_err(|source| Error::Json {
             path: path.into(),

@@ -91,8 +91,11 @@ const fn splice() -> [u8; 64] {
 /// What a cheap look at a file's header tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// The image format found from the file's content: JPEG or PNG.
     pub format: ImageFormat,
+    /// The image's width, in pixels.
     pub width: u32,
+    /// The image's height, in pixels.
     pub height: u32,
 }
 

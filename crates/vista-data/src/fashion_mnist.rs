@@ -40,7 +40,9 @@ pub const FILES: [&str; 4] = [
 /// Images and labels of one IDX split.
 #[derive(Debug, Clone)]
 pub struct Split {
+    /// The 28x28 grayscale images, in file order.
     pub images: Vec<GrayImage>,
+    /// The class id (0..10, an index into [`CLASSES`]) of each image, in the same order.
     pub labels: Vec<u8>,
 }
 

@@ -9,6 +9,38 @@
 //! - [`CleanView`] (`vista-clean.json`) leaves images out and corrects labels for every
 //!   loader, without touching the files.
 //! - [`fashion_mnist`] turns the embedded Fashion-MNIST files into a competition folder.
+//!
+//! # Example
+//!
+//! An image-folder dataset (one folder per class) is listed, then decoded:
+//!
+//! ```
+//! use vista_data::{Layout, LoadOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! for (class, n) in [("cat", 2), ("dog", 3)] {
+//!     std::fs::create_dir(dir.path().join(class))?;
+//!     for i in 0..n {
+//!         image::RgbImage::new(8, 8).save(dir.path().join(class).join(format!("{i}.png")))?;
+//!     }
+//! }
+//!
+//! let dataset = vista_data::open(dir.path())?;
+//! assert_eq!(dataset.layout, Layout::ImageFolder);
+//! assert_eq!(dataset.classes.classes, ["cat", "dog"]);
+//! assert_eq!(dataset.train.len(), 5);
+//! assert_eq!(dataset.classes.name(dataset.train[4].label), Some("dog"));
+//!
+//! let loaded = vista_data::load(dir.path(), &LoadOptions::default())?;
+//! assert_eq!(loaded.train.len(), 5);
+//! assert_eq!(loaded.train[0].dimensions(), (8, 8));
+//! assert!(loaded.report.is_empty());
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
 
 mod augment;
 mod batch;

@@ -30,6 +30,7 @@ use vista_format::Stream;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LoaderConfig {
+    /// Images per batch; must be positive.
     pub batch_size: usize,
     /// Reshuffle the items every epoch (training); keep their order otherwise.
     pub shuffle: bool,
@@ -39,6 +40,8 @@ pub struct LoaderConfig {
     pub augment: Option<AugmentConfig>,
     /// Mixup's α; `None` disables mixup.
     pub mixup_alpha: Option<f32>,
+    /// Per-channel mean and standard deviation the images are normalized with, after
+    /// scaling to 0..1 (ImageNet's by default).
     pub normalize: Normalize,
     /// Aspect ratios kept as they are when resizing to a square; wider or taller images
     /// are centre-cropped to this range first.
@@ -47,6 +50,8 @@ pub struct LoaderConfig {
     pub workers: usize,
     /// Batches built ahead of the consumer.
     pub prefetch: usize,
+    /// Seed of every random choice (order, augmentation, mixup): with the epoch and batch
+    /// number, it alone decides each batch.
     pub seed: u64,
 }
 
@@ -143,10 +148,12 @@ impl Loader {
         }
     }
 
+    /// The settings this loader makes batches with.
     pub fn config(&self) -> &LoaderConfig {
         &self.shared.cfg
     }
 
+    /// The number of images this loader serves in one epoch (before `drop_last`).
     pub fn len_items(&self) -> usize {
         self.shared.items.len()
     }

@@ -16,74 +16,122 @@ pub enum ProblemKind {
     /// The file has an image extension but its content is no image format vista decodes.
     NotAnImage,
     /// The image is truncated or corrupt; `detail` is the decoder's message.
-    Corrupt { detail: String },
+    Corrupt {
+        /// The decoder's message, such as where the data ends early.
+        detail: String,
+    },
     /// The image has more pixels than the decompression-bomb guard allows.
     TooLarge {
+        /// The image's width, in pixels, as its header gives it.
         width: u32,
+        /// The image's height, in pixels, as its header gives it.
         height: u32,
+        /// The most pixels (width times height) an image may have.
         max_pixels: u64,
     },
     /// A CSV row names a file that does not exist.
     MissingFile {
+        /// The CSV file holding the row.
         #[serde(serialize_with = "lossy_path")]
         csv: PathBuf,
+        /// The row's number among the data rows, from 1 (the header is not counted).
         row: usize,
     },
     /// A CSV row carries a label outside the class map.
     UnknownLabel {
+        /// The CSV file holding the row.
         #[serde(serialize_with = "lossy_path")]
         csv: PathBuf,
+        /// The row's number among the data rows, from 1 (the header is not counted).
         row: usize,
+        /// The label cell as found in the row.
         label: String,
     },
     /// The same file is listed twice; the first entry is kept.
     Duplicate {
+        /// The CSV file holding the row.
         #[serde(serialize_with = "lossy_path")]
         csv: PathBuf,
+        /// The row's number among the data rows, from 1 (the header is not counted).
         row: usize,
+        /// The data row that first listed the file, counted the same way as `row`.
         first_row: usize,
     },
     /// A class folder holds no image.
-    EmptyClass { class: String },
+    EmptyClass {
+        /// The name of the class whose folder holds no image.
+        class: String,
+    },
     /// The file could not be read (including a symbolic link that leads nowhere, and
     /// something that is neither a file nor a folder, such as a FIFO).
-    Unreadable { detail: String },
+    Unreadable {
+        /// Why the file could not be read: the system's message, or what the path is
+        /// instead of a regular file.
+        detail: String,
+    },
     /// The file is larger than vista reads for an image
     /// ([`MAX_IMAGE_FILE_BYTES`](crate::MAX_IMAGE_FILE_BYTES)); none of it was read.
-    FileTooLarge { bytes: u64, max_bytes: u64 },
+    FileTooLarge {
+        /// The file's size, in bytes.
+        bytes: u64,
+        /// The most bytes read for an image file.
+        max_bytes: u64,
+    },
     /// A file in a folder of images whose extension is none vista reads
     /// ([`IMAGE_EXTENSIONS`](crate::IMAGE_EXTENSIONS)); it is not read.
-    UnsupportedFormat { extension: String },
+    UnsupportedFormat {
+        /// The file's extension, without the dot; empty when the file has none.
+        extension: String,
+    },
     /// A file or folder where the layout reads no image: a file beside the class
     /// folders, or a folder inside a class folder. It is not read.
     Unplaced,
     /// A folder whose name cannot be a class name (not UTF-8, or refused by
     /// [`check_class_name`](crate::check_class_name)); its images are not read.
-    BadClassFolder { name: String, reason: String },
+    BadClassFolder {
+        /// The folder's name, with anything that is not UTF-8 replaced.
+        name: String,
+        /// Why the name cannot be a class name, phrased to follow "it" (such as
+        /// "is not valid UTF-8").
+        reason: String,
+    },
     /// A CSV row whose label cannot be a class name or is not UTF-8; the row is left out.
     BadLabel {
+        /// The CSV file holding the row.
         #[serde(serialize_with = "lossy_path")]
         csv: PathBuf,
+        /// The row's number among the data rows, from 1 (the header is not counted).
         row: usize,
+        /// The label cell as found in the row, with anything that is not UTF-8 replaced.
         label: String,
+        /// Why the label cannot be a class name, phrased to follow "it" (such as
+        /// "is not valid UTF-8").
         reason: String,
     },
     /// A CSV row that cannot be read at all; the row is left out.
     BadRow {
+        /// The CSV file holding the row.
         #[serde(serialize_with = "lossy_path")]
         csv: PathBuf,
+        /// The row's number among the data rows, from 1 (the header is not counted).
         row: usize,
+        /// Why the row could not be read: the CSV reader's message, or what is wrong
+        /// with its file cell.
         detail: String,
     },
     /// A symbolic link, or a file a CSV row names, that resolves outside the dataset's
     /// folder; it is never read.
     OutsideRoot {
+        /// Where the link or file really leads, outside the dataset's folder.
         #[serde(serialize_with = "lossy_path")]
         target: PathBuf,
     },
     /// A class folder of the test split whose class is not one of the training
     /// folders'; its images are not read.
-    UnknownClassFolder { class: String },
+    UnknownClassFolder {
+        /// The test folder's name, which no training class folder carries.
+        class: String,
+    },
 }
 
 impl ProblemKind {
@@ -235,8 +283,11 @@ fn lossy_path<P: AsRef<Path>, S: serde::Serializer>(
 /// One problem and the file (or folder) it is about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Problem {
+    /// The file or folder at fault; for a problem of a CSV row, the image file the row
+    /// names, or the CSV file itself when the row cannot be read.
     #[serde(serialize_with = "lossy_path")]
     pub path: PathBuf,
+    /// What is wrong with it.
     #[serde(flatten)]
     pub kind: ProblemKind,
 }
@@ -295,10 +346,13 @@ impl std::str::FromStr for OnBadImage {
 /// Every problem found in a dataset, in a stable order (by path).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProblemReport {
+    /// The problems, sorted by path and then by [`ProblemKind::code`].
     pub problems: Vec<Problem>,
 }
 
 impl ProblemReport {
+    /// A report of `problems`, sorted by path and then by kind so that the order is
+    /// stable.
     pub fn new(mut problems: Vec<Problem>) -> Self {
         problems.sort_by(|a, b| {
             a.path
@@ -308,6 +362,7 @@ impl ProblemReport {
         Self { problems }
     }
 
+    /// True when no problem, not even a notice, was found.
     pub fn is_empty(&self) -> bool {
         self.problems.is_empty()
     }

@@ -24,8 +24,11 @@ pub enum PredictSplit {
 }
 
 impl PredictSplit {
+    /// The names the splits are given on the command line, as [`PredictSplit::name`]
+    /// spells them.
     pub const NAMES: [&str; 3] = ["auto", "test", "unlabelled"];
 
+    /// The split's name: `"auto"`, `"test"` or `"unlabelled"`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Auto => "auto",
@@ -62,7 +65,9 @@ impl FromStr for PredictSplit {
 pub struct SplitFiles {
     /// The split they came from (never [`PredictSplit::Auto`]).
     pub split: PredictSplit,
+    /// The image files, in the dataset's listing order.
     pub files: Vec<PathBuf>,
+    /// The class id of each file, in the same order; `None` for the unlabelled split.
     pub labels: Option<Vec<u32>>,
 }
 

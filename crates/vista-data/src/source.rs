@@ -74,15 +74,21 @@ impl fmt::Display for Layout {
 /// One labelled image.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Sample {
+    /// The image file: the dataset's location joined with the image's place in it.
     pub path: PathBuf,
+    /// The image's class id, an index into the dataset's [`ClassMap`].
     pub label: u32,
 }
 
 /// A dataset as found on disk, before any image is decoded.
 #[derive(Debug, Clone)]
 pub struct Dataset {
+    /// The path the dataset was opened from: its folder, or the CSV file of a
+    /// [`Layout::PathCsv`] dataset.
     pub root: PathBuf,
+    /// The layout detected on disk.
     pub layout: Layout,
+    /// The class names, in label-id order.
     pub classes: ClassMap,
     /// Labelled training images.
     pub train: Vec<Sample>,

@@ -45,6 +45,7 @@ pub fn view_path(dataset: &Path) -> PathBuf {
 }
 
 impl CleanView {
+    /// True when the view neither leaves out nor relabels any image.
     pub fn is_empty(&self) -> bool {
         self.excluded.is_empty() && self.relabelled.is_empty()
     }

@@ -16,6 +16,7 @@ pub const MAX_PREDICTIONS_BYTES: u64 = 4 << 30;
 /// Predictions of one model (or one ensemble) for a list of images.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Predictions {
+    /// The class names, in label-id order; probability column `c` is class `c`.
     pub classes: Vec<String>,
     /// File names, as the dataset's CSV or folder names them.
     pub images: Vec<String>,
@@ -63,14 +64,17 @@ impl Predictions {
         }
     }
 
+    /// The number of images predicted.
     pub fn len(&self) -> usize {
         self.images.len()
     }
 
+    /// True when no image is predicted.
     pub fn is_empty(&self) -> bool {
         self.images.is_empty()
     }
 
+    /// The number of classes, which is the number of probabilities per image.
     pub fn num_classes(&self) -> usize {
         self.classes.len()
     }

@@ -41,12 +41,26 @@ pub enum Tta {
     Flip,
     /// fastai's `tta`: `n` augmented views averaged (or their maximum), blended with the
     /// plain view as `augmented + beta * (plain - augmented)`.
-    Fastai { n: usize, beta: f32, use_max: bool },
+    Fastai {
+        /// The number of augmented views, at least 1.
+        n: usize,
+        /// The plain view's weight in the blend, in 0..1.
+        beta: f32,
+        /// Take each class's largest probability over the augmented views instead of
+        /// their mean.
+        use_max: bool,
+    },
     /// Four corners and the centre, each `scale` of the side (the ResNet paper's 224 of
     /// 256 is 0.875), and their mirror images.
-    TenCrop { scale: f32 },
+    TenCrop {
+        /// The side of each crop as a fraction (0..1] of the plain view's region.
+        scale: f32,
+    },
     /// The four corners and the centre without their mirror images.
-    FiveCrop { scale: f32 },
+    FiveCrop {
+        /// The side of each crop as a fraction (0..1] of the plain view's region.
+        scale: f32,
+    },
 }
 
 impl Tta {
@@ -95,6 +109,8 @@ impl Tta {
         }
     }
 
+    /// Checks the settings: fastai's needs `n >= 1` and `beta` in [0, 1], a crop's
+    /// `scale` must be in (0, 1].
     pub fn validate(&self) -> Result<()> {
         match *self {
             Tta::Fastai { n, beta, .. } if n == 0 || !(0.0..=1.0).contains(&beta) => {
@@ -217,15 +233,23 @@ pub fn combine(tta: &Tta, views: &[f32], k: usize) -> Vec<f32> {
 /// How images are predicted.
 #[derive(Debug, Clone)]
 pub struct PredictOptions {
+    /// The side of the square views given to the model, in pixels.
     pub size: u32,
+    /// The test-time augmentation: which views are predicted and how they are combined.
     pub tta: Tta,
     /// The training augmentation, for [`Tta::Fastai`].
     pub augment: AugmentConfig,
+    /// Per-channel mean and standard deviation the views are normalized with; use the
+    /// ones the model was trained with.
     pub normalize: Normalize,
+    /// Seed of the augmented views of [`Tta::Fastai`]; with each file's position in the
+    /// list, it alone decides them.
     pub seed: u64,
     /// Views per forward pass.
     pub batch: usize,
+    /// What to do with an image that cannot be decoded: fail, or skip and list it.
     pub on_bad_image: OnBadImage,
+    /// Decompression-bomb guard: images with more pixels are rejected before decoding.
     pub max_pixels: u64,
     /// Hears of the prediction's progress ([`vista_format::Quiet`] by default).
     pub observer: vista_format::Observers,

@@ -7,16 +7,22 @@
 /// prediction files' headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BadClassName {
+    /// The name is the empty string.
     #[error("is empty")]
     Empty,
+    /// The name is longer than [`MAX_CLASS_NAME_BYTES`] bytes.
     #[error("is longer than {MAX_CLASS_NAME_BYTES} bytes")]
     TooLong,
+    /// The name is `.` or `..`, which mean the current and the parent folder.
     #[error("is `.` or `..`")]
     Dots,
+    /// The name contains `/` or `\`, so it would name a path, not one folder.
     #[error("contains a path separator (`/` or `\\`)")]
     Separator,
+    /// The name contains a control character or NUL.
     #[error("contains a control character or NUL")]
     Control,
+    /// The name starts or ends with white space.
     #[error("starts or ends with white space")]
     Spaces,
 }

@@ -34,13 +34,17 @@ impl Default for Rules {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
+    /// Predicted as another class than its given one, with a probability above
+    /// [`Rules::mislabelled_above`].
     LikelyMislabelled,
+    /// Its top probability lies within [`Rules::ambiguous`].
     Ambiguous,
     /// Among the highest losses of its given class (for review without rules).
     TopLoss,
 }
 
 impl Reason {
+    /// The reason as files and the command line spell it, e.g. `likely_mislabelled`.
     pub fn name(self) -> &'static str {
         match self {
             Reason::LikelyMislabelled => "likely_mislabelled",
@@ -49,6 +53,8 @@ impl Reason {
         }
     }
 
+    /// The reason spelt `name` as [`Reason::name`] gives it (or `mislabelled` for short);
+    /// `None` for any other name.
     pub fn parse(name: &str) -> Option<Reason> {
         match name {
             "likely_mislabelled" | "mislabelled" => Some(Reason::LikelyMislabelled),
@@ -64,21 +70,28 @@ impl Reason {
 pub struct Flag {
     /// Path relative to the dataset's root.
     pub image: String,
+    /// The class the dataset gives the image.
     pub given: String,
+    /// The class the model predicted for the image.
     pub predicted: String,
     /// Probability of the predicted class.
     pub probability: f32,
+    /// Why the image was flagged.
     pub reason: Reason,
 }
 
 /// How well the flags find the flipped images.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
+    /// Images whose labels were deliberately flipped.
     pub flipped: usize,
+    /// Images flagged (for the reason the score counts).
     pub flagged: usize,
     /// Flagged images that were flipped.
     pub hits: usize,
+    /// Share (0..1) of the flagged images that were flipped; 0 when none is flagged.
     pub precision: f64,
+    /// Share (0..1) of the flipped images that were flagged; 0 when none is flipped.
     pub recall: f64,
 }
 
@@ -91,10 +104,13 @@ pub type DetectionReport = BTreeMap<String, Detection>;
 pub struct Manifest {
     /// The dataset's root (flags' paths are relative to it).
     pub dataset: PathBuf,
+    /// Class names, in label order.
     pub classes: Vec<String>,
+    /// The thresholds the flags were made with.
     pub rules: Rules,
     /// Where the predictions came from, e.g. "out-of-fold, 5 folds, seed 42".
     pub predictions: String,
+    /// The flagged images.
     pub flags: Vec<Flag>,
 }
 

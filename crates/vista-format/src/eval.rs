@@ -5,12 +5,14 @@ use serde::{Deserialize, Serialize};
 /// Counts of (actual, predicted) pairs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confusion {
+    /// Number of classes, the matrix's side.
     pub num_classes: usize,
     /// Row-major `[actual, predicted]`.
     pub counts: Vec<u64>,
 }
 
 impl Confusion {
+    /// An empty `num_classes` x `num_classes` matrix, every count zero.
     pub fn new(num_classes: usize) -> Self {
         Self {
             num_classes,
@@ -18,18 +20,22 @@ impl Confusion {
         }
     }
 
+    /// Counts one image of class `actual` predicted as `predicted` (class indices).
     pub fn add(&mut self, actual: u32, predicted: u32) {
         self.counts[actual as usize * self.num_classes + predicted as usize] += 1;
     }
 
+    /// The number of images of class `actual` predicted as `predicted`.
     pub fn get(&self, actual: usize, predicted: usize) -> u64 {
         self.counts[actual * self.num_classes + predicted]
     }
 
+    /// The number of images counted.
     pub fn total(&self) -> u64 {
         self.counts.iter().sum()
     }
 
+    /// The number of images predicted as their actual class (the diagonal's sum).
     pub fn correct(&self) -> u64 {
         (0..self.num_classes).map(|c| self.get(c, c)).sum()
     }
@@ -82,9 +88,13 @@ impl Confusion {
 /// Precision, recall and F1 of one class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassScores {
+    /// The class's name.
     pub class: String,
+    /// Share (0..1) of the images predicted as this class that belong to it; 0 when none is.
     pub precision: f64,
+    /// Share (0..1) of this class's images predicted as it; 0 when it has none.
     pub recall: f64,
+    /// Harmonic mean of precision and recall, 0..1 (0 when both are 0).
     pub f1: f64,
     /// Images of this class.
     pub support: u64,
@@ -93,8 +103,11 @@ pub struct ClassScores {
 /// One image among the top losses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TopLoss {
+    /// The image's file name, as the dataset's CSV or folder names it.
     pub image: String,
+    /// Index of the image's actual class.
     pub actual: u32,
+    /// Index of the class predicted for the image.
     pub predicted: u32,
     /// The probability of the predicted class.
     pub probability: f32,
@@ -105,18 +118,25 @@ pub struct TopLoss {
 /// Everything `vista evaluate` reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
+    /// Class names, in label order (the indices the other fields use).
     pub classes: Vec<String>,
+    /// Labelled images evaluated.
     pub images: u64,
+    /// Share (0..1) of the images predicted as their actual class.
     pub accuracy: f64,
     /// Clopper–Pearson 95% interval of the accuracy.
     pub accuracy_ci95: (f64, f64),
     /// Mean cross-entropy of the actual classes (probabilities clamped at 1e-7).
     pub log_loss: f64,
+    /// Unweighted mean of the classes' F1 scores, 0..1.
     pub macro_f1: f64,
+    /// Precision, recall and F1 of each class, in label order.
     pub per_class: Vec<ClassScores>,
+    /// Counts of (actual, predicted) class pairs over all images.
     pub confusion: Confusion,
     /// `(actual, predicted, count)`, most frequent first.
     pub most_confused: Vec<(String, String, u64)>,
+    /// The images with the highest loss, highest first.
     pub top_losses: Vec<TopLoss>,
 }
 

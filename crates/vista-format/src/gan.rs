@@ -15,9 +15,11 @@ pub struct GanEpoch {
     pub wasserstein: f32,
     /// The generator's loss, `-mean C(fake)`.
     pub gen_loss: f32,
+    /// Generator steps taken in the epoch.
     pub gen_steps: usize,
     /// Real images the critic saw per second.
     pub images_per_sec: f32,
+    /// Time the epoch took, in seconds.
     pub wall_s: f32,
 }
 
@@ -47,9 +49,14 @@ impl GanEpoch {
 /// One generator step and the critic steps before it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GanStep {
+    /// 0-based index of the generator step, counted over the whole run.
     pub step: usize,
+    /// 1-based epoch the step belongs to.
     pub epoch: usize,
+    /// The critic's Wasserstein estimate, averaged over the critic steps since the last
+    /// generator step.
     pub wasserstein: f32,
+    /// The generator's loss at this step, `-mean C(fake)`.
     pub gen_loss: f32,
 }
 
@@ -64,23 +71,32 @@ pub struct GeneratorInfo {
 /// `synthetic.json`: which images are generated, and by what.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyntheticManifest {
+    /// Marks the folder's images as generated, not real; vista always writes `true`.
     pub synthetic: bool,
     /// The GAN run and the generator file the images came from.
     pub run: PathBuf,
+    /// The generator's weights file.
     pub generator: PathBuf,
     /// Epochs the generator had trained.
     pub epochs: usize,
+    /// Seed of the noise the images were generated from.
     pub seed: u64,
+    /// Images generated for each class.
     pub per_class: usize,
+    /// Side of the generated images, in pixels.
     pub size: usize,
+    /// Class names, in label order.
     pub classes: Vec<String>,
     /// One entry per image: its path below the folder and its intended class.
     pub images: Vec<SyntheticImage>,
 }
 
+/// One generated image of a [`SyntheticManifest`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyntheticImage {
+    /// Path below the folder, `<class>/gan-<index>.png`.
     pub file: String,
+    /// The class the image was generated for.
     pub class: String,
 }
 
@@ -88,8 +104,11 @@ pub struct SyntheticImage {
 /// class each image was generated for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Consistency {
+    /// The run folder of the classifier that judged the images.
     pub classifier: PathBuf,
+    /// Share (0..1) of all images put in their intended class.
     pub overall: f64,
+    /// Each class's name and the share (0..1) of its images put in it, in label order.
     pub per_class: Vec<(String, f64)>,
 }
 

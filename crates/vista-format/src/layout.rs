@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 pub struct CheckpointDir(PathBuf);
 
 impl CheckpointDir {
+    /// The checkpoint folder at `path`; nothing is read or created.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self(path.into())
     }
+    /// The folder itself.
     pub fn path(&self) -> &Path {
         &self.0
     }
@@ -71,9 +73,11 @@ pub trait Checkpointed {
 pub struct RunDir(PathBuf);
 
 impl RunDir {
+    /// The run folder at `path`; nothing is read or created.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self(path.into())
     }
+    /// The folder itself.
     pub fn path(&self) -> &Path {
         &self.0
     }
@@ -143,9 +147,11 @@ impl Checkpointed for RunDir {
 pub struct GanDir(PathBuf);
 
 impl GanDir {
+    /// The GAN's run folder at `path`; nothing is read or created.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self(path.into())
     }
+    /// The folder itself.
     pub fn path(&self) -> &Path {
         &self.0
     }
@@ -153,6 +159,7 @@ impl GanDir {
     pub fn config(&self) -> PathBuf {
         self.0.join("gan.json")
     }
+    /// Class names in label order.
     pub fn classes(&self) -> PathBuf {
         self.0.join("classes.txt")
     }
@@ -164,6 +171,7 @@ impl GanDir {
     pub fn losses_csv(&self) -> PathBuf {
         self.0.join("losses.csv")
     }
+    /// The critic's Wasserstein estimate and the generator's loss against generator steps.
     pub fn loss_png(&self) -> PathBuf {
         self.0.join("gan_loss.png")
     }
@@ -183,6 +191,7 @@ impl GanDir {
     pub fn generator_stem(&self) -> PathBuf {
         self.0.join("generator")
     }
+    /// The finished generator, `generator.bin`.
     pub fn generator(&self) -> PathBuf {
         self.0.join("generator.bin")
     }
@@ -199,9 +208,11 @@ impl Checkpointed for GanDir {
 pub struct LrFindDir(PathBuf);
 
 impl LrFindDir {
+    /// The LR finder's output folder at `path`; nothing is read or created.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self(path.into())
     }
+    /// The folder itself.
     pub fn path(&self) -> &Path {
         &self.0
     }
@@ -209,6 +220,7 @@ impl LrFindDir {
     pub fn record(&self) -> PathBuf {
         self.0.join("lr_find.json")
     }
+    /// The sweep's loss against learning rate, with the suggestions marked.
     pub fn plot(&self) -> PathBuf {
         self.0.join("lr_find.png")
     }
@@ -219,9 +231,11 @@ impl LrFindDir {
 pub struct EvalDir(PathBuf);
 
 impl EvalDir {
+    /// The evaluation folder at `path`; nothing is read or created.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self(path.into())
     }
+    /// The folder itself.
     pub fn path(&self) -> &Path {
         &self.0
     }
@@ -233,9 +247,11 @@ impl EvalDir {
     pub fn evaluation_txt(&self) -> PathBuf {
         self.0.join("evaluation.txt")
     }
+    /// The confusion matrix as a heat map.
     pub fn confusion_png(&self) -> PathBuf {
         self.0.join("confusion.png")
     }
+    /// The images with the highest loss, captioned, in a grid.
     pub fn top_losses_png(&self) -> PathBuf {
         self.0.join("top_losses.png")
     }
@@ -246,9 +262,11 @@ impl EvalDir {
 pub struct CleanDir(PathBuf);
 
 impl CleanDir {
+    /// The cleaning folder at `path`; nothing is read or created.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self(path.into())
     }
+    /// The folder itself.
     pub fn path(&self) -> &Path {
         &self.0
     }
@@ -285,9 +303,11 @@ pub const CONSISTENCY_FILE: &str = "consistency.json";
 pub struct SyntheticDir(PathBuf);
 
 impl SyntheticDir {
+    /// The folder of generated images at `path`; nothing is read or created.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self(path.into())
     }
+    /// The folder itself.
     pub fn path(&self) -> &Path {
         &self.0
     }

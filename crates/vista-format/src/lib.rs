@@ -20,6 +20,8 @@
 //! assert_eq!(back, [row]);
 //! ```
 
+#![warn(missing_docs)]
+
 mod classes;
 mod clean;
 mod error;

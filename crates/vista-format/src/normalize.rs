@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 /// Per-channel mean and standard deviation, applied as `(x - mean) / std` to [0, 1] pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Normalize {
+    /// Mean of each channel (R, G, B), in [0, 1] pixel units.
     pub mean: [f32; 3],
+    /// Standard deviation of each channel (R, G, B), in [0, 1] pixel units.
     pub std: [f32; 3],
 }
 

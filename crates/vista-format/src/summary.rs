@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// `vista data check --json`: the dataset as vista sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataSummary {
+    /// The dataset folder that was checked.
     pub dataset: PathBuf,
     /// The layout detected, as `vista data check` names it.
     pub layout: String,
@@ -30,14 +31,18 @@ pub struct DataSummary {
 /// Images of one class in each labelled split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassCount {
+    /// The class's name.
     pub class: String,
+    /// Labelled training images of the class.
     pub train: usize,
+    /// Labelled held-out (test) images of the class.
     pub test: usize,
 }
 
 /// `vista data prepare --json`: where the embedded data was written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PreparedData {
+    /// The folder the dataset was written to.
     pub dataset: PathBuf,
 }
 
@@ -46,11 +51,13 @@ pub struct PreparedData {
 pub struct PredictSummary {
     /// The prediction file written.
     pub out: PathBuf,
+    /// Images predicted (rows of the prediction file).
     pub images: usize,
     /// Images skipped as unreadable (`--on-bad-image skip`).
     pub skipped: usize,
     /// The test-time augmentation's name and the image size.
     pub tta: String,
+    /// Side of the images given to the model, in pixels.
     pub size: u32,
     /// Accuracy against the labels, when the images have them.
     pub accuracy: Option<f64>,
@@ -61,9 +68,13 @@ pub struct PredictSummary {
 /// One row of `vista bench models` (and of `xtask/bench/models.py`, PyTorch's side).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelBench {
+    /// The architecture's name.
     pub model: String,
+    /// Side of the square input images, in pixels.
     pub size: usize,
+    /// Images per training step.
     pub batch: usize,
+    /// The name of the compute backend that ran the benchmark.
     pub backend: String,
     /// Training images per second; `None` where the model does not take that size.
     pub img_per_s: Option<f64>,

@@ -88,15 +88,25 @@ const LEGACY_PROTOCOL: i64 = 1001;
 /// Element types of PyTorch storages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dtype {
+    /// 64-bit float (`DoubleStorage`).
     F64,
+    /// 32-bit float (`FloatStorage`).
     F32,
+    /// 16-bit IEEE half float (`HalfStorage`).
     F16,
+    /// 16-bit bfloat16 (`BFloat16Storage`).
     Bf16,
+    /// 64-bit signed integer (`LongStorage`).
     I64,
+    /// 32-bit signed integer (`IntStorage`).
     I32,
+    /// 16-bit signed integer (`ShortStorage`).
     I16,
+    /// 8-bit signed integer (`CharStorage`).
     I8,
+    /// 8-bit unsigned integer (`ByteStorage`).
     U8,
+    /// Boolean, one byte each (`BoolStorage`).
     Bool,
 }
 
@@ -117,6 +127,7 @@ impl Dtype {
         })
     }
 
+    /// Bytes of one element.
     pub fn size(self) -> usize {
         match self {
             Dtype::F64 | Dtype::I64 => 8,
@@ -126,6 +137,7 @@ impl Dtype {
         }
     }
 
+    /// Whether the elements are floating-point numbers (of any width).
     pub fn is_float(self) -> bool {
         matches!(self, Dtype::F64 | Dtype::F32 | Dtype::F16 | Dtype::Bf16)
     }
@@ -135,10 +147,15 @@ impl Dtype {
 /// in elements).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorRef {
+    /// Element type of the storage.
     pub dtype: Dtype,
+    /// Key of the storage the tensor views, as the file names it.
     pub storage: String,
+    /// Position of the tensor's first element in the storage, in elements.
     pub offset: usize,
+    /// Size of each dimension.
     pub shape: Vec<usize>,
+    /// Step between neighbours along each dimension, in elements.
     pub stride: Vec<usize>,
 }
 
@@ -167,22 +184,45 @@ impl fmt::Debug for TorchFile {
 /// Why a file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// The file could not be opened or read.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The file is not laid out as a PyTorch checkpoint; the text says what is wrong.
     #[error("not a PyTorch checkpoint: {0}")]
     Format(String),
+    /// The file ends before something it declares; the text says what.
     #[error("the file ends early: {0}")]
     Truncated(String),
     /// The file exceeds one of the limits in this module's docs.
     #[error("the checkpoint exceeds this reader's limit of {limit} {what}")]
-    Limit { what: &'static str, limit: u64 },
+    Limit {
+        /// What is counted, e.g. `bytes of pickle` or `tensors`.
+        what: &'static str,
+        /// The most of it the reader accepts.
+        limit: u64,
+    },
+    /// A tensor is malformed or does not fit its storage.
     #[error("tensor `{key}`: {problem}")]
-    Tensor { key: String, problem: String },
+    Tensor {
+        /// The tensor's dotted path in the saved object.
+        key: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A storage is missing, malformed or cannot be read.
     #[error("storage `{key}`: {problem}")]
-    Storage { key: String, problem: String },
+    Storage {
+        /// The storage's key, as the file names it.
+        key: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Memory for the file's bytes or a converted tensor could not be reserved.
     #[error("cannot allocate {bytes} bytes")]
     Alloc {
+        /// The bytes that were asked for.
         bytes: u64,
+        /// The allocator's error.
         #[source]
         source: TryReserveError,
     },

@@ -10,17 +10,24 @@ use crate::error::Result;
 use crate::fsutil::write_atomic;
 use crate::layout::RunDir;
 
+/// One epoch of a run, a row of `metrics.csv` and `metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
+    /// The training phase the epoch belongs to, e.g. `frozen` or `28px`.
     pub phase: String,
     /// 1-based, counted over the whole run.
     pub epoch: usize,
+    /// Side of the images the epoch trained on, in pixels.
     pub size: u32,
     /// Learning rate of the epoch's last step.
     pub lr: f64,
+    /// Mean training loss over the epoch's images.
     pub train_loss: f32,
+    /// Mean cross-entropy on the validation images after the epoch.
     pub valid_loss: f32,
+    /// Share (0..1) of the validation images predicted as their class.
     pub accuracy: f32,
+    /// `1 - accuracy`, the share of validation images predicted wrongly.
     pub error_rate: f32,
     /// Training images per second (forward, backward and optimizer step, loading included).
     pub images_per_sec: f32,
@@ -28,11 +35,16 @@ pub struct EpochMetrics {
     pub wall_s: f32,
 }
 
+/// One optimizer step of a run, a row of `losses.csv`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
+    /// 0-based index of the step, counted over the whole run.
     pub step: usize,
+    /// 1-based epoch the step belongs to.
     pub epoch: usize,
+    /// Learning rate the step trained at.
     pub lr: f64,
+    /// Training loss of the step's batch, not smoothed.
     pub loss: f32,
 }
 
@@ -50,6 +62,7 @@ const COLUMNS: [&str; 10] = [
 ];
 
 impl EpochMetrics {
+    /// Column names of [`Self::table_row`].
     pub fn table_header() -> String {
         format!(
             "{:<10} {:>5} {:>4} {:>9} {:>10} {:>10} {:>8} {:>10} {:>8} {:>7}",
@@ -66,6 +79,7 @@ impl EpochMetrics {
         )
     }
 
+    /// This epoch as one line of the training table, fastai-style.
     pub fn table_row(&self) -> String {
         format!(
             "{:<10} {:>5} {:>4} {:>9.2e} {:>10.4} {:>10.4} {:>8.4} {:>10.4} {:>8.1} {:>7}",
@@ -102,9 +116,11 @@ impl EpochMetrics {
 /// `lr_find.json`: the LR finder's sweep and fastai's suggestions from it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LrFindRecord {
+    /// The learning rate of each step of the sweep, rising exponentially.
     pub lrs: Vec<f64>,
     /// The smoothed loss at each rate.
     pub losses: Vec<f64>,
+    /// fastai's suggested rates from the curve.
     pub suggestions: Suggestions,
 }
 

@@ -38,9 +38,13 @@ fn bn<B: Backend>(channels: usize, device: &B::Device) -> BatchNorm<B> {
 /// stride 2 pads `forward`'s input by what TF would for its size.
 #[derive(Module, Debug)]
 pub struct SameConv<B: Backend> {
+    /// The kernel, `[out_channels, in_channels / groups, kernel, kernel]`.
     pub weight: Param<Tensor<B, 4>>,
+    /// The kernel's side (3 or 5 in Lite0), which sets the padding.
     pub kernel: usize,
+    /// The stride (1 or 2 in Lite0); above 1, `forward` pads its input as TensorFlow would.
     pub stride: usize,
+    /// Convolution groups: the channel count in a depthwise convolution, 1 in the stem.
     pub groups: usize,
 }
 
@@ -95,10 +99,15 @@ impl<B: Backend> SameConv<B> {
 pub struct MbConv<B: Backend> {
     /// 1x1 expansion (absent when the expansion ratio is 1) and its norm.
     pub expand_conv: Option<Conv2d<B>>,
+    /// BatchNorm after the expansion, present with it.
     pub bn0: Option<BatchNorm<B>>,
+    /// The depthwise k x k convolution, which carries the block's stride.
     pub depthwise_conv: SameConv<B>,
+    /// BatchNorm after the depthwise convolution; ReLU6 follows.
     pub bn1: BatchNorm<B>,
+    /// The 1x1 linear projection to the block's output channels (no activation follows).
     pub project_conv: Conv2d<B>,
+    /// BatchNorm after the projection.
     pub bn2: BatchNorm<B>,
     /// Residual connection (stride 1 and equal channels).
     pub skip: bool,
@@ -130,6 +139,8 @@ impl<B: Backend> MbConv<B> {
         }
     }
 
+    /// `[batch, cin, h, w]` -> `[batch, cout, ceil(h / stride), ceil(w / stride)]`, adding the
+    /// input back when `skip` is set.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let mut h = x.clone();
         if let (Some(conv), Some(norm)) = (&self.expand_conv, &self.bn0) {
@@ -141,10 +152,14 @@ impl<B: Backend> MbConv<B> {
     }
 }
 
+/// How to build an [`EfficientNetLite`]: class count, dropout and classifier.
 #[derive(Config, Debug)]
 pub struct EfficientNetLiteConfig {
+    /// Number of classes, one logit each; default 1000 (ImageNet).
     #[config(default = 1000)]
     pub num_classes: usize,
+    /// Dropout probability on the pooled features before the linear classifier (the fastai
+    /// head has its own); default 0.2, as published.
     #[config(default = 0.2)]
     pub dropout: f64,
     /// `Linear` is the published classifier (`fc`); `Fastai` puts fastai's head on the body.
@@ -155,13 +170,22 @@ pub struct EfficientNetLiteConfig {
 /// EfficientNet-Lite0.
 #[derive(Module, Debug)]
 pub struct EfficientNetLite<B: Backend> {
+    /// The stem's 3x3 stride-2 convolution from RGB to 32 channels.
     pub conv_stem: SameConv<B>,
+    /// BatchNorm after the stem convolution; ReLU6 follows.
     pub bn0: BatchNorm<B>,
+    /// The 16 MBConv blocks of Lite0's seven stages, in order.
     pub blocks: Vec<MbConv<B>>,
+    /// The 1x1 convolution from the last stage's 320 channels to 1280 feature channels.
     pub conv_head: Conv2d<B>,
+    /// BatchNorm after the head convolution; ReLU6 follows.
     pub bn1: BatchNorm<B>,
+    /// Dropout before the linear classifier `fc`.
     pub dropout: Dropout,
+    /// The published classifier: globally pooled 1280 features to one logit per class
+    /// (absent with the fastai head).
     pub fc: Option<Linear<B>>,
+    /// fastai's head, when the config asks for it (absent with `fc`).
     pub head: Option<FastaiHead<B>>,
 }
 
@@ -177,6 +201,7 @@ const LITE0: [(usize, usize, usize, usize, usize); 7] = [
 ];
 
 impl EfficientNetLiteConfig {
+    /// Builds the model with freshly initialized weights on `device`.
     pub fn init<B: Backend>(&self, device: &B::Device) -> EfficientNetLite<B> {
         let mut blocks = Vec::new();
         let mut cin = 32;

@@ -6,8 +6,11 @@ use std::path::PathBuf;
 /// A tensor whose shape in the checkpoint differs from the model's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShapeMismatch {
+    /// The tensor's key in the model's naming (e.g. `layer1.0.conv1.weight`).
     pub key: String,
+    /// The shape of the model's parameter.
     pub expected: Vec<usize>,
+    /// The shape of the checkpoint's tensor, in burn's layout.
     pub found: Vec<usize>,
 }
 
@@ -18,10 +21,13 @@ pub struct KeyMismatch {
     pub missing: Vec<String>,
     /// Tensors the checkpoint has and the model does not use.
     pub unexpected: Vec<String>,
+    /// Tensors both have, with different shapes.
     pub mis_shaped: Vec<ShapeMismatch>,
 }
 
 impl KeyMismatch {
+    /// Whether the checkpoint and the model agree: nothing missing, unexpected or
+    /// mis-shaped.
     pub fn is_empty(&self) -> bool {
         self.missing.is_empty() && self.unexpected.is_empty() && self.mis_shaped.is_empty()
     }
@@ -58,12 +64,15 @@ impl fmt::Display for KeyMismatch {
     }
 }
 
+/// What building a model or loading its weights can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The checkpoint file could not be read or parsed.
     #[error("{path}: cannot read checkpoint: {source}")]
     Read {
+        /// The checkpoint file.
         path: PathBuf,
+        /// The I/O or format error underneath.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
@@ -72,7 +81,9 @@ pub enum Error {
         "{path}: checkpoint does not fit the model (pass `allow_partial` to load what fits):\n{mismatch}"
     )]
     Mismatch {
+        /// The checkpoint file.
         path: PathBuf,
+        /// Every missing, unexpected and mis-shaped key.
         mismatch: KeyMismatch,
     },
     /// A model setting is out of range.
@@ -85,4 +96,5 @@ pub enum Error {
     UnknownArch(String),
 }
 
+/// `std::result::Result` with this crate's [`Error`] as the default error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

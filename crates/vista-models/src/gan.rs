@@ -41,12 +41,15 @@ fn steps(size: usize) -> Result<usize> {
     }
 }
 
+/// How to build a DCGAN-style [`Generator`].
 #[derive(Config, Debug)]
 pub struct GeneratorConfig {
     /// Output side: 32 or 64.
     pub size: usize,
+    /// Channels of the generated images; default 3 (RGB).
     #[config(default = 3)]
     pub channels: usize,
+    /// Length of the noise vector each image starts from; default 100.
     #[config(default = 100)]
     pub noise: usize,
     /// Feature maps of the last hidden layer (doubling towards the noise).
@@ -55,6 +58,8 @@ pub struct GeneratorConfig {
     /// Class-conditional when set.
     #[config(default = "None")]
     pub num_classes: Option<usize>,
+    /// Width of the class embedding appended to the noise when class-conditional; default
+    /// 32.
     #[config(default = 32)]
     pub embedding: usize,
 }
@@ -62,18 +67,28 @@ pub struct GeneratorConfig {
 /// One transposed convolution, BatchNorm and ReLU.
 #[derive(Module, Debug)]
 pub struct UpBlock<B: Backend> {
+    /// The 4x4 transposed convolution: the 1x1 noise to a 4x4 map in the first block, twice
+    /// the side in the others.
     pub conv: ConvTranspose2d<B>,
+    /// BatchNorm after the transposed convolution; ReLU follows.
     pub bn: BatchNorm<B>,
 }
 
+/// The WGAN generator: noise (and, when conditional, a class) to an image in [-1, 1].
 #[derive(Module, Debug)]
 pub struct Generator<B: Backend> {
+    /// The learned class embedding (class-conditional generators only).
     pub embed: Option<Embedding<B>>,
+    /// The upsampling blocks: the first turns the noise into a 4x4 map, each further one
+    /// doubles the side and halves the feature maps, ending at half the image's side.
     pub blocks: Vec<UpBlock<B>>,
+    /// The last 4x4 stride-2 transposed convolution, to the image's channels at full size;
+    /// tanh follows.
     pub out: ConvTranspose2d<B>,
 }
 
 impl GeneratorConfig {
+    /// Builds the generator on `device`; fails unless `size` is 32 or 64.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Generator<B>> {
         let n = steps(self.size)?;
         let tconv = |cin: usize, cout: usize, stride: usize, pad: usize| {
@@ -131,26 +146,38 @@ impl<B: Backend> Generator<B> {
     }
 }
 
+/// How to build a DCGAN-style [`Critic`].
 #[derive(Config, Debug)]
 pub struct CriticConfig {
     /// Input side: 32 or 64.
     pub size: usize,
+    /// Channels of the scored images; default 3 (RGB).
     #[config(default = 3)]
     pub channels: usize,
+    /// Feature maps of the first convolution, doubling with each halving of the side;
+    /// default 64.
     #[config(default = 64)]
     pub features: usize,
+    /// Class-conditional when set: one one-hot input plane per class.
     #[config(default = "None")]
     pub num_classes: Option<usize>,
 }
 
+/// The WGAN critic: an image (and, when conditional, its class) to one unbounded score.
 #[derive(Module, Debug)]
 pub struct Critic<B: Backend> {
+    /// The 4x4 stride-2 convolutions, each followed by LeakyReLU(0.2), that halve the side
+    /// down to 4x4 while doubling the feature maps.
     pub convs: Vec<Conv2d<B>>,
+    /// The final 4x4 convolution without padding: the 4x4 map to one score.
     pub out: Conv2d<B>,
+    /// Number of classes whose one-hot planes are appended to the input; 0 when
+    /// unconditional.
     pub num_classes: usize,
 }
 
 impl CriticConfig {
+    /// Builds the critic on `device`; fails unless `size` is 32 or 64.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Critic<B>> {
         let n = steps(self.size)?;
         let conv = |cin: usize, cout: usize, stride: usize, pad: usize| {

@@ -13,11 +13,14 @@ use burn::tensor::backend::Backend;
 
 use crate::ops::dropout;
 
+/// How to build a [`FastaiHead`].
 #[derive(Config, Debug)]
 pub struct FastaiHeadConfig {
     /// Channels of the body's feature maps.
     pub in_features: usize,
+    /// Number of classes, one logit each.
     pub num_classes: usize,
+    /// Width of the hidden linear layer; default 512, as fastai's.
     #[config(default = 512)]
     pub hidden: usize,
     /// Dropout of the last block; the first uses half of it (fastai's `ps = 0.5`).
@@ -25,17 +28,27 @@ pub struct FastaiHeadConfig {
     pub dropout: f64,
 }
 
+/// fastai's classification head: concatenated max and average pooling, then two
+/// `LinBnDrop` blocks.
 #[derive(Module, Debug)]
 pub struct FastaiHead<B: Backend> {
+    /// BatchNorm over the `2·in_features` pooled features.
     pub bn1: BatchNorm<B>,
+    /// Dropout of the first block, at half the configured rate.
     pub drop1: Dropout,
+    /// The linear layer (no bias) from the pooled features to the hidden width; ReLU
+    /// follows.
     pub lin1: Linear<B>,
+    /// BatchNorm over the hidden features.
     pub bn2: BatchNorm<B>,
+    /// Dropout of the last block, at the configured rate.
     pub drop2: Dropout,
+    /// The linear layer (no bias) from the hidden width to one logit per class.
     pub lin2: Linear<B>,
 }
 
 impl FastaiHeadConfig {
+    /// Builds the head with freshly initialized weights on `device`.
     pub fn init<B: Backend>(&self, device: &B::Device) -> FastaiHead<B> {
         let pooled = 2 * self.in_features;
         FastaiHead {

@@ -39,6 +39,7 @@ pub struct ImportOptions {
 /// What a successful load did.
 #[derive(Debug, Clone)]
 pub struct ImportReport {
+    /// The checkpoint file.
     pub path: PathBuf,
     /// Number of tensors loaded.
     pub loaded: usize,
@@ -232,14 +233,18 @@ pub fn load_checkpoint<B: Backend, M: ModuleSnapshot<B>>(
 /// One tensor of a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorInfo {
+    /// The tensor's key, normalized as for loading.
     pub key: String,
+    /// The tensor's shape.
     pub shape: Vec<usize>,
+    /// The tensor's element type, by name (e.g. `F32`).
     pub dtype: String,
 }
 
 /// What a checkpoint holds, and which architecture it fits.
 #[derive(Debug, Clone)]
 pub struct Inspection {
+    /// Every tensor, sorted by key.
     pub tensors: Vec<TensorInfo>,
     /// Architecture the keys and shapes fit, when recognised.
     pub architecture: Option<String>,

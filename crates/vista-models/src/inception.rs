@@ -29,7 +29,9 @@ use crate::resnet::HeadKind;
 /// torchvision's `BasicConv2d`: convolution without bias, BatchNorm (ε = 1e-3), ReLU.
 #[derive(Module, Debug)]
 pub struct BasicConv<B: Backend> {
+    /// The convolution.
     pub conv: Conv2d<B>,
+    /// BatchNorm (ε = 1e-3) after the convolution.
     pub bn: BatchNorm<B>,
 }
 
@@ -72,6 +74,7 @@ impl<B: Backend> Maker<'_, B> {
 }
 
 impl<B: Backend> BasicConv<B> {
+    /// Convolution, BatchNorm and ReLU: `[batch, cin, h, w]` -> `[batch, cout, h', w']`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         relu(batch_norm(&self.bn, conv2d(&self.conv, x)))
     }
@@ -96,14 +99,25 @@ fn max3s2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
         .forward(x)
 }
 
+/// torchvision's `InceptionA` (Mixed_5b to 5d, on the 35x35 grid): 1x1, 5x5, double
+/// 3x3 and pooling branches, concatenated. Channel counts below are the published
+/// ones, which the width multiplier scales.
 #[derive(Module, Debug)]
 pub struct InceptionA<B: Backend> {
+    /// The 1x1 branch (64 channels).
     pub branch1x1: BasicConv<B>,
+    /// The 5x5 branch's 1x1 reduction (48 channels).
     pub branch5x5_1: BasicConv<B>,
+    /// The 5x5 branch's 5x5 convolution (64 channels).
     pub branch5x5_2: BasicConv<B>,
+    /// The double-3x3 branch's 1x1 reduction (64 channels).
     pub branch3x3dbl_1: BasicConv<B>,
+    /// The double-3x3 branch's first 3x3 convolution (96 channels).
     pub branch3x3dbl_2: BasicConv<B>,
+    /// The double-3x3 branch's second 3x3 convolution (96 channels).
     pub branch3x3dbl_3: BasicConv<B>,
+    /// The 1x1 convolution after a 3x3 average pool (`pool_features` channels: 32 in
+    /// Mixed_5b, 64 in 5c and 5d).
     pub branch_pool: BasicConv<B>,
 }
 
@@ -130,6 +144,8 @@ impl<B: Backend> InceptionA<B> {
             + self.branch_pool.out()
     }
 
+    /// `[batch, c, h, w]` -> the four branches concatenated along channels, at the same
+    /// side.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let a = self.branch1x1.forward(x.clone());
         let b = self
@@ -144,11 +160,18 @@ impl<B: Backend> InceptionA<B> {
     }
 }
 
+/// torchvision's `InceptionB` (Mixed_6a): the grid reduction from 35x35 to 17x17, a
+/// strided 3x3 branch, a strided double-3x3 branch and a max pool, concatenated.
+/// Channel counts below are the published ones, which the width multiplier scales.
 #[derive(Module, Debug)]
 pub struct InceptionB<B: Backend> {
+    /// The stride-2 3x3 convolution (384 channels).
     pub branch3x3: BasicConv<B>,
+    /// The double-3x3 branch's 1x1 reduction (64 channels).
     pub branch3x3dbl_1: BasicConv<B>,
+    /// The double-3x3 branch's first 3x3 convolution (96 channels).
     pub branch3x3dbl_2: BasicConv<B>,
+    /// The double-3x3 branch's stride-2 3x3 convolution (96 channels).
     pub branch3x3dbl_3: BasicConv<B>,
 }
 
@@ -164,6 +187,8 @@ impl<B: Backend> InceptionB<B> {
         }
     }
 
+    /// `[batch, c, h, w]` -> the two branches and a 3x3 stride-2 max pool concatenated
+    /// along channels, at about half the side.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let a = self.branch3x3.forward(x.clone());
         let b = self.branch3x3dbl_3.forward(
@@ -174,17 +199,31 @@ impl<B: Backend> InceptionB<B> {
     }
 }
 
+/// torchvision's `InceptionC` (Mixed_6b to 6e, on the 17x17 grid): 7x7 convolutions
+/// factorized into 1x7 and 7x1 pairs. `c7`, the width inside the 7x7 branches, is 128,
+/// 160, 160 and 192 in Mixed_6b to 6e; channel counts below are the published ones,
+/// which the width multiplier scales.
 #[derive(Module, Debug)]
 pub struct InceptionC<B: Backend> {
+    /// The 1x1 branch (192 channels).
     pub branch1x1: BasicConv<B>,
+    /// The 7x7 branch's 1x1 reduction (`c7` channels).
     pub branch7x7_1: BasicConv<B>,
+    /// The 7x7 branch's 1x7 convolution (`c7` channels).
     pub branch7x7_2: BasicConv<B>,
+    /// The 7x7 branch's 7x1 convolution (192 channels).
     pub branch7x7_3: BasicConv<B>,
+    /// The double-7x7 branch's 1x1 reduction (`c7` channels).
     pub branch7x7dbl_1: BasicConv<B>,
+    /// The double-7x7 branch's first 7x1 convolution (`c7` channels).
     pub branch7x7dbl_2: BasicConv<B>,
+    /// The double-7x7 branch's first 1x7 convolution (`c7` channels).
     pub branch7x7dbl_3: BasicConv<B>,
+    /// The double-7x7 branch's second 7x1 convolution (`c7` channels).
     pub branch7x7dbl_4: BasicConv<B>,
+    /// The double-7x7 branch's second 1x7 convolution (192 channels).
     pub branch7x7dbl_5: BasicConv<B>,
+    /// The 1x1 convolution after a 3x3 average pool (192 channels).
     pub branch_pool: BasicConv<B>,
 }
 
@@ -220,6 +259,8 @@ impl<B: Backend> InceptionC<B> {
             + self.branch_pool.out()
     }
 
+    /// `[batch, c, h, w]` -> the four branches concatenated along channels (768 at width
+    /// 1), at the same side.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let a = self.branch1x1.forward(x.clone());
         let b = self.branch7x7_3.forward(
@@ -240,13 +281,22 @@ impl<B: Backend> InceptionC<B> {
     }
 }
 
+/// torchvision's `InceptionD` (Mixed_7a): the grid reduction from 17x17 to 8x8, a
+/// strided 3x3 branch, a strided 7x7x3 branch and a max pool, concatenated. Channel
+/// counts below are the published ones, which the width multiplier scales.
 #[derive(Module, Debug)]
 pub struct InceptionD<B: Backend> {
+    /// The 3x3 branch's 1x1 reduction (192 channels).
     pub branch3x3_1: BasicConv<B>,
+    /// The 3x3 branch's stride-2 3x3 convolution (320 channels).
     pub branch3x3_2: BasicConv<B>,
+    /// The 7x7x3 branch's 1x1 reduction (192 channels).
     pub branch7x7x3_1: BasicConv<B>,
+    /// The 7x7x3 branch's 1x7 convolution (192 channels).
     pub branch7x7x3_2: BasicConv<B>,
+    /// The 7x7x3 branch's 7x1 convolution (192 channels).
     pub branch7x7x3_3: BasicConv<B>,
+    /// The 7x7x3 branch's stride-2 3x3 convolution (192 channels).
     pub branch7x7x3_4: BasicConv<B>,
 }
 
@@ -268,6 +318,8 @@ impl<B: Backend> InceptionD<B> {
         }
     }
 
+    /// `[batch, c, h, w]` -> the two branches and a 3x3 stride-2 max pool concatenated
+    /// along channels, at about half the side.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let a = self
             .branch3x3_2
@@ -284,16 +336,28 @@ impl<B: Backend> InceptionD<B> {
     }
 }
 
+/// torchvision's `InceptionE` (Mixed_7b and 7c, on the 8x8 grid): branches that end in
+/// parallel 1x3 and 3x1 convolutions, whose outputs are concatenated. Channel counts
+/// below are the published ones, which the width multiplier scales.
 #[derive(Module, Debug)]
 pub struct InceptionE<B: Backend> {
+    /// The 1x1 branch (320 channels).
     pub branch1x1: BasicConv<B>,
+    /// The 3x3 branch's 1x1 reduction (384 channels).
     pub branch3x3_1: BasicConv<B>,
+    /// The 3x3 branch's 1x3 convolution (384 channels).
     pub branch3x3_2a: BasicConv<B>,
+    /// The 3x3 branch's 3x1 convolution (384 channels), beside the 1x3 one.
     pub branch3x3_2b: BasicConv<B>,
+    /// The double-3x3 branch's 1x1 reduction (448 channels).
     pub branch3x3dbl_1: BasicConv<B>,
+    /// The double-3x3 branch's 3x3 convolution (384 channels).
     pub branch3x3dbl_2: BasicConv<B>,
+    /// The double-3x3 branch's 1x3 convolution (384 channels).
     pub branch3x3dbl_3a: BasicConv<B>,
+    /// The double-3x3 branch's 3x1 convolution (384 channels), beside the 1x3 one.
     pub branch3x3dbl_3b: BasicConv<B>,
+    /// The 1x1 convolution after a 3x3 average pool (192 channels).
     pub branch_pool: BasicConv<B>,
 }
 
@@ -322,6 +386,8 @@ impl<B: Backend> InceptionE<B> {
             + self.branch_pool.out()
     }
 
+    /// `[batch, c, h, w]` -> the branches concatenated along channels (2048 at width 1), at
+    /// the same side.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let a = self.branch1x1.forward(x.clone());
         let s = self.branch3x3_1.forward(x.clone());
@@ -350,8 +416,11 @@ impl<B: Backend> InceptionE<B> {
 /// torchvision's `InceptionAux`, trained on the 17x17 grid.
 #[derive(Module, Debug)]
 pub struct InceptionAux<B: Backend> {
+    /// The 1x1 convolution (128 channels) after a 5x5 stride-3 average pool.
     pub conv0: BasicConv<B>,
+    /// The 5x5 convolution (768 channels).
     pub conv1: BasicConv<B>,
+    /// The auxiliary classifier: globally pooled features to one logit per class.
     pub fc: Linear<B>,
 }
 
@@ -367,15 +436,24 @@ impl<B: Backend> InceptionAux<B> {
     }
 }
 
+/// How to build an [`InceptionV3`].
 #[derive(Config, Debug)]
 pub struct InceptionV3Config {
+    /// Number of classes, one logit each.
     pub num_classes: usize,
+    /// Multiplies every convolution's output channels (rounded, at least 1); default 1.0,
+    /// the published model.
     #[config(default = 1.0)]
     pub width: f64,
+    /// Builds the auxiliary classifier on the 17x17 grid; default false.
     #[config(default = false)]
     pub aux_logits: bool,
+    /// Re-scales ImageNet-normalized input as torchvision's pretrained weights expect;
+    /// default false.
     #[config(default = false)]
     pub transform_input: bool,
+    /// Dropout probability on the pooled features before the linear classifier (the fastai
+    /// head has its own); default 0.5.
     #[config(default = 0.5)]
     pub dropout: f64,
     /// `Linear` is the published classifier (`fc`); `Fastai` puts fastai's head on the body.
@@ -383,32 +461,57 @@ pub struct InceptionV3Config {
     pub head: HeadKind,
 }
 
+/// Inception v3 with torchvision's module names, in Rust's field style.
 #[derive(Module, Debug)]
 pub struct InceptionV3<B: Backend> {
+    /// The stem's first 3x3 stride-2 convolution (32 channels).
     pub conv2d_1a_3x3: BasicConv<B>,
+    /// The stem's unpadded 3x3 convolution (32 channels).
     pub conv2d_2a_3x3: BasicConv<B>,
+    /// The stem's padded 3x3 convolution (64 channels); a 3x3 stride-2 max pool follows.
     pub conv2d_2b_3x3: BasicConv<B>,
+    /// The stem's 1x1 convolution (80 channels).
     pub conv2d_3b_1x1: BasicConv<B>,
+    /// The stem's last 3x3 convolution (192 channels); a 3x3 stride-2 max pool follows.
     pub conv2d_4a_3x3: BasicConv<B>,
+    /// The first Inception-A block (32 pooling channels).
     pub mixed_5b: InceptionA<B>,
+    /// The second Inception-A block (64 pooling channels).
     pub mixed_5c: InceptionA<B>,
+    /// The third Inception-A block (64 pooling channels).
     pub mixed_5d: InceptionA<B>,
+    /// The reduction from the 35x35 to the 17x17 grid.
     pub mixed_6a: InceptionB<B>,
+    /// The first Inception-C block (`c7` = 128).
     pub mixed_6b: InceptionC<B>,
+    /// The second Inception-C block (`c7` = 160).
     pub mixed_6c: InceptionC<B>,
+    /// The third Inception-C block (`c7` = 160).
     pub mixed_6d: InceptionC<B>,
+    /// The fourth Inception-C block (`c7` = 192).
     pub mixed_6e: InceptionC<B>,
+    /// The auxiliary classifier on Mixed_6e's output, when the config asks for it.
     pub aux_logits: Option<InceptionAux<B>>,
+    /// The reduction from the 17x17 to the 8x8 grid.
     pub mixed_7a: InceptionD<B>,
+    /// The first Inception-E block.
     pub mixed_7b: InceptionE<B>,
+    /// The second Inception-E block, whose output is the body's features.
     pub mixed_7c: InceptionE<B>,
+    /// Dropout before the linear classifier `fc`.
     pub dropout: Dropout,
+    /// The published classifier: globally pooled features to one logit per class (absent
+    /// with the fastai head).
     pub fc: Option<Linear<B>>,
+    /// fastai's head, when the config asks for it (absent with `fc`).
     pub head: Option<FastaiHead<B>>,
+    /// Whether the trunk first re-scales ImageNet-normalized input, as torchvision's
+    /// `transform_input` does.
     pub transform_input: bool,
 }
 
 impl InceptionV3Config {
+    /// Builds the model with freshly initialized weights on `device`.
     pub fn init<B: Backend>(&self, device: &B::Device) -> InceptionV3<B> {
         let m = Maker::<B> {
             width: self.width,

@@ -15,6 +15,36 @@
 //!   own layers (a convolution and a batch norm fast on the flex CPU backend, behind the
 //!   default feature `flex-kernels`, and reproducible dropout), each with the upstream
 //!   change that would retire it.
+//!
+//! # Example
+//!
+//! A tiny ResNet-18 for three classes on 28 px images, its logits for a batch of two,
+//! and an architecture name read back:
+//!
+//! ```
+//! use burn::backend::Flex;
+//! use burn::tensor::Tensor;
+//! use vista_models::{Arch, Classifier, ModelConfig};
+//!
+//! let device = Default::default();
+//! let model = ModelConfig {
+//!     arch: Arch::Resnet18,
+//!     num_classes: 3,
+//!     width: 0.125,
+//!     small_stem: true,
+//!     ..ModelConfig::default()
+//! }
+//! .init_seeded::<Flex>(42, &device)?;
+//! let images = Tensor::<Flex, 4>::zeros([2, 3, 28, 28], &device);
+//! assert_eq!(model.logits(images).dims(), [2, 3]);
+//!
+//! let arch: Arch = "resnet18".parse()?;
+//! assert_eq!(arch, Arch::Resnet18);
+//! assert_eq!(arch.to_string(), "resnet18");
+//! # Ok::<(), vista_models::Error>(())
+//! ```
+
+#![warn(missing_docs)]
 
 mod efficientnet;
 mod error;

@@ -30,14 +30,19 @@ pub trait Classifier<B: Backend>: LayerGroups<B> + Send + Sync {
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Arch {
+    /// ResNet-18 (`resnet18`).
     #[cfg_attr(feature = "clap", value(name = "resnet18"))]
     Resnet18,
+    /// ResNet-34 (`resnet34`).
     #[cfg_attr(feature = "clap", value(name = "resnet34"))]
     Resnet34,
+    /// ResNet-50 (`resnet50`).
     #[cfg_attr(feature = "clap", value(name = "resnet50"))]
     Resnet50,
+    /// Inception v3 (`inception_v3`).
     #[cfg_attr(feature = "clap", value(name = "inception_v3", alias = "inception-v3"))]
     InceptionV3,
+    /// EfficientNet-Lite0 (`efficientnet_lite0`).
     #[cfg_attr(
         feature = "clap",
         value(name = "efficientnet_lite0", alias = "efficientnet-lite0")
@@ -46,6 +51,7 @@ pub enum Arch {
 }
 
 impl Arch {
+    /// Every architecture in the registry.
     pub const ALL: [Arch; 5] = [
         Arch::Resnet18,
         Arch::Resnet34,
@@ -54,6 +60,8 @@ impl Arch {
         Arch::EfficientnetLite0,
     ];
 
+    /// The architecture's name in commands and files (`resnet18`, `inception_v3`, ...),
+    /// which [`Arch::parse`] reads back.
     pub fn name(self) -> &'static str {
         match self {
             Arch::Resnet18 => "resnet18",
@@ -114,7 +122,9 @@ impl std::str::FromStr for Arch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ModelConfig {
+    /// The architecture; default ResNet-18.
     pub arch: Arch,
+    /// Number of classes, one logit each; default 10.
     pub num_classes: usize,
     /// Channel multiplier (ResNets and Inception; 1.0 = the published model).
     pub width: f64,
@@ -184,6 +194,8 @@ impl ModelConfig {
         })
     }
 
+    /// Builds the model with freshly initialized weights on `device`; fails when a
+    /// ResNet's width or class count is out of range.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<AnyModel<B>> {
         let head = if self.fastai_head {
             HeadKind::Fastai
@@ -225,8 +237,11 @@ impl ModelConfig {
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum AnyModel<B: Backend> {
+    /// A ResNet-18, -34 or -50.
     ResNet(ResNet<B>),
+    /// An Inception v3.
     Inception(InceptionV3<B>),
+    /// An EfficientNet-Lite0.
     EfficientNet(EfficientNetLite<B>),
 }
 

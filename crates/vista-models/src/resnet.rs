@@ -41,20 +41,30 @@ fn conv(cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Conv2dC
 /// The 1x1 convolution and batch norm that match the shortcut to a block's output.
 #[derive(Module, Debug)]
 pub struct Downsample<B: Backend> {
+    /// The 1x1 convolution, with the block's stride, to the block's output channels.
     pub conv: Conv2d<B>,
+    /// BatchNorm after the convolution.
     pub bn: BatchNorm<B>,
 }
 
 /// A residual block: basic (two 3x3 convolutions) or bottleneck (1x1, 3x3, 1x1).
 #[derive(Module, Debug)]
 pub struct Block<B: Backend> {
+    /// The first convolution: 3x3 with the block's stride (basic) or the 1x1 reduction
+    /// (bottleneck).
     pub conv1: Conv2d<B>,
+    /// BatchNorm after `conv1`; ReLU follows.
     pub bn1: BatchNorm<B>,
+    /// The second convolution: 3x3, with the block's stride in a bottleneck.
     pub conv2: Conv2d<B>,
+    /// BatchNorm after `conv2`.
     pub bn2: BatchNorm<B>,
     /// Present in bottleneck blocks only.
     pub conv3: Option<Conv2d<B>>,
+    /// BatchNorm after `conv3` (bottleneck blocks only).
     pub bn3: Option<BatchNorm<B>>,
+    /// The shortcut's projection, present when the block changes the stride or the
+    /// channels.
     pub downsample: Option<Downsample<B>>,
 }
 
@@ -108,8 +118,11 @@ impl<B: Backend> Block<B> {
 /// Which ResNet.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub enum ResNetDepth {
+    /// ResNet-18: basic blocks, 2, 2, 2 and 2 per stage.
     R18,
+    /// ResNet-34: basic blocks, 3, 4, 6 and 3 per stage.
     R34,
+    /// ResNet-50: bottleneck blocks, 3, 4, 6 and 3 per stage.
     R50,
 }
 
@@ -133,10 +146,14 @@ pub enum HeadKind {
     Fastai,
 }
 
+/// How to build a [`ResNet`].
 #[derive(Config, Debug)]
 pub struct ResNetConfig {
+    /// Which ResNet: 18, 34 or 50 layers.
     pub depth: ResNetDepth,
+    /// Number of classes, one logit each; at least 1.
     pub num_classes: usize,
+    /// Channels of the input images; default 3 (RGB), at least 1.
     #[config(default = 3)]
     pub in_channels: usize,
     /// 3x3 stride-1 first convolution and no max-pool, for 28–64 px inputs.
@@ -145,6 +162,7 @@ pub struct ResNetConfig {
     /// Multiplies every layer's channel count (1.0 = the published model).
     #[config(default = 1.0)]
     pub width: f64,
+    /// The classifier on the body: torchvision's `fc` (the default) or fastai's head.
     #[config(default = "HeadKind::Linear")]
     pub head: HeadKind,
 }
@@ -152,15 +170,23 @@ pub struct ResNetConfig {
 /// A ResNet classifier.
 #[derive(Module, Debug)]
 pub struct ResNet<B: Backend> {
+    /// The stem's 7x7 stride-2 convolution (3x3 stride 1 with the small stem).
     pub conv1: Conv2d<B>,
+    /// BatchNorm after the stem convolution; ReLU follows.
     pub bn1: BatchNorm<B>,
+    /// The stem's 3x3 stride-2 max pool (absent with the small stem).
     pub maxpool: Option<MaxPool2d>,
+    /// The first stage's blocks (64 planes at width 1, stride 1).
     pub layer1: Vec<Block<B>>,
+    /// The second stage's blocks (128 planes at width 1; the first block has stride 2).
     pub layer2: Vec<Block<B>>,
+    /// The third stage's blocks (256 planes at width 1; the first block has stride 2).
     pub layer3: Vec<Block<B>>,
+    /// The fourth stage's blocks (512 planes at width 1; the first block has stride 2).
     pub layer4: Vec<Block<B>>,
     /// torchvision's head (absent with the fastai head).
     pub fc: Option<Linear<B>>,
+    /// fastai's head, when the config asks for it (absent with `fc`).
     pub head: Option<FastaiHead<B>>,
 }
 
@@ -176,6 +202,9 @@ impl ResNetConfig {
         self.planes()[3] * if bottleneck { 4 } else { 1 }
     }
 
+    /// Builds the model with freshly initialized weights (Kaiming normal for the
+    /// convolutions, as torchvision's) on `device`; fails unless the width, the class
+    /// count and the input channels are positive.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<ResNet<B>> {
         if !(self.width > 0.0 && self.width.is_finite())
             || self.num_classes == 0

@@ -8,6 +8,8 @@
 //!   (captioned image grids, for top losses and flagged images).
 //! - [`render_png`] for any other drawing.
 
+#![warn(missing_docs)]
+
 mod curves;
 mod error;
 mod pictures;

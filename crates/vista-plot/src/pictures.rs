@@ -87,6 +87,7 @@ pub fn confusion_png(path: &Path, confusion: &Confusion, classes: &[String]) -> 
 /// One captioned picture of a grid.
 #[derive(Debug, Clone)]
 pub struct Tile {
+    /// The picture, scaled to the grid's tile size when drawn.
     pub image: RgbImage,
     /// Up to three lines under the picture.
     pub caption: Vec<String>,

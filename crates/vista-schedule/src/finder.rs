@@ -8,8 +8,11 @@ pub use vista_format::Suggestions;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LrFindConfig {
+    /// Learning rate of the first step of the sweep.
     pub start_lr: f64,
+    /// Learning rate the sweep reaches after `num_it` steps.
     pub end_lr: f64,
+    /// Number of steps in the sweep, the most losses it records.
     pub num_it: usize,
     /// Smoothing of the loss (exponential moving average with bias correction).
     pub beta: f64,
@@ -43,6 +46,7 @@ pub struct LrFinder {
 }
 
 impl LrFinder {
+    /// Starts a sweep with settings `cfg`, with nothing recorded yet.
     pub fn new(cfg: LrFindConfig) -> Self {
         Self {
             cfg,

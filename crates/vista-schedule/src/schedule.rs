@@ -31,39 +31,57 @@ pub enum Schedule {
     /// `pct_start` of training, then cosine down to `lr_max / div_final`; momentum
     /// 0.95 → 0.85 → 0.95 alongside. Defaults: div 25, div_final 1e5, pct_start 0.25.
     OneCycle {
+        /// Peak learning rate, reached at `pct_start` of training.
         lr_max: f64,
+        /// Divisor giving the starting rate, `lr_max / div`.
         div: f64,
+        /// Divisor giving the final rate, `lr_max / div_final`.
         div_final: f64,
+        /// Share of training (0..1) spent warming up to `lr_max`.
         pct_start: f64,
+        /// Momentum (or Adam's β1) at the start, at the peak and at the end.
         moms: (f64, f64, f64),
     },
     /// Cosine annealing from `lr_max` to `lr_min`.
     Cosine {
+        /// Learning rate at the first step.
         lr_max: f64,
+        /// Learning rate at the end of training.
         lr_min: f64,
     },
     /// SGDR (Loshchilov and Hutter 2017): cosine from `lr_max` to `lr_min` in cycles of
     /// `cycle_len` steps, each `cycle_mult` times longer than the last, restarting at
     /// `lr_max`.
     Sgdr {
+        /// Learning rate at the start of each cycle.
         lr_max: f64,
+        /// Learning rate at the end of each cycle.
         lr_min: f64,
+        /// Length of the first cycle, in steps (at least one).
         cycle_len: usize,
+        /// Factor by which each cycle is longer than the last (values below 1 count as 1).
         cycle_mult: f64,
     },
     /// fastai's `fit_flat_cos`: flat at `lr` for `pct_start` (0.75), then cosine to
     /// `lr / div_final`.
     FlatCos {
+        /// Learning rate of the flat part.
         lr: f64,
+        /// Share of training (0..1) spent at the flat rate before the cosine decay.
         pct_start: f64,
+        /// Divisor giving the final rate, `lr / div_final`.
         div_final: f64,
     },
     /// Linear warm-up from 0 to `lr` over `warmup` steps, then constant.
     Warmup {
+        /// Learning rate reached at the end of the warm-up and kept afterwards.
         lr: f64,
+        /// Length of the warm-up, in steps (0 means no warm-up).
         warmup: usize,
     },
+    /// The same learning rate at every step.
     Constant {
+        /// Learning rate used throughout training.
         lr: f64,
     },
 }

@@ -34,10 +34,14 @@ const LR_FIND_EPOCHS: u64 = 1 << 40;
 /// How the Learner computes the loss and shows its work.
 #[derive(Debug, Clone)]
 pub struct LearnerConfig {
+    /// The number of classes the model tells apart (the width of its output).
     pub num_classes: usize,
+    /// The optimizer and its hyperparameters (fastai's `opt_func`; AdamW by default).
     pub optimizer: OptimizerConfig,
     /// ε of label smoothing (0 = plain cross-entropy).
     pub label_smoothing: f32,
+    /// Seed of the backend's random state each epoch and of every step's dropout masks:
+    /// the same seed gives the same fit.
     pub seed: u64,
     /// Hears of every step, epoch and note ([`vista_format::Quiet`] by default).
     pub observer: Observers,
@@ -132,6 +136,7 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Learner<B, M> {
         &self.valid
     }
 
+    /// The settings the Learner fits with.
     pub fn config(&self) -> &LearnerConfig {
         &self.cfg
     }
@@ -176,8 +181,11 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Learner<B, M> {
 pub struct FitSpec {
     /// Name shown in the table (a stage of progressive resizing, `frozen`, ...).
     pub phase: String,
+    /// The number of epochs of this fit, including any `skip`ped ones.
     pub epochs: usize,
+    /// Side of the training and validation images, in pixels.
     pub size: u32,
+    /// The learning rate at every step of the fit, spread over all its `epochs`.
     pub schedule: Schedule,
     /// Epochs of this fit already done (when resuming); the schedule continues from there.
     pub skip: usize,
@@ -189,6 +197,9 @@ where
     M: AutodiffModule<B> + Classifier<B>,
     M::InnerModule: Classifier<B::InnerBackend>,
 {
+    /// A Learner that fits `model` on `train`'s batches and scores it on `valid`'s, with
+    /// the batches split over `devices`; the first device holds the model. Panics when
+    /// `devices` is empty.
     pub fn new(
         model: M,
         train: Loader,

@@ -11,6 +11,8 @@
 //!   RMSprop, 5 critic steps per generator step), resumable; [`generate`] samples it.
 //! - [`ScheduledLr`] puts vista's schedules behind burn's `LrScheduler`.
 
+#![warn(missing_docs)]
+
 mod error;
 mod gan;
 mod learner;

@@ -20,23 +20,43 @@ use crate::record::RunRecorder;
 
 use crate::error::{Error, Result};
 
+/// Which optimizer a run trains with, and its hyperparameters (the learning rate comes
+/// from the schedule); saved in the run's configuration under `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OptimizerConfig {
+    /// Adam with decoupled weight decay, fastai's default optimizer.
     AdamW {
+        /// Decay of the gradients' running mean (fastai's `mom`; 0.9 by default).
         beta1: f32,
+        /// Decay of the squared gradients' running mean (fastai's `sqr_mom`; 0.99 by
+        /// default).
         beta2: f32,
+        /// Added to the denominator for numerical stability (1e-5 by default, as in fastai).
         eps: f32,
+        /// Decoupled weight decay, scaled by the learning rate (fastai's `wd`; 0.01 by
+        /// default).
         weight_decay: f32,
     },
+    /// Stochastic gradient descent with momentum (fastai's `SGD`, with L2 weight decay).
     Sgd {
+        /// Momentum of the update (fastai's `mom`; 0.9 by default), without dampening.
         momentum: f64,
+        /// L2 weight decay added to the gradient; 0 turns it off.
         weight_decay: f32,
+        /// Uses Nesterov momentum instead of the classic one.
         nesterov: bool,
     },
     /// PyTorch's `RMSprop` (smoothing `alpha`, `eps` added to the root, optional
     /// momentum); no weight decay.
-    RmsProp { alpha: f32, eps: f32, momentum: f32 },
+    RmsProp {
+        /// Decay of the squared gradients' running mean (0.99 by default).
+        alpha: f32,
+        /// Added to the root of that mean for numerical stability (1e-8 by default).
+        eps: f32,
+        /// Momentum of the update; 0 (the default) uses none.
+        momentum: f32,
+    },
 }
 
 impl Default for OptimizerConfig {
@@ -70,6 +90,7 @@ impl OptimizerConfig {
         }
     }
 
+    /// A new optimizer of this kind for a model of type `M`, with empty state.
     pub fn init<B: AutodiffBackend, M: AutodiffModule<B>>(&self) -> Optim<M, B> {
         match *self {
             OptimizerConfig::RmsProp {
@@ -120,8 +141,11 @@ impl OptimizerConfig {
 /// An optimizer of either kind, with its state.
 #[derive(Clone)]
 pub enum Optim<M: AutodiffModule<B>, B: AutodiffBackend> {
+    /// burn's AdamW, from [`OptimizerConfig::AdamW`].
     AdamW(OptimizerAdaptor<AdamW, M, B>),
+    /// burn's SGD with momentum, from [`OptimizerConfig::Sgd`].
     Sgd(OptimizerAdaptor<Sgd<B::InnerBackend>, M, B>),
+    /// burn's RMSprop, from [`OptimizerConfig::RmsProp`].
     RmsProp(OptimizerAdaptor<RmsProp, M, B>),
 }
 
@@ -136,6 +160,8 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> std::fmt::Debug for Optim<M, B> {
 }
 
 impl<M: AutodiffModule<B>, B: AutodiffBackend> Optim<M, B> {
+    /// Updates `module` with `grads` at learning rate `lr` and returns it, advancing the
+    /// optimizer's state.
     pub fn step(&mut self, lr: f64, module: M, grads: GradientsParams) -> M {
         match self {
             Optim::AdamW(o) => o.step(lr, module, grads),
@@ -155,6 +181,8 @@ impl<M: AutodiffModule<B>, B: AutodiffBackend> Optim<M, B> {
         res.map_err(|e| Error::record(path, e))
     }
 
+    /// This optimizer with the state [`Optim::save`] wrote to `path` (the recorder adds
+    /// `.bin`) loaded onto `device`; a state that does not fit the model is an error.
     pub fn load(self, path: &Path, device: &B::Device) -> Result<Self> {
         let recorder = RunRecorder::<FullPrecisionSettings>::new();
         let p = path.to_path_buf();

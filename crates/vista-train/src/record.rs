@@ -79,6 +79,7 @@ pub struct RunRecorder<S: PrecisionSettings> {
 }
 
 impl<S: PrecisionSettings> RunRecorder<S> {
+    /// A recorder storing floats at the precision of `S`.
     pub fn new() -> Self {
         Self {
             _settings: PhantomData,

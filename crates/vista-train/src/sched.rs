@@ -10,12 +10,16 @@ use vista_schedule::Schedule;
 /// A [`Schedule`] over `total` steps as a burn `LrScheduler`; its record is the step.
 #[derive(Debug, Clone)]
 pub struct ScheduledLr {
+    /// The schedule that gives the learning rate at every step.
     pub schedule: Schedule,
+    /// The number of steps the schedule spans; steps past it keep the last rate.
     pub total: usize,
+    /// The next step to give the rate of, counted from 0.
     pub step: usize,
 }
 
 impl ScheduledLr {
+    /// `schedule` over `total` steps, starting at its first step.
     pub fn new(schedule: Schedule, total: usize) -> Self {
         Self {
             schedule,

@@ -21,14 +21,21 @@ pub struct GanConfig {
     /// One generator for every class, told the class (the critic is told it too);
     /// off, the generator ignores classes.
     pub conditional: bool,
+    /// Passes over the training images; a finished run resumed with more epochs trains on.
     pub epochs: usize,
+    /// Images per critic or generator step; an epoch uses only full batches.
     pub batch_size: usize,
     /// Critic steps per generator step.
     pub critic_steps: usize,
     /// The critic's weights are clipped into `[-clip, clip]` after each of its steps.
     pub clip: f32,
+    /// The optimizer of the generator and of the critic, each with its own state
+    /// (RMSprop by default, as in the Wasserstein GAN paper).
     pub optimizer: OptimizerConfig,
+    /// Learning rate of both optimizers, constant throughout training.
     pub lr: f64,
+    /// Seed of the weights' initialization, the image order, the noise and the sample
+    /// grids: the same seed gives the same run.
     pub seed: u64,
     /// Data-parallel shards per batch, each on its own thread and device.
     pub shards: usize,

@@ -28,11 +28,15 @@ use super::trainer::GanState;
 pub struct TrainedGan<B: Backend> {
     /// The GAN's run folder.
     pub run: PathBuf,
+    /// The settings the GAN was trained with, as saved in its `gan.json`.
     pub config: GanConfig,
+    /// The classes of the images it was trained on.
     pub classes: ClassMap,
+    /// The generator network, with its trained weights.
     pub generator: Generator<B>,
     /// The file the generator came from.
     pub weights: PathBuf,
+    /// The number of epochs the generator was trained for.
     pub epochs: usize,
 }
 

@@ -19,6 +19,7 @@ pub struct Samples {
     pub images: Vec<RgbImage>,
     /// The class each image was generated for.
     pub labels: Vec<u32>,
+    /// The number of images generated for every class.
     pub per_class: usize,
     /// The seed of their noise.
     pub seed: u64,

@@ -110,6 +110,8 @@ pub struct RunLock {
 }
 
 impl RunLock {
+    /// Locks the run folder `dir` (created if missing) for this process and writes its
+    /// pid into the lock file; a folder another process holds is [`Error::Busy`].
     pub fn acquire(dir: &Path) -> Result<RunLock> {
         use std::io::{Read, Seek, Write};
         use std::os::unix::fs::OpenOptionsExt;

@@ -18,7 +18,9 @@ use crate::optim::OptimizerConfig;
 /// One stage of progressive resizing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageConfig {
+    /// Side of the images this stage trains on, in pixels.
     pub size: u32,
+    /// The number of epochs this stage trains.
     pub epochs: usize,
     /// Peak learning rate; `None` runs the LR finder first and takes its `valley`.
     pub lr: Option<f64>,
@@ -30,13 +32,21 @@ pub struct StageConfig {
 pub enum ScheduleKind {
     /// fastai's `fit_one_cycle` (defaults: pct_start 0.25, div 25, div_final 1e5).
     OneCycle {
+        /// Share of the steps (0..1) spent warming up to the peak rate.
         pct_start: f64,
+        /// Divisor giving the starting rate, the peak rate over `div`.
         div: f64,
+        /// Divisor giving the final rate, the peak rate over `div_final`.
         div_final: f64,
     },
     /// SGDR: cosine restarts every `cycle_len` epochs, each cycle `cycle_mult` times
     /// longer, down to `lr / 100`.
-    Sgdr { cycle_len: usize, cycle_mult: f64 },
+    Sgdr {
+        /// Epochs of the first cycle (at least 1 is used; 1 when parsed from `sgdr`).
+        cycle_len: usize,
+        /// How many times longer each cycle is than the one before (2 when parsed).
+        cycle_mult: f64,
+    },
     /// fastai's `fit_flat_cos`.
     FlatCos,
     /// Cosine annealing to `lr / 100`.
@@ -54,6 +64,8 @@ impl Default for ScheduleKind {
 }
 
 impl ScheduleKind {
+    /// The schedule named `name` (`one-cycle`, `sgdr`, `flat-cos` or `cosine`; `_` may
+    /// stand for `-`) with its default settings.
     pub fn parse(name: &str) -> Result<Self> {
         Ok(match name {
             "one-cycle" | "one_cycle" => Self::default(),
@@ -105,6 +117,7 @@ impl ScheduleKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainConfig {
+    /// The network: its architecture, number of classes, width and stem.
     pub model: ModelConfig,
     /// Pretrained weights (PyTorch `.pth` or safetensors) for the body.
     pub pretrained: Option<PathBuf>,
@@ -116,26 +129,39 @@ pub struct TrainConfig {
     /// `fine_tune`), after which every layer group trains at its own rate, from 1/100 of
     /// the stage's rate for the earliest group to the full rate for the head.
     pub freeze_epochs: usize,
+    /// The stages of progressive resizing, trained in order (at least one); the finished
+    /// model predicts at the last one's size. By default one epoch at 64 px.
     pub stages: Vec<StageConfig>,
+    /// How the learning rate moves within each stage (one-cycle by default, fastai's
+    /// `fit_one_cycle`); the frozen epochs always use one-cycle with `pct_start` 0.99.
     pub schedule: ScheduleKind,
+    /// The optimizer and its hyperparameters (fastai's `opt_func`; AdamW by default).
     pub optimizer: OptimizerConfig,
+    /// Images per training step, split over the shards (fastai's `bs`; 64 by default);
+    /// validation batches hold twice as many.
     pub batch_size: usize,
     /// Share of each class held out for validation.
     pub valid_pct: f32,
     /// Mixup's α (`None` = no mixup).
     pub mixup: Option<f32>,
+    /// ε of label smoothing, in [0, 1) (fastai's `LabelSmoothingCrossEntropy`); 0, the
+    /// default, is plain cross-entropy.
     pub label_smoothing: f32,
     /// fastai's `aug_transforms` (`None` = resize only).
     pub augment: Option<AugmentConfig>,
     /// Input normalization; `None` = ImageNet's with pretrained weights, else the
     /// training images' own statistics (resolved and saved when the run starts).
     pub normalize: Option<Normalize>,
+    /// The LR finder's sweep (fastai's `lr_find` defaults), run for stages whose rate is
+    /// `auto` (see `find_lr_each_stage`).
     pub lr_find: LrFindConfig,
     /// Run the LR finder at every stage whose rate is `auto`. Off (the default), only
     /// the first such stage runs it and later ones reuse its rate: on a model that has
     /// already learned, the finder's valley sits where the loss is flat and is far too
     /// low.
     pub find_lr_each_stage: bool,
+    /// Seed of the validation split, the initial weights, the batches, augmentation,
+    /// mixup, dropout and the extra images drawn: the same seed gives the same run.
     pub seed: u64,
     /// Loader threads (0 = one per core).
     pub workers: usize,
@@ -180,6 +206,8 @@ impl Default for TrainConfig {
     }
 }
 
+/// How a run is carried out, beside its settings: whether it resumes, and who hears of
+/// its progress.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Carry on from the run folder's last checkpoint.
@@ -191,7 +219,9 @@ pub struct RunOptions {
 /// What a run leaves behind, also in its folder.
 #[derive(Debug)]
 pub struct Outcome<B: Backend> {
+    /// The trained model, also saved as the run's `model.bin`.
     pub model: AnyModel<B>,
+    /// Every epoch's metrics, over all phases in order.
     pub metrics: Vec<EpochMetrics>,
     /// Learning rate of each phase (found or given).
     pub lrs: Vec<f64>,
@@ -200,7 +230,9 @@ pub struct Outcome<B: Backend> {
 /// Where a default recipe will train: it sizes the model for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
+    /// A CPU: the default recipe keeps 1/8 of the model's channels.
     Cpu,
+    /// A GPU: the model keeps its full width.
     Gpu,
 }
 

@@ -13,8 +13,11 @@ use vista_data::{ClassMap, Loaded};
 /// Images and labels to train on (the dataset's training part, decoded).
 #[derive(Debug, Clone)]
 pub struct TrainData {
+    /// The decoded images: the real ones first, then the `extra` ones.
     pub images: Arc<Vec<RgbImage>>,
+    /// The class index of each image, in the same order.
     pub labels: Arc<Vec<u32>>,
+    /// The classes the labels index.
     pub classes: ClassMap,
     /// The last `extra` images are extra training material (generated ones): kept out
     /// of the validation split and the normalization statistics.

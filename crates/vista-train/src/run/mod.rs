@@ -489,8 +489,11 @@ fn fmt_lr(lr: Option<f64>) -> String {
 /// A finished run, loaded for prediction.
 #[derive(Debug)]
 pub struct TrainedRun<B: Backend> {
+    /// The settings the run was trained with, from its `config.json`.
     pub config: TrainConfig,
+    /// The classes the model tells apart, from its `classes.txt`.
     pub classes: ClassMap,
+    /// The trained model, from its `model.bin`.
     pub model: AnyModel<B>,
 }
 
