@@ -235,11 +235,14 @@ fn weights_inspect_names_the_architecture_and_checks_the_fit() {
         "{stdout}"
     );
     assert!(stdout.contains("layer4.2.conv3.weight"), "{stdout}");
+    assert!(
+        stdout.contains("load it with: --arch resnet50 --width 0.0625\n"),
+        "{stdout}"
+    );
 
+    // The width comes from the file when the command line names the same model.
     let out = vista(
-        &[
-            "weights", "inspect", file, "--arch", "resnet50", "--width", "0.0625",
-        ],
+        &["weights", "inspect", file, "--arch", "resnet50"],
         cache.path(),
     );
     let (stdout, stderr) = text(&out);

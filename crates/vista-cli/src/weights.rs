@@ -23,10 +23,12 @@ pub struct InspectArgs {
     /// Classes of that model (default: what the checkpoint's head has).
     #[arg(long)]
     classes: Option<usize>,
-    /// Width multiplier of a ResNet or Inception v3.
-    #[arg(long, default_value_t = 1.0)]
-    width: f64,
-    /// ResNet with the small-image stem.
+    /// Width multiplier of a ResNet or Inception v3 (default: the checkpoint's when it
+    /// fits `--arch`, else 1).
+    #[arg(long)]
+    width: Option<f64>,
+    /// ResNet with the small-image stem (default: the checkpoint's stem when it fits
+    /// `--arch`).
     #[arg(long)]
     small_stem: bool,
 }
@@ -59,30 +61,41 @@ pub fn run(cmd: WeightsCommand) -> Result<()> {
     for t in &found.tensors {
         println!("  {:width$}  {:>8}  {:?}", t.key, t.dtype, t.shape);
     }
-    match &found.architecture {
-        Some(arch) => println!("fits: {arch}"),
-        None => println!("fits: no architecture vista recognises from the keys"),
+    let guessed = found.guess.as_ref().and_then(|g| g.model_config());
+    match (&found.guess, &guessed) {
+        (Some(guess), Some(config)) => {
+            println!("fits: {guess}");
+            let mut flags = format!("--arch {}", config.arch);
+            if config.width != 1.0 {
+                flags += &format!(" --width {}", config.width);
+            }
+            if config.small_stem {
+                flags += " --small-stem";
+            }
+            println!("load it with: {flags}");
+        }
+        (Some(guess), None) => println!("fits: {guess}; vista does not build this model"),
+        (None, _) => println!("fits: no architecture vista recognises from the keys"),
     }
     let Some(arch) = args.arch else {
         return Ok(());
     };
-    let head_classes = found
-        .tensors
-        .iter()
-        .find(|t| t.key == "fc.weight")
-        .and_then(|t| match t.shape[..] {
-            // A linear layer's weight is [classes, features]; any other rank says nothing.
-            [classes, _] => Some(classes),
-            _ => None,
-        });
-    let classes = args.classes.or(head_classes).unwrap_or(1000);
+    // What the file says fills in what the command line leaves out, when it is the same
+    // model; a different one starts from the published model's defaults.
+    let same = guessed.filter(|g| g.arch == arch);
+    let classes = args
+        .classes
+        .or(same.as_ref().map(|g| g.num_classes))
+        .unwrap_or(1000);
+    let width = args.width.or(same.as_ref().map(|g| g.width)).unwrap_or(1.0);
+    let small_stem = args.small_stem || same.as_ref().is_some_and(|g| g.small_stem);
     let device = Default::default();
     let opts = ImportOptions::default();
     let model = ModelConfig {
         arch,
         num_classes: classes,
-        width: args.width,
-        small_stem: args.small_stem,
+        width,
+        small_stem,
         fastai_head: false,
     }
     .init::<Cpu>(&device)?;

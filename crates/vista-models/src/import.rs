@@ -25,6 +25,7 @@ use burn_store::{
 use vista_format::TorchFile;
 
 use crate::error::{Error, KeyMismatch, Result, ShapeMismatch};
+use crate::registry::{Arch, ModelConfig};
 
 /// How strict a load is.
 #[derive(Debug, Clone, Default)]
@@ -246,8 +247,83 @@ pub struct TensorInfo {
 pub struct Inspection {
     /// Every tensor, sorted by key.
     pub tensors: Vec<TensorInfo>,
-    /// Architecture the keys and shapes fit, when recognised.
-    pub architecture: Option<String>,
+    /// The model the keys and shapes fit, when recognised.
+    pub guess: Option<Guess>,
+}
+
+/// The model a checkpoint's keys and shapes fit.
+///
+/// `arch` is set when the model is one of vista's architectures; a family vista
+/// recognises but does not build (a ResNet-101, an EfficientNet-B0) has `arch: None` and
+/// says so in [`describe`](Guess::describe).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guess {
+    /// The architecture, when vista builds it.
+    pub arch: Option<Arch>,
+    /// Classes of the checkpoint's classifier (`fc.weight`'s rows); `None` without one.
+    pub classes: Option<usize>,
+    /// Input channels of the stem.
+    pub in_channels: usize,
+    /// Width multiplier (stem channels over the published model's).
+    pub width: f64,
+    /// A ResNet's small-image stem (3x3, no max-pool).
+    pub small_stem: bool,
+    /// Inception v3's auxiliary classifier is present.
+    pub aux_head: bool,
+    /// The family, in words (e.g. `ResNet-50 (torchvision layout)`).
+    pub family: String,
+    /// The classifier's tensor has a shape no linear layer has (its rank).
+    pub odd_head_rank: Option<usize>,
+}
+
+impl Guess {
+    /// The model the checkpoint loads into, with its own class count, width and stem
+    /// (1000 classes when it has no classifier); `None` when vista does not build it.
+    pub fn model_config(&self) -> Option<ModelConfig> {
+        Some(ModelConfig {
+            arch: self.arch?,
+            num_classes: self.classes.unwrap_or(1000),
+            width: self.width,
+            small_stem: self.small_stem,
+            fastai_head: false,
+        })
+    }
+
+    /// One line for people: family, classes, channels, width and stem.
+    pub fn describe(&self) -> String {
+        let classes = match (self.classes, self.odd_head_rank) {
+            (Some(n), _) => format!("{n} classes"),
+            (None, Some(rank)) => format!("a classifier of rank {rank}"),
+            (None, None) => "no classifier".to_string(),
+        };
+        match self.arch {
+            Some(Arch::EfficientnetLite0) => format!("{}, {classes}", self.family),
+            Some(Arch::InceptionV3) => format!(
+                "{}, {classes}, width x{}, {} auxiliary head",
+                self.family,
+                self.width,
+                if self.aux_head { "with" } else { "without" }
+            ),
+            None if self.family.contains("EfficientNet") => self.family.clone(),
+            _ => format!(
+                "{}, {classes}, {} input channels, width x{}, {}",
+                self.family,
+                self.in_channels,
+                self.width,
+                if self.small_stem {
+                    "small-image stem (3x3)"
+                } else {
+                    "standard stem (7x7, max-pool)"
+                }
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Guess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
 }
 
 /// Lists a checkpoint's tensors (keys normalized as for loading) and guesses its model.
@@ -281,17 +357,14 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
             .collect()
     };
     tensors.sort_by(|a, b| a.key.cmp(&b.key));
-    let architecture = guess_architecture(&tensors);
-    Ok(Inspection {
-        tensors,
-        architecture,
-    })
+    let guess = guess_architecture(&tensors);
+    Ok(Inspection { tensors, guess })
 }
 
 /// Recognises torchvision's ResNets and Inception v3, and EfficientNet-Lite0, from keys
 /// and shapes. Shapes come from the file, so every rank is checked before a dimension is
 /// read: a checkpoint may hold a 0-dimensional `conv1.weight`.
-fn guess_architecture(tensors: &[TensorInfo]) -> Option<String> {
+fn guess_architecture(tensors: &[TensorInfo]) -> Option<Guess> {
     let shape = |k: &str| {
         tensors
             .iter()
@@ -305,65 +378,83 @@ fn guess_architecture(tensors: &[TensorInfo]) -> Option<String> {
         Some(&[out, input, height, _]) => Some((out, input, height)),
         _ => None,
     };
-    let classes_of = |k: &str, none: &str| match shape(k) {
-        Some(&[classes, _]) => format!("{classes} classes"),
-        Some(s) => format!("a classifier of rank {}", s.len()),
-        None => none.to_string(),
+    // A linear layer's weight is [classes, features]; any other rank says nothing.
+    let (classes, odd_head_rank) = match shape("fc.weight") {
+        Some(&[classes, _]) => (Some(classes), None),
+        Some(s) => (None, Some(s.len())),
+        None => (None, None),
+    };
+    let guess = |arch, family: &str, in_channels, width, small_stem, aux_head| Guess {
+        arch,
+        classes,
+        in_channels,
+        width,
+        small_stem,
+        aux_head,
+        family: family.to_string(),
+        odd_head_rank,
     };
     if has("conv_stem.weight") {
-        let (out, _, _) = conv("conv_stem.weight")?;
+        let (out, input, _) = conv("conv_stem.weight")?;
         let lite = !tensors.iter().any(|t| t.key.contains("se_reduce"));
         if lite
             && out == 32
             && has("blocks.15.project_conv.weight")
             && !has("blocks.16.project_conv.weight")
         {
-            return Some(format!(
-                "EfficientNet-Lite0 (EfficientNet-PyTorch layout), {}",
-                classes_of("fc.weight", "no classifier")
+            return Some(guess(
+                Some(Arch::EfficientnetLite0),
+                "EfficientNet-Lite0 (EfficientNet-PyTorch layout)",
+                input,
+                1.0,
+                false,
+                false,
             ));
         }
-        return Some("an EfficientNet (EfficientNet-PyTorch layout) other than Lite0".into());
+        return Some(guess(
+            None,
+            "an EfficientNet (EfficientNet-PyTorch layout) other than Lite0",
+            input,
+            1.0,
+            false,
+            false,
+        ));
     }
     if has("conv2d_1a_3x3.conv.weight") && has("mixed_7c.branch_pool.conv.weight") {
-        let (out, _, _) = conv("conv2d_1a_3x3.conv.weight")?;
-        let aux = if has("aux_logits.fc.weight") {
-            "with"
-        } else {
-            "without"
-        };
-        return Some(format!(
-            "Inception v3 (torchvision layout), {}, width x{}, {aux} auxiliary head",
-            classes_of("fc.weight", "no classifier"),
-            out as f64 / 32.0
+        let (out, input, _) = conv("conv2d_1a_3x3.conv.weight")?;
+        return Some(guess(
+            Some(Arch::InceptionV3),
+            "Inception v3 (torchvision layout)",
+            input,
+            out as f64 / 32.0,
+            false,
+            has("aux_logits.fc.weight"),
         ));
     }
     let (out, input, kernel) = conv("conv1.weight")?;
     if !has("layer4.0.conv1.weight") {
         return None;
     }
-    let depth = if has("layer4.0.conv3.weight") {
-        if has("layer3.5.conv1.weight") {
-            "ResNet-50"
+    let (arch, family) = if has("layer4.0.conv3.weight") {
+        if has("layer3.5.conv1.weight") && !has("layer3.6.conv1.weight") {
+            (Some(Arch::Resnet50), "ResNet-50")
         } else {
-            "a bottleneck ResNet"
+            (None, "a bottleneck ResNet")
         }
-    } else if has("layer3.5.conv1.weight") {
-        "ResNet-34"
+    } else if has("layer3.5.conv1.weight") && !has("layer3.6.conv1.weight") {
+        (Some(Arch::Resnet34), "ResNet-34")
     } else if has("layer1.1.conv1.weight") && !has("layer1.2.conv1.weight") {
-        "ResNet-18"
+        (Some(Arch::Resnet18), "ResNet-18")
     } else {
-        "a basic-block ResNet"
+        (None, "a basic-block ResNet")
     };
-    let width = out as f64 / 64.0;
-    let stem_kind = if kernel == 7 {
-        "standard stem (7x7, max-pool)"
-    } else {
-        "small-image stem (3x3)"
-    };
-    let classes = classes_of("fc.weight", "no `fc` head");
-    Some(format!(
-        "{depth} (torchvision layout), {classes}, {input} input channels, width x{width}, {stem_kind}"
+    Some(guess(
+        arch,
+        &format!("{family} (torchvision layout)"),
+        input,
+        out as f64 / 64.0,
+        kernel != 7,
+        false,
     ))
 }
 
@@ -390,10 +481,14 @@ mod tests {
         };
         assert_eq!(resnet(&[], &[10, 64]), None);
         assert_eq!(resnet(&[64], &[10, 64]), None);
-        let guess = resnet(&[64, 3, 7, 7], &[]).unwrap();
+        let guess = resnet(&[64, 3, 7, 7], &[]).unwrap().describe();
         assert!(guess.contains("a classifier of rank 0"), "{guess}");
         let guess = resnet(&[64, 3, 7, 7], &[10, 64]).unwrap();
-        assert!(guess.contains("10 classes, 3 input channels"), "{guess}");
+        assert_eq!(guess.classes, Some(10));
+        assert!(
+            guess.describe().contains("10 classes, 3 input channels"),
+            "{guess}"
+        );
 
         let efficientnet = |stem: &[usize]| {
             guess_architecture(&[info("conv_stem.weight", stem), info("fc.weight", &[])])
@@ -410,6 +505,10 @@ mod tests {
         };
         assert_eq!(inception(&[]), None);
         let guess = inception(&[32, 3, 3, 3]).unwrap();
-        assert!(guess.contains("a classifier of rank 1"), "{guess}");
+        assert_eq!(guess.arch, Some(Arch::InceptionV3));
+        assert!(
+            guess.describe().contains("a classifier of rank 1"),
+            "{guess}"
+        );
     }
 }

@@ -63,7 +63,9 @@ pub use error::{Error, KeyMismatch, Result, ShapeMismatch};
 pub use gan::{Critic, CriticConfig, Generator, GeneratorConfig, UpBlock, clip_weights};
 pub use groups::{LayerGroups, set_trainable};
 pub use head::{FastaiHead, FastaiHeadConfig};
-pub use import::{ImportOptions, ImportReport, Inspection, TensorInfo, inspect, load_checkpoint};
+pub use import::{
+    Guess, ImportOptions, ImportReport, Inspection, TensorInfo, inspect, load_checkpoint,
+};
 pub use inception::{
     BasicConv, InceptionA, InceptionAux, InceptionB, InceptionC, InceptionD, InceptionE,
     InceptionV3, InceptionV3Config,

@@ -2,7 +2,7 @@
 
 use burn::backend::Flex;
 use burn::tensor::{Tensor, TensorData};
-use vista_models::{EfficientNetLiteConfig, ImportOptions, inspect, load_checkpoint};
+use vista_models::{Arch, EfficientNetLiteConfig, ImportOptions, inspect, load_checkpoint};
 
 use crate::repo;
 
@@ -94,9 +94,15 @@ fn logits_match_pytorch() {
 fn inspect_recognises_efficientnet_lite0() {
     let path = repo().join("data/weights/efficientnet-lite0/efficientnet-lite0-57934424.pth");
     let found = inspect(&path).unwrap();
+    let guess = found.guess.as_ref().unwrap();
     assert_eq!(
-        found.architecture.as_deref(),
-        Some("EfficientNet-Lite0 (EfficientNet-PyTorch layout), 1000 classes")
+        guess.to_string(),
+        "EfficientNet-Lite0 (EfficientNet-PyTorch layout), 1000 classes"
+    );
+    let config = guess.model_config().unwrap();
+    assert_eq!(
+        (config.arch, config.num_classes),
+        (Arch::EfficientnetLite0, 1000)
     );
     // Keys are shown as vista names them, strides or not.
     assert!(

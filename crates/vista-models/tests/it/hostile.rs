@@ -156,7 +156,7 @@ fn zero_dimensional_tensors_fit_no_architecture() {
         assert!(o.read.unwrap().iter().all(|(_, v)| v == &[1.0]), "{name}");
         let found = o.inspect.unwrap();
         assert!(found.tensors.iter().all(|t| t.shape.is_empty()), "{name}");
-        assert_eq!(found.architecture, None, "{name}");
+        assert_eq!(found.guess, None, "{name}");
     }
 }
 
@@ -265,7 +265,7 @@ fn inspect_reads_no_storage() {
     }
     let path = crate::fixtures().join("resnet18_w8.pth");
     let (found, _) = peak(|| inspect(&path));
-    assert!(found.unwrap().architecture.is_some());
+    assert!(found.unwrap().guess.is_some());
 }
 
 /// Parses `bytes` and materializes every tensor; returns the peak allocation.

@@ -2,7 +2,9 @@
 
 use burn::backend::Flex;
 use burn::tensor::Tensor;
-use vista_models::{Error, ImportOptions, ResNetConfig, ResNetDepth, inspect, load_checkpoint};
+use vista_models::{
+    Arch, Error, ImportOptions, ResNetConfig, ResNetDepth, inspect, load_checkpoint,
+};
 
 use crate::{assert_matches_pytorch, fixtures, input};
 
@@ -133,11 +135,31 @@ fn a_missing_file_is_an_error_naming_it() {
 #[test]
 fn inspect_names_the_architecture() {
     let found = inspect(&fixtures().join("resnet50_w16_places.pth.tar")).unwrap();
-    let arch = found.architecture.unwrap();
+    let guess = found.guess.unwrap();
+    let arch = guess.to_string();
     assert!(
         arch.starts_with("ResNet-50") && arch.contains("7 classes"),
         "{arch}"
     );
+    // The guess is the model the file loads into.
+    let config = guess.model_config().unwrap();
+    assert_eq!(
+        (
+            config.arch,
+            config.num_classes,
+            config.width,
+            config.small_stem
+        ),
+        (Arch::Resnet50, 7, 0.0625, false)
+    );
+    config
+        .init::<B>(&Default::default())
+        .unwrap()
+        .load_weights(
+            &fixtures().join("resnet50_w16_places.pth.tar"),
+            &Default::default(),
+        )
+        .unwrap();
     assert!(
         found
             .tensors
@@ -146,14 +168,20 @@ fn inspect_names_the_architecture() {
     );
     let inception = inspect(&fixtures().join("inception_v3_w16.pth"))
         .unwrap()
-        .architecture
+        .guess
         .unwrap();
     assert_eq!(
-        inception,
+        inception.to_string(),
         "Inception v3 (torchvision layout), 10 classes, width x0.0625, without auxiliary head"
     );
-    let small = inspect(&fixtures().join("resnet18_w8_small.safetensors")).unwrap();
-    assert!(small.architecture.unwrap().contains("small-image stem"));
+    assert_eq!(inception.model_config().unwrap().arch, Arch::InceptionV3);
+    let small = inspect(&fixtures().join("resnet18_w8_small.safetensors"))
+        .unwrap()
+        .guess
+        .unwrap();
+    assert!(small.to_string().contains("small-image stem"));
+    let config = small.model_config().unwrap();
+    assert_eq!((config.arch, config.small_stem), (Arch::Resnet18, true));
 }
 
 #[test]
