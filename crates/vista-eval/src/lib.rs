@@ -55,7 +55,7 @@ mod tta;
 pub use ensemble::{Method, ensemble, vote};
 pub use error::{Error, Result};
 pub use metrics::{ClassScores, Confusion, Evaluation, TopLoss, accuracy_interval, evaluate};
-pub use predictions::{Predictions, argmax, read_labels};
+pub use predictions::{MAX_PREDICTIONS_BYTES, Predictions, argmax, read_labels};
 pub use submit::{Placement, write_av_csv, write_folders};
 pub use tta::{
     FilePredictions, PredictOptions, Tta, combine, predict_files, predict_images, ten_crop_rects,

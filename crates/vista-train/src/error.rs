@@ -197,7 +197,7 @@ pub enum Error {
     Diverged {
         /// The epoch it happened in, counted from 1.
         epoch: usize,
-        /// The step within that epoch at which it happened.
+        /// The step within that epoch at which it happened, counted from 1.
         step: usize,
         /// The loss it became.
         value: f32,

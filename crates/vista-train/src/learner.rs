@@ -341,7 +341,7 @@ where
                 if !loss.is_finite() {
                     return Err(Error::Diverged {
                         epoch: self.epochs_done + 1,
-                        step: i,
+                        step: i + 1,
                         value: loss,
                     });
                 }

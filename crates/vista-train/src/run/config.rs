@@ -168,7 +168,7 @@ pub struct TrainConfig {
     /// Data-parallel shards per batch, each on its own thread and device.
     pub shards: usize,
     /// Where extra training images came from (e.g. `vista gan sample`'s folder); a
-    /// record only: the images arrive in [`TrainData`].
+    /// record only: the images arrive in [`TrainData`](crate::TrainData).
     pub extra_data: Option<PathBuf>,
     /// Extra images added to the training part, per real training image; drawn once
     /// per run, seeded, from the extra pool. They never enter validation.

@@ -120,7 +120,7 @@ fn prepare_dir(
 const TRAIN_STACK: usize = 256 << 20;
 
 /// Trains as `cfg` says on `data`, writing everything into `dir`. The work runs on a
-/// thread of its own with a large stack (see [`TRAIN_STACK`]).
+/// thread of its own with a large stack (256 MiB).
 pub fn train<B: AutodiffBackend>(
     cfg: &TrainConfig,
     data: &TrainData,
