@@ -91,7 +91,7 @@ const fn splice() -> [u8; 64] {
 /// What a cheap look at a file's header tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
-    /// The image format found from the file's content: JPEG or PNG.
+    /// The image format found from the file's content: JPEG, PNG, WebP, BMP, TIFF or GIF.
     pub format: ImageFormat,
     /// The image's width, in pixels.
     pub width: u32,
@@ -176,7 +176,14 @@ pub fn probe_bytes(bytes: &[u8], max_pixels: u64) -> Result<Header, ProblemKind>
         return Err(ProblemKind::EmptyFile);
     }
     let format = match image::guess_format(bytes) {
-        Ok(f @ (ImageFormat::Jpeg | ImageFormat::Png)) => f,
+        Ok(
+            f @ (ImageFormat::Jpeg
+            | ImageFormat::Png
+            | ImageFormat::WebP
+            | ImageFormat::Bmp
+            | ImageFormat::Tiff
+            | ImageFormat::Gif),
+        ) => f,
         _ => return Err(ProblemKind::NotAnImage),
     };
     let reader = ImageReader::with_format(Cursor::new(bytes), format);
@@ -220,15 +227,25 @@ pub fn decode_rgb_bytes(bytes: &[u8], max_pixels: u64) -> Result<RgbImage, Probl
     Ok(image.to_rgb8())
 }
 
+/// Decodes the image (a GIF's first frame) and turns it upright as its EXIF orientation
+/// says, as a camera's viewer shows it (PIL leaves that to `ImageOps.exif_transpose`;
+/// fastai and timm train on what PIL gives, so their photos may lie on their side).
 fn decode_as(bytes: &[u8], header: Header) -> Result<DynamicImage, ProblemKind> {
+    let corrupt = |e: image::ImageError| ProblemKind::Corrupt {
+        detail: e.to_string(),
+    };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), header.format);
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(header.width);
     limits.max_image_height = Some(header.height);
     reader.limits(limits);
-    reader.decode().map_err(|e| ProblemKind::Corrupt {
-        detail: e.to_string(),
-    })
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    // A broken EXIF block loses only the orientation, never the image.
+    let orientation = image::ImageDecoder::orientation(&mut decoder)
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    image.apply_orientation(orientation);
+    Ok(image)
 }
 
 /// Fails when the JPEG `bytes`, decoded as `image`, lack data its decoder needed (see
@@ -665,6 +682,77 @@ mod tests {
         assert_eq!(
             decode_rgb_bytes(&png, 100).unwrap().get_pixel(0, 0).0,
             [10, 20, 30]
+        );
+    }
+
+    /// A 4x3 image of a few flat colours, so lossy palettes keep them.
+    fn colours() -> RgbImage {
+        RgbImage::from_fn(4, 3, |x, y| match (x / 2, y) {
+            (0, 0) => image::Rgb([255, 0, 0]),
+            (1, 0) => image::Rgb([0, 0, 255]),
+            (0, _) => image::Rgb([0, 255, 0]),
+            _ => image::Rgb([255, 255, 255]),
+        })
+    }
+
+    #[test]
+    fn reads_webp_bmp_tiff_and_gif() {
+        for format in [
+            ImageFormat::WebP,
+            ImageFormat::Bmp,
+            ImageFormat::Tiff,
+            ImageFormat::Gif,
+        ] {
+            let mut bytes = Vec::new();
+            colours()
+                .write_to(&mut Cursor::new(&mut bytes), format)
+                .unwrap();
+            let header = probe_bytes(&bytes, 100).unwrap();
+            assert_eq!((header.format, header.width, header.height), (format, 4, 3));
+            let rgb = decode_rgb_bytes(&bytes, 100).unwrap();
+            let close = rgb
+                .pixels()
+                .zip(colours().pixels())
+                .all(|(a, b)| a.0.iter().zip(b.0).all(|(&a, b)| a.abs_diff(b) <= 8));
+            assert!(close, "{format:?}: {:?}", rgb.as_raw());
+            // Cut in half, each is a problem, never a panic.
+            assert!(decode_rgb_bytes(&bytes[..bytes.len() / 2], 100).is_err());
+        }
+    }
+
+    /// A big-endian TIFF block holding one tag: orientation (0x0112) = `value`.
+    fn exif_orientation(value: u16) -> Vec<u8> {
+        let mut exif = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01".to_vec();
+        exif.extend_from_slice(&value.to_be_bytes());
+        exif.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        exif
+    }
+
+    #[test]
+    fn exif_orientation_turns_the_image_upright() {
+        use image::ImageEncoder;
+        let upright = colours();
+        let encode = |exif: Vec<u8>| {
+            let mut png = Vec::new();
+            let mut encoder = image::codecs::png::PngEncoder::new(&mut png);
+            encoder.set_exif_metadata(exif).unwrap();
+            encoder
+                .write_image(upright.as_raw(), 4, 3, image::ExtendedColorType::Rgb8)
+                .unwrap();
+            png
+        };
+        // Orientation 6: the camera was turned, the viewer turns the picture 90° clockwise.
+        let turned = decode_rgb_bytes(&encode(exif_orientation(6)), 100).unwrap();
+        assert_eq!(turned, image::imageops::rotate90(&upright));
+        assert_eq!(turned.dimensions(), (3, 4));
+        // Orientation 1 and a broken block change nothing.
+        assert_eq!(
+            decode_rgb_bytes(&encode(exif_orientation(1)), 100).unwrap(),
+            upright
+        );
+        assert_eq!(
+            decode_rgb_bytes(&encode(b"MM\0\x2a\xff".to_vec()), 100).unwrap(),
+            upright
         );
     }
 }

@@ -180,6 +180,9 @@ impl ProblemKind {
     }
 }
 
+/// The extensions vista reads, for messages.
+const READS: &str = ".jpg, .jpeg, .jfif, .png, .webp, .bmp, .tif, .tiff and .gif";
+
 impl fmt::Display for ProblemKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -228,11 +231,11 @@ impl fmt::Display for ProblemKind {
             ),
             ProblemKind::UnsupportedFormat { extension } if extension.is_empty() => write!(
                 f,
-                "file without an extension in an image folder; not read (vista reads .jpg, .jpeg and .png)"
+                "file without an extension in an image folder; not read (vista reads {READS})"
             ),
             ProblemKind::UnsupportedFormat { extension } => write!(
                 f,
-                "unsupported format `.{}`; not read (vista reads .jpg, .jpeg and .png)",
+                "unsupported format `.{}`; not read (vista reads {READS})",
                 printable(extension)
             ),
             ProblemKind::Unplaced => write!(

@@ -37,8 +37,11 @@ use crate::problem::{Problem, ProblemKind, ProblemReport};
 use crate::view::CleanView;
 use vista_format::check_class_name;
 
-/// File extensions read as images (compared case-insensitively).
-pub const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
+/// File extensions read as images (compared case-insensitively): JPEG, PNG, WebP, BMP,
+/// TIFF and GIF (its first frame). The format itself is found from the file's content.
+pub const IMAGE_EXTENSIONS: [&str; 9] = [
+    "jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif", "jfif",
+];
 
 /// The dataset layouts vista recognises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

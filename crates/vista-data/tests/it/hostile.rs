@@ -198,7 +198,8 @@ fn files_vista_does_not_read_are_listed_and_its_own_files_and_litter_are_not() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     write(root.join("cat/a.png"), &png(1));
-    write(root.join("cat/b.webp"), b"RIFF....WEBPVP8 ");
+    write(root.join("cat/b.heic"), b"\0\0\0\x18ftypheic");
+    write(root.join("cat/c.webp"), b"RIFF....WEBPVP8 ");
     write(root.join("cat/notes.txt"), b"a cat");
     write(root.join("cat/LICENSE"), b"CC-BY");
     write(root.join("cat/more/c.png"), &png(2));
@@ -219,10 +220,18 @@ fn files_vista_does_not_read_are_listed_and_its_own_files_and_litter_are_not() {
     let loaded = load(root, &skip()).unwrap();
     let report = &loaded.report.problems;
     assert_eq!(
-        problem_at(report, &root.join("cat/b.webp")),
+        problem_at(report, &root.join("cat/b.heic")),
         &ProblemKind::UnsupportedFormat {
-            extension: "webp".into()
+            extension: "heic".into()
         }
+    );
+    // WebP is read: a broken one is a problem of its content.
+    assert!(
+        matches!(
+            problem_at(report, &root.join("cat/c.webp")),
+            ProblemKind::Corrupt { .. } | ProblemKind::NotAnImage
+        ),
+        "{report:?}"
     );
     assert_eq!(
         problem_at(report, &root.join("cat/notes.txt")),
@@ -244,7 +253,7 @@ fn files_vista_does_not_read_are_listed_and_its_own_files_and_litter_are_not() {
         problem_at(report, &root.join("stray.jpg")),
         &ProblemKind::Unplaced
     );
-    assert_eq!(report.len(), 5, "{}", loaded.report);
+    assert_eq!(report.len(), 6, "{}", loaded.report);
     assert_eq!(loaded.dataset.classes.classes, ["cat"]);
     assert_eq!(loaded.train.len(), 1);
     // With the default policy, these fail the load like any other problem.
