@@ -88,13 +88,13 @@ fn check_with_skip_policy_processes_the_rest_and_writes_the_list() {
     assert!(
         stdout
             .lines()
-            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["cat", "2", "0"]),
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["cat", "2", "0", "0"]),
         "{stdout}"
     );
     assert!(
         stdout
             .lines()
-            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["dog", "3", "0"]),
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["dog", "3", "0", "0"]),
         "{stdout}"
     );
     let written = std::fs::read_to_string(&report).unwrap();
@@ -118,12 +118,12 @@ fn check_with_skip_policy_processes_the_rest_and_writes_the_list() {
 fn check_detects_each_layout() {
     let cache = tempfile::tempdir().unwrap();
     for (path, layout, total) in [
-        ("tests/data/kaggle", "Kaggle Intel", "total 12 12"),
-        ("tests/data/av", "Analytics Vidhya", "total 12 0"),
+        ("tests/data/kaggle", "Kaggle Intel", "total 12 0 12"),
+        ("tests/data/av", "Analytics Vidhya", "total 12 0 0"),
         (
             "tests/data/bad-csv/labels.csv",
             "CSV of path,label",
-            "total 2 0",
+            "total 2 0 0",
         ),
     ] {
         let out = vista(

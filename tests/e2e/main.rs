@@ -6,6 +6,7 @@ mod data;
 mod durability;
 mod eval;
 mod gan;
+mod own_data;
 mod tidy;
 mod train;
 

@@ -162,6 +162,7 @@ fn check(args: &CheckArgs, progress: bool) -> Result<()> {
 fn summary(path: &Path, loaded: &Loaded) -> vista_format::DataSummary {
     let ds = &loaded.dataset;
     let train = ds.class_counts(&ds.train);
+    let valid = ds.class_counts(&ds.valid);
     let test = ds.class_counts(&ds.test);
     vista_format::DataSummary {
         dataset: path.to_path_buf(),
@@ -170,10 +171,12 @@ fn summary(path: &Path, loaded: &Loaded) -> vista_format::DataSummary {
             .map(|(i, class)| vista_format::ClassCount {
                 class: class.clone(),
                 train: train[i],
+                valid: valid[i],
                 test: test[i],
             })
             .collect(),
         train: ds.train.len(),
+        valid: ds.valid.len(),
         test: ds.test.len(),
         unlabelled: ds.unlabelled.len(),
         image_sizes: size_summary(&loaded.original_sizes),
@@ -188,6 +191,7 @@ fn print_summary(path: &Path, loaded: &Loaded) {
     println!("layout:  {}", ds.layout);
     println!("classes: {}", ds.classes.len());
     let train = ds.class_counts(&ds.train);
+    let valid = ds.class_counts(&ds.valid);
     let test = ds.class_counts(&ds.test);
     let width = ds
         .classes
@@ -197,16 +201,31 @@ fn print_summary(path: &Path, loaded: &Loaded) {
         .max()
         .unwrap_or(5)
         .max(5);
-    println!("  {:width$}  {:>7}  {:>7}", "class", "train", "test");
+    println!(
+        "  {:width$}  {:>7}  {:>7}  {:>7}",
+        "class", "train", "valid", "test"
+    );
     for (i, name) in ds.classes.classes.iter().enumerate() {
-        println!("  {name:width$}  {:>7}  {:>7}", train[i], test[i]);
+        println!(
+            "  {name:width$}  {:>7}  {:>7}  {:>7}",
+            train[i], valid[i], test[i]
+        );
     }
     println!(
-        "  {:width$}  {:>7}  {:>7}",
+        "  {:width$}  {:>7}  {:>7}  {:>7}",
         "total",
         ds.train.len(),
+        ds.valid.len(),
         ds.test.len()
     );
+    if ds.valid.is_empty() {
+        println!("validation: none given; `vista train` splits off --valid-pct of train");
+    } else {
+        println!("validation: the dataset's own {} images", ds.valid.len());
+    }
+    if let Some(warning) = imbalance(&ds.classes.classes, &train) {
+        println!("{warning}");
+    }
     println!("unlabelled: {}", ds.unlabelled.len());
     println!(
         "image sizes (train): {}",
@@ -214,7 +233,7 @@ fn print_summary(path: &Path, loaded: &Loaded) {
     );
     println!(
         "decoded cache: {} images, {} in memory (RGB, 3 bytes a pixel)",
-        loaded.train.len() + loaded.test.len() + loaded.unlabelled.len(),
+        loaded.train.len() + loaded.valid.len() + loaded.test.len() + loaded.unlabelled.len(),
         human_bytes(loaded.cache_bytes())
     );
     if loaded.report.is_empty() {
@@ -223,6 +242,20 @@ fn print_summary(path: &Path, loaded: &Loaded) {
         println!("problems: {}", loaded.report.problems.len());
         print!("{}", loaded.report);
     }
+}
+
+/// A warning when the largest class has at least 5 times the training images of the
+/// smallest, where plain accuracy flatters a model that ignores the small classes.
+fn imbalance(classes: &[String], counts: &[usize]) -> Option<String> {
+    let (small, &min) = counts.iter().enumerate().min_by_key(|(_, n)| **n)?;
+    let (large, &max) = counts.iter().enumerate().max_by_key(|(_, n)| **n)?;
+    (max >= 5 * min.max(1) || (min == 0 && max > 0)).then(|| {
+        format!(
+            "warning: classes are imbalanced: `{}` has {max} training images, `{}` {min}; \
+             look at per-class recall (`vista evaluate`), not accuracy alone",
+            classes[large], classes[small]
+        )
+    })
 }
 
 fn human_bytes(n: usize) -> String {

@@ -22,9 +22,13 @@ use crate::paths::resolve_data;
 
 #[derive(Debug, clap::Args)]
 pub struct PredictArgs {
-    /// A finished run folder (from `vista train`).
+    /// A finished run folder (from `vista train`): all predicting needs.
     #[arg(long)]
     run: PathBuf,
+    /// Images to predict: image files, or folders (walked with their subfolders).
+    /// Without any, the images of `--data`'s split are predicted.
+    #[arg(value_name = "PATH", conflicts_with_all = ["data", "split"])]
+    paths: Vec<PathBuf>,
     /// Dataset whose images to predict, or `embedded`.
     #[arg(long, default_value = "embedded")]
     data: PathBuf,
@@ -36,6 +40,12 @@ pub struct PredictArgs {
     /// Output CSV: `image[,label],prediction,<one probability column per class>`.
     #[arg(long)]
     out: PathBuf,
+    /// Images whose most likely classes are printed (the first ones predicted).
+    #[arg(long, default_value_t = 5)]
+    show: usize,
+    /// Classes printed per image, most likely first.
+    #[arg(long, default_value_t = 3)]
+    top_k: usize,
     /// Image size (default: the run's last stage).
     #[arg(long)]
     size: Option<u32>,
@@ -83,18 +93,25 @@ fn predict_on<B: Backend>(
 ) -> Result<()> {
     let run = load_run::<B>(&args.run, &devices[0])
         .with_context(|| format!("loading the run {}", args.run.display()))?;
-    let path = resolve_data(&args.data, progress)?;
-    let ds = open(&path).with_context(|| format!("opening {}", path.display()))?;
-    let SplitFiles { files, labels, .. } = ds.files_to_predict(args.split)?;
-    let data_classes = &ds.classes.classes;
     let classes = run.classes.classes.clone();
-    if labels.is_some() && *data_classes != classes {
-        bail!(
-            "{} has the classes {data_classes:?}, the run {} was trained on {classes:?}",
-            path.display(),
-            args.run.display()
-        );
-    }
+    let (files, labels, names) = if args.paths.is_empty() {
+        let path = resolve_data(&args.data, progress)?;
+        let ds = open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let SplitFiles { files, labels, .. } = ds.files_to_predict(args.split)?;
+        let data_classes = &ds.classes.classes;
+        if labels.is_some() && *data_classes != classes {
+            bail!(
+                "{} has the classes {data_classes:?}, the run {} was trained on {classes:?}",
+                path.display(),
+                args.run.display()
+            );
+        }
+        let names = row_names(&ds.root, &files);
+        (files, labels, names)
+    } else {
+        let (files, names) = images_at(&args.paths, args.on_bad_image)?;
+        (files, None, names)
+    };
     let tta = match Tta::parse(&args.tta)? {
         Tta::Fastai { .. } => Tta::Fastai {
             n: args.tta_n,
@@ -136,7 +153,6 @@ fn predict_on<B: Backend>(
     for p in &got.skipped {
         eprintln!("skipped {p}");
     }
-    let names = row_names(&ds.root, &files);
     let mut preds = Predictions::from_probs(
         classes.clone(),
         got.kept.iter().map(|&i| names[i].clone()).collect(),
@@ -165,6 +181,7 @@ fn predict_on<B: Backend>(
         println!("{}", serde_json::to_string(&summary)?);
         return Ok(());
     }
+    print_top(&preds, args.show, args.top_k);
     println!(
         "{} predictions ({} TTA, {} px) written to {}",
         preds.len(),
@@ -181,6 +198,60 @@ fn predict_on<B: Backend>(
         );
     }
     Ok(())
+}
+
+/// The image files under `paths` and their row names: a file's name, or its path below
+/// the folder given; the paths as given when two rows would share a name.
+fn images_at(paths: &[PathBuf], policy: OnBadImage) -> Result<(Vec<PathBuf>, Vec<String>)> {
+    let (mut files, mut names, mut problems) = (Vec::new(), Vec::new(), Vec::new());
+    for path in paths {
+        let (found, bad) = vista_data::find_images(path)
+            .with_context(|| format!("looking for images in {}", path.display()))?;
+        let base = if path.is_dir() {
+            path.as_path()
+        } else {
+            path.parent().unwrap_or(Path::new(""))
+        };
+        names.extend(row_names(base, &found));
+        files.extend(found);
+        problems.extend(bad);
+    }
+    let report = vista_data::ProblemReport::new(problems).enforce(policy)?;
+    if !report.is_empty() {
+        eprint!("{} files not predicted:\n{report}", report.problems.len());
+    }
+    if files.is_empty() {
+        bail!(
+            "no image found in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let unique: std::collections::HashSet<&String> = names.iter().collect();
+    if unique.len() < names.len() {
+        names = files.iter().map(|f| f.display().to_string()).collect();
+    }
+    Ok((files, names))
+}
+
+/// The `k` most likely classes of the first `n` images, for people.
+fn print_top(preds: &Predictions, n: usize, k: usize) {
+    let classes = &preds.classes;
+    for (i, image) in preds.images.iter().enumerate().take(n) {
+        let row = &preds.probs[i * classes.len()..(i + 1) * classes.len()];
+        let mut order: Vec<usize> = (0..classes.len()).collect();
+        order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+        let top: Vec<String> = (order.iter().take(k.max(1)))
+            .map(|&c| format!("{} {:.3}", classes[c], row[c]))
+            .collect();
+        println!("  {image}: {}", top.join(", "));
+    }
+    if preds.len() > n && n > 0 {
+        println!("  ... and {} more", preds.len() - n);
+    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -12,7 +12,7 @@ use vista_models::Arch;
 use vista_plot::lr_find_plot;
 use vista_train::{
     OptimizerConfig, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig, TrainData,
-    find_lr, train,
+    ValidSet, find_lr, train,
 };
 
 use crate::backend::{DeviceSpec, default_shards, with_training_backend};
@@ -33,6 +33,10 @@ pub struct RecipeArgs {
     /// as likely mislabelled, without touching the dataset.
     #[arg(long)]
     pub exclude: Option<PathBuf>,
+    /// A validation set of your own: a folder of class folders named as the dataset's
+    /// classes. It replaces the dataset's own (`valid/`, `is_valid`) and the random split.
+    #[arg(long, value_name = "PATH")]
+    pub valid: Option<PathBuf>,
     /// Extra training images: an image-folder tree with the dataset's class names, such
     /// as `vista gan sample --out`. They join the training part only.
     #[arg(long)]
@@ -221,6 +225,34 @@ pub(crate) fn build_config(
     } else {
         vista_models::ModelConfig::small_stem_suits(largest)
     });
+    if let Some(path) = &cfg.pretrained {
+        // The checkpoint fixes the model's shape: a CPU recipe's narrow width or small
+        // stem would not fit full-size weights.
+        let found = vista_models::inspect(path)
+            .with_context(|| format!("reading --pretrained {}", path.display()))?;
+        if let Some(guess) = &found.guess {
+            let fixed = vista_models::Fixed {
+                arch: args.arch,
+                width: args.width,
+                small_stem: args.small_stem,
+            };
+            let shaped = guess.shape(path, &cfg.model, &fixed)?;
+            if shaped != cfg.model {
+                eprintln!(
+                    "--pretrained {}: {} from the checkpoint (width {}, {} stem)",
+                    path.display(),
+                    shaped.arch,
+                    shaped.width,
+                    if shaped.small_stem {
+                        "small"
+                    } else {
+                        "standard"
+                    }
+                );
+            }
+            cfg.model = shaped;
+        }
+    }
     if let Some(s) = &args.schedule {
         cfg.schedule = ScheduleKind::parse(s)?;
     }
@@ -296,6 +328,26 @@ pub(crate) fn noisy_train_data(
     (data, flipped)
 }
 
+/// Uses `--valid`'s images as the validation set of `data`.
+pub(crate) fn attach_valid(
+    args: &RecipeArgs,
+    data: TrainData,
+    progress: bool,
+) -> Result<TrainData> {
+    let Some(dir) = &args.valid else {
+        return Ok(data);
+    };
+    let opts = LoadOptions {
+        on_bad_image: args.on_bad_image,
+        observer: crate::observe::terminal(progress),
+        ..LoadOptions::default()
+    };
+    let (images, labels, _) = vista_data::load_extra(dir, &data.classes, &opts)
+        .with_context(|| format!("loading --valid {}", dir.display()))?;
+    anyhow::ensure!(!images.is_empty(), "--valid {}: no image", dir.display());
+    Ok(data.with_valid(ValidSet::new(images, labels)))
+}
+
 /// Appends `--extra-data`'s images to `data` (marked extra: training part only).
 fn attach_extra(
     args: &RecipeArgs,
@@ -333,7 +385,8 @@ pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
     let (loaded, path) = load_data(&args.recipe, progress)?;
     let cfg = build_config(&args.recipe, &loaded.train, loaded.dataset.classes.len())?;
     let names = loaded.dataset.train_names();
-    let (mut data, _) = noisy_train_data(&args.recipe, &cfg, loaded);
+    let (data, _) = noisy_train_data(&args.recipe, &cfg, loaded);
+    let mut data = attach_valid(&args.recipe, data, progress)?;
     if let Some(path) = &args.recipe.exclude {
         let keep = vista_clean::Manifest::read(path)?.keep(&names);
         eprintln!(
@@ -381,7 +434,8 @@ pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
 pub fn run_lr_find(args: &LrFindArgs, progress: bool) -> Result<()> {
     let (loaded, _) = load_data(&args.recipe, progress)?;
     let cfg = build_config(&args.recipe, &loaded.train, loaded.dataset.classes.len())?;
-    let data = attach_extra(&args.recipe, &cfg, TrainData::from(loaded), progress)?;
+    let data = attach_valid(&args.recipe, TrainData::from(loaded), progress)?;
+    let data = attach_extra(&args.recipe, &cfg, data, progress)?;
     let finder = with_training_backend!(args.recipe.device, |B, device| {
         find_lr::<B>(
             &cfg,

@@ -54,6 +54,8 @@ pub struct Loaded {
     pub dataset: Dataset,
     /// The decoded training images, in the order of `dataset.train`.
     pub train: Vec<RgbImage>,
+    /// The decoded validation images, in the order of `dataset.valid`.
+    pub valid: Vec<RgbImage>,
     /// The decoded test images, in the order of `dataset.test`.
     pub test: Vec<RgbImage>,
     /// The decoded unlabelled images, in the order of `dataset.unlabelled`; empty unless
@@ -68,7 +70,7 @@ pub struct Loaded {
 impl Loaded {
     /// Bytes held by the decoded images.
     pub fn cache_bytes(&self) -> usize {
-        [&self.train, &self.test, &self.unlabelled]
+        [&self.train, &self.valid, &self.test, &self.unlabelled]
             .iter()
             .flat_map(|v| v.iter())
             .map(|i| i.as_raw().len())
@@ -86,6 +88,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
     let paths: Vec<PathBuf> = dataset
         .train
         .iter()
+        .chain(&dataset.valid)
         .chain(&dataset.test)
         .map(|s| s.path.clone())
         .chain(if opts.include_unlabelled {
@@ -116,6 +119,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
     let report = ProblemReport::new(problems).enforce(opts.on_bad_image)?;
 
     let n_train = dataset.train.len();
+    let n_valid = dataset.valid.len();
     let n_test = dataset.test.len();
     let mut images = images.into_iter();
     let mut sizes = sizes.into_iter();
@@ -127,12 +131,14 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
         .filter(|(_, i)| i.is_some())
         .map(|(s, _)| s)
         .collect();
+    let valid_all: Vec<_> = images.by_ref().take(n_valid).collect();
     let test_all: Vec<_> = images.by_ref().take(n_test).collect();
     let unlabelled_all: Vec<_> = images.collect();
     let dataset = dataset.without(&report);
     Ok(Loaded {
         dataset,
         train: train_all.into_iter().flatten().collect(),
+        valid: valid_all.into_iter().flatten().collect(),
         test: test_all.into_iter().flatten().collect(),
         unlabelled: unlabelled_all.into_iter().flatten().collect(),
         original_sizes,

@@ -31,7 +31,7 @@ pub enum Error {
         /// The CSV file whose header lacks the column.
         path: PathBuf,
         /// The name of the missing column, such as `label` (matched ignoring case).
-        column: &'static str,
+        column: String,
         /// The header row as found in the file, its cells joined by commas.
         header: String,
     },

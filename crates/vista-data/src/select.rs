@@ -14,11 +14,13 @@ use crate::source::Dataset;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum PredictSplit {
     /// The unlabelled images when the dataset has any (a competition's images to
-    /// submit), else the labelled test split.
+    /// submit), else the labelled test split, else the validation set.
     #[default]
     Auto,
     /// The labelled held-out images.
     Test,
+    /// The dataset's own validation set.
+    Valid,
     /// The images without labels.
     Unlabelled,
 }
@@ -26,13 +28,14 @@ pub enum PredictSplit {
 impl PredictSplit {
     /// The names the splits are given on the command line, as [`PredictSplit::name`]
     /// spells them.
-    pub const NAMES: [&str; 3] = ["auto", "test", "unlabelled"];
+    pub const NAMES: [&str; 4] = ["auto", "test", "valid", "unlabelled"];
 
-    /// The split's name: `"auto"`, `"test"` or `"unlabelled"`.
+    /// The split's name: `"auto"`, `"test"`, `"valid"` or `"unlabelled"`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Auto => "auto",
             Self::Test => "test",
+            Self::Valid => "valid",
             Self::Unlabelled => "unlabelled",
         }
     }
@@ -51,6 +54,7 @@ impl FromStr for PredictSplit {
         match s {
             "auto" => Ok(Self::Auto),
             "test" => Ok(Self::Test),
+            "valid" | "val" => Ok(Self::Valid),
             "unlabelled" | "unlabeled" => Ok(Self::Unlabelled),
             other => Err(format!(
                 "unknown split `{other}` (use {})",
@@ -83,16 +87,23 @@ impl Dataset {
     /// The files `split` selects; an empty selection is an error naming the split.
     pub fn files_to_predict(&self, split: PredictSplit) -> Result<SplitFiles> {
         let split = match split {
-            PredictSplit::Auto if self.unlabelled.is_empty() => PredictSplit::Test,
-            PredictSplit::Auto => PredictSplit::Unlabelled,
+            PredictSplit::Auto if !self.unlabelled.is_empty() => PredictSplit::Unlabelled,
+            PredictSplit::Auto if self.test.is_empty() && !self.valid.is_empty() => {
+                PredictSplit::Valid
+            }
+            PredictSplit::Auto => PredictSplit::Test,
             s => s,
+        };
+        let labelled = |samples: &[crate::Sample]| {
+            (
+                samples.iter().map(|s| s.path.clone()).collect(),
+                Some(samples.iter().map(|s| s.label).collect()),
+            )
         };
         let (files, labels) = match split {
             PredictSplit::Unlabelled => (self.unlabelled.clone(), None),
-            _ => (
-                self.test.iter().map(|s| s.path.clone()).collect(),
-                Some(self.test.iter().map(|s| s.label).collect()),
-            ),
+            PredictSplit::Valid => labelled(&self.valid),
+            _ => labelled(&self.test),
         };
         if files.is_empty() {
             return Err(Error::EmptySplit {
@@ -108,12 +119,13 @@ impl Dataset {
     }
 
     /// Every image file by the name a prediction file gives it ([`row_names`] of its
-    /// split): test images first, then unlabelled, then training images.
+    /// split): test images first, then unlabelled, then validation, then training images.
     pub fn files_by_row_name(&self) -> HashMap<String, PathBuf> {
         let mut out = HashMap::new();
         for list in [
             self.test.iter().map(|s| s.path.clone()).collect::<Vec<_>>(),
             self.unlabelled.clone(),
+            self.valid.iter().map(|s| s.path.clone()).collect(),
             self.train.iter().map(|s| s.path.clone()).collect(),
         ] {
             for (name, file) in row_names(&self.root, &list).into_iter().zip(list) {
@@ -160,6 +172,7 @@ mod tests {
                 path: root.join("train/cat/1.jpg"),
                 label: 0,
             }],
+            valid: Vec::new(),
             test: (0..test)
                 .map(|i| Sample {
                     path: root.join(format!("test/dog/{i}.jpg")),
@@ -208,10 +221,10 @@ mod tests {
             assert_eq!(name.parse::<PredictSplit>().unwrap().to_string(), name);
         }
         assert!(
-            "valid"
+            "training"
                 .parse::<PredictSplit>()
                 .unwrap_err()
-                .contains("auto, test, unlabelled")
+                .contains("auto, test, valid, unlabelled")
         );
     }
 

@@ -61,7 +61,20 @@ pub enum Layout {
     /// names). A `classes.txt` beside it fixes the classes and their order; without one,
     /// the classes are the sorted distinct labels.
     PathCsv,
+    /// One folder per split, each of class folders, as fastai's `from_folder(train=,
+    /// valid=)`, torchvision's per-split `ImageFolder`, imagenette and Roboflow's exports
+    /// have it: `train/<class>/`, `valid/<class>/` (or `val/`, `validation/`) as the
+    /// validation set, and `test/<class>/` as labelled held-out images (`test/*.jpg`
+    /// without class folders: images to predict). The classes are `train`'s.
+    SplitFolders,
 }
+
+/// Folder names of the validation split in a [`Layout::SplitFolders`] dataset, in the
+/// order they are looked for.
+pub const VALID_DIRS: [&str; 3] = ["valid", "val", "validation"];
+
+/// The folder names a [`Layout::SplitFolders`] dataset's root may hold.
+const SPLIT_DIRS: [&str; 5] = ["train", "valid", "val", "validation", "test"];
 
 impl fmt::Display for Layout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -70,6 +83,7 @@ impl fmt::Display for Layout {
             Layout::KaggleIntel => "Kaggle Intel (seg_train/seg_test/seg_pred)",
             Layout::AnalyticsVidhya => "Analytics Vidhya (train.csv + test.csv + images)",
             Layout::PathCsv => "CSV of path,label",
+            Layout::SplitFolders => "split folders (train/, valid/ or val/, test/)",
         })
     }
 }
@@ -95,6 +109,9 @@ pub struct Dataset {
     pub classes: ClassMap,
     /// Labelled training images.
     pub train: Vec<Sample>,
+    /// The dataset's own validation set (a `valid/` folder, a CSV's `is_valid` rows);
+    /// empty when the layout has none, and then a run splits one off `train`.
+    pub valid: Vec<Sample>,
     /// Labelled held-out images (Kaggle's `seg_test`); empty when the layout has none.
     pub test: Vec<Sample>,
     /// Images to predict, without labels (Kaggle's `seg_pred`, Analytics Vidhya's `test.csv`).
@@ -117,6 +134,7 @@ impl Dataset {
             .map(|p| p.path.as_path())
             .collect();
         self.train.retain(|s| !bad.contains(s.path.as_path()));
+        self.valid.retain(|s| !bad.contains(s.path.as_path()));
         self.test.retain(|s| !bad.contains(s.path.as_path()));
         self.unlabelled.retain(|p| !bad.contains(p.as_path()));
         self
@@ -152,6 +170,9 @@ pub fn detect_layout(path: &Path) -> Result<Layout> {
     if path.join("train.csv").is_file() {
         return Ok(Layout::AnalyticsVidhya);
     }
+    if is_split_root(path)? {
+        return Ok(Layout::SplitFolders);
+    }
     if has_subdirs(path)? {
         return Ok(Layout::ImageFolder);
     }
@@ -166,6 +187,7 @@ pub fn open(path: &Path) -> Result<Dataset> {
         Layout::KaggleIntel => open_kaggle(path)?,
         Layout::AnalyticsVidhya => open_analytics_vidhya(path)?,
         Layout::PathCsv => open_path_csv(path)?,
+        Layout::SplitFolders => open_split_folders(path)?,
     };
     // A cleaned view (`vista clean --apply`, `vista review --apply`) leaves images out
     // and corrects labels for every loader.
@@ -237,6 +259,20 @@ fn has_subdirs(dir: &Path) -> Result<bool> {
         }
     }
     Ok(false)
+}
+
+/// A root of split folders: a `train` folder of class folders beside a validation or test
+/// folder. (A class really named `train` beside one named `test` would be read as splits:
+/// such a dataset can name its files in a CSV.)
+fn is_split_root(dir: &Path) -> Result<bool> {
+    let train = dir.join("train");
+    if !train.is_dir() || !has_subdirs(&train)? {
+        return Ok(false);
+    }
+    Ok(VALID_DIRS
+        .iter()
+        .chain(&["test"])
+        .any(|name| dir.join(name).is_dir()))
 }
 
 /// The canonical form of a dataset's root, against which symbolic links are checked.
@@ -407,6 +443,81 @@ fn class_folders(
     Ok(classes)
 }
 
+/// How deep [`find_images`] walks below the folder it is given.
+pub const MAX_FIND_DEPTH: usize = 32;
+
+/// The images to predict at `path`: the file itself when it is one, else every image in
+/// the folder and its subfolders (up to [`MAX_FIND_DEPTH`] deep), sorted by path. The
+/// walk is the dataset walker's: hidden and litter entries are skipped, links are
+/// followed only inside the folder (each folder walked once), and files of other formats and unreadable entries
+/// come back as problems, never dropped without a word.
+pub fn find_images(path: &Path) -> Result<(Vec<PathBuf>, Vec<Problem>)> {
+    let meta = std::fs::metadata(path).map_err(io_err(path))?;
+    let mut problems = Vec::new();
+    if meta.is_file() {
+        if !has_extension(path, &IMAGE_EXTENSIONS) {
+            let extension = (path.extension())
+                .map(|e| e.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            problems.push(Problem {
+                path: path.into(),
+                kind: ProblemKind::UnsupportedFormat { extension },
+            });
+            return Ok((Vec::new(), problems));
+        }
+        return Ok((vec![path.into()], problems));
+    }
+    let root = canonical_root(path)?;
+    let mut images = Vec::new();
+    let mut pending = vec![(path.to_path_buf(), 0usize)];
+    // A link to a folder already walked (a loop, or two links to one place) is walked once.
+    let mut seen = std::collections::HashSet::new();
+    while let Some((dir, depth)) = pending.pop() {
+        if let Ok(real) = std::fs::canonicalize(&dir)
+            && !seen.insert(real)
+        {
+            continue;
+        }
+        let listing = match list_dir(&dir, &root, false, &mut problems) {
+            Ok(listing) => listing,
+            Err(e) => {
+                problems.push(Problem {
+                    path: dir,
+                    kind: ProblemKind::Unreadable {
+                        detail: e.to_string(),
+                    },
+                });
+                continue;
+            }
+        };
+        for file in listing.files {
+            if has_extension(&file, &IMAGE_EXTENSIONS) {
+                images.push(file);
+            } else if !is_ignored(file.file_name().unwrap_or_default(), true) {
+                let extension = (file.extension())
+                    .map(|e| e.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                problems.push(Problem {
+                    path: file,
+                    kind: ProblemKind::UnsupportedFormat { extension },
+                });
+            }
+        }
+        for sub in listing.dirs {
+            if depth + 1 > MAX_FIND_DEPTH {
+                problems.push(Problem {
+                    path: sub,
+                    kind: ProblemKind::Unplaced,
+                });
+            } else {
+                pending.push((sub, depth + 1));
+            }
+        }
+    }
+    images.sort();
+    Ok((images, problems))
+}
+
 /// The samples of the class folders `folders`, labelled through `classes`. A class of the
 /// map without a folder or without images is reported as empty, a folder of a class not
 /// in the map as unknown (the test split of a layout takes the training split's classes).
@@ -462,8 +573,76 @@ fn open_image_folder(root: &Path) -> Result<Dataset> {
         layout: Layout::ImageFolder,
         classes,
         train,
+        valid: Vec::new(),
         test: Vec::new(),
         unlabelled: Vec::new(),
+        problems,
+        view: None,
+    })
+}
+
+fn open_split_folders(root: &Path) -> Result<Dataset> {
+    let real_root = canonical_root(root)?;
+    let mut problems = Vec::new();
+    // What else lies beside the splits is not read, and says so.
+    let listing = list_dir(root, &real_root, true, &mut problems).map_err(io_err(root))?;
+    for path in listing.files.into_iter().chain(listing.dirs) {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !SPLIT_DIRS.contains(&name) {
+            problems.push(Problem {
+                path,
+                kind: ProblemKind::Unplaced,
+            });
+        }
+    }
+    let train_dir = root.join("train");
+    let folders = if inside_root(&train_dir, &real_root, &mut problems)? {
+        class_folders(&train_dir, &real_root, &mut problems)?
+    } else {
+        Vec::new()
+    };
+    let classes = folder_class_map(&folders, &train_dir)?;
+    let train = class_samples(&train_dir, &folders, &classes, &real_root, &mut problems);
+    let labelled_split = |dir: &Path, problems: &mut Vec<Problem>| -> Result<Vec<Sample>> {
+        if !inside_root(dir, &real_root, problems)? {
+            return Ok(Vec::new());
+        }
+        let folders = class_folders(dir, &real_root, problems)?;
+        Ok(class_samples(dir, &folders, &classes, &real_root, problems))
+    };
+    let valid_dirs: Vec<PathBuf> = VALID_DIRS
+        .iter()
+        .map(|name| root.join(name))
+        .filter(|dir| dir.is_dir())
+        .collect();
+    // Two validation folders: the first is read, the others are not and say so.
+    for extra in valid_dirs.iter().skip(1) {
+        problems.push(Problem {
+            path: extra.clone(),
+            kind: ProblemKind::Unplaced,
+        });
+    }
+    let valid = match valid_dirs.first() {
+        Some(dir) => labelled_split(dir, &mut problems)?,
+        None => Vec::new(),
+    };
+    let test_dir = root.join("test");
+    let (mut test, mut unlabelled) = (Vec::new(), Vec::new());
+    if test_dir.is_dir() {
+        if has_subdirs(&test_dir)? {
+            test = labelled_split(&test_dir, &mut problems)?;
+        } else if inside_root(&test_dir, &real_root, &mut problems)? {
+            unlabelled = folder_images(&test_dir, &real_root, &mut problems);
+        }
+    }
+    Ok(Dataset {
+        root: root.into(),
+        layout: Layout::SplitFolders,
+        classes,
+        train,
+        valid,
+        test,
+        unlabelled,
         problems,
         view: None,
     })
@@ -508,6 +687,7 @@ fn open_kaggle(root: &Path) -> Result<Dataset> {
         layout: Layout::KaggleIntel,
         classes,
         train,
+        valid: Vec::new(),
         test,
         unlabelled,
         problems,
@@ -528,7 +708,73 @@ pub struct CsvRow {
     pub file: PathBuf,
     /// The label cell, when a label column was asked for; empty when the row is short.
     pub label: Option<String>,
+    /// The split the row's split column puts it in, when one was asked for.
+    pub split: Option<RowSplit>,
 }
+
+/// The split a CSV row belongs to, from an `is_valid` column (`true`/`1`/`yes` is valid,
+/// `false`/`0`/`no` or empty is train, as fastai's `valid_col`) or a `split` column
+/// (`train`, `valid`/`val`/`validation`, `test`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowSplit {
+    /// A training image.
+    Train,
+    /// An image of the validation set.
+    Valid,
+    /// A labelled held-out image.
+    Test,
+}
+
+impl RowSplit {
+    /// Reads a split cell (case-insensitively); `None` for a word that names no split.
+    pub fn parse(cell: &str) -> Option<Self> {
+        let cell = cell.trim().to_ascii_lowercase();
+        Some(match cell.as_str() {
+            "" | "0" | "false" | "no" | "train" | "training" => Self::Train,
+            "1" | "true" | "yes" | "valid" | "val" | "validation" | "dev" => Self::Valid,
+            "test" | "holdout" => Self::Test,
+            _ => return None,
+        })
+    }
+}
+
+/// The columns a dataset CSV is read by (names matched case-insensitively).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvColumns {
+    /// The column naming each image file.
+    pub file: String,
+    /// The column of class names, if one is read.
+    pub label: Option<String>,
+    /// The column saying which split a row is in ([`RowSplit`]), if one is read.
+    pub split: Option<String>,
+}
+
+impl CsvColumns {
+    /// A file column and a label column.
+    pub fn new(file: &str, label: Option<&str>) -> Self {
+        Self {
+            file: file.into(),
+            label: label.map(Into::into),
+            split: None,
+        }
+    }
+}
+
+/// Header names a path CSV's file column goes by, looked for in this order.
+pub const FILE_COLUMNS: [&str; 8] = [
+    "path",
+    "file",
+    "filename",
+    "fname",
+    "image",
+    "image_path",
+    "image_name",
+    "image_id",
+];
+/// Header names a path CSV's label column goes by, looked for in this order.
+pub const LABEL_COLUMNS: [&str; 5] = ["label", "class", "category", "target", "labels"];
+/// Header names a path CSV's split column goes by, looked for in this order.
+pub const SPLIT_COLUMNS: [&str; 3] = ["is_valid", "split", "valid"];
 
 /// Parses a dataset CSV held in memory: a header row that names `file_column` (and
 /// `label_column`, if given; matched case-insensitively, cells trimmed), then one row
@@ -542,8 +788,7 @@ pub fn parse_dataset_csv(
     bytes: &[u8],
     csv: &Path,
     image_dir: &Path,
-    file_column: &'static str,
-    label_column: Option<&'static str>,
+    columns: &CsvColumns,
 ) -> Result<(Vec<CsvRow>, Vec<Problem>)> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -556,8 +801,11 @@ pub fn parse_dataset_csv(
             source,
         })?
         .clone();
-    let file_col = column(&header, csv, file_column)?;
-    let label_col = label_column
+    let file_col = column(&header, csv, &columns.file)?;
+    let label_col = (columns.label.as_deref())
+        .map(|name| column(&header, csv, name))
+        .transpose()?;
+    let split_col = (columns.split.as_deref())
         .map(|name| column(&header, csv, name))
         .transpose()?;
     let mut rows = Vec::new();
@@ -631,7 +879,35 @@ pub fn parse_dataset_csv(
                 }
             }
         };
-        rows.push(CsvRow { row, file, label });
+        let split = match split_col {
+            None => None,
+            Some(col) => {
+                let cell = String::from_utf8_lossy(record.get(col).unwrap_or_default());
+                match RowSplit::parse(&cell) {
+                    Some(split) => Some(split),
+                    None => {
+                        problems.push(Problem {
+                            path: csv.into(),
+                            kind: ProblemKind::BadRow {
+                                csv: csv.into(),
+                                row,
+                                detail: format!(
+                                    "split `{}` is none of train, valid, test, true, false",
+                                    cell.chars().take(40).collect::<String>()
+                                ),
+                            },
+                        });
+                        continue;
+                    }
+                }
+            }
+        };
+        rows.push(CsvRow {
+            row,
+            file,
+            label,
+            split,
+        });
     }
     Ok((rows, problems))
 }
@@ -653,23 +929,46 @@ fn path_from_bytes(cell: &[u8]) -> Option<PathBuf> {
 fn read_csv(
     path: &Path,
     image_dir: &Path,
-    file_column: &'static str,
-    label_column: Option<&'static str>,
+    columns: &CsvColumns,
     problems: &mut Vec<Problem>,
 ) -> Result<Vec<CsvRow>> {
     let bytes = vista_format::read_limited(path, MAX_CSV_BYTES)?;
-    let (rows, found) = parse_dataset_csv(&bytes, path, image_dir, file_column, label_column)?;
+    let (rows, found) = parse_dataset_csv(&bytes, path, image_dir, columns)?;
     problems.extend(found);
     Ok(rows)
 }
 
-fn column(header: &csv::ByteRecord, path: &Path, name: &'static str) -> Result<usize> {
+/// The columns of a path CSV: the first of [`FILE_COLUMNS`], [`LABEL_COLUMNS`] and
+/// [`SPLIT_COLUMNS`] its header has (`path` and `label` when it has none, so the error
+/// names them).
+pub fn detect_columns(bytes: &[u8]) -> CsvColumns {
+    let header = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(bytes)
+        .byte_headers()
+        .cloned()
+        .unwrap_or_default();
+    let find = |names: &[&str]| {
+        names
+            .iter()
+            .find(|n| header.iter().any(|h| h.eq_ignore_ascii_case(n.as_bytes())))
+            .map(|n| n.to_string())
+    };
+    CsvColumns {
+        file: find(&FILE_COLUMNS).unwrap_or_else(|| "path".into()),
+        label: Some(find(&LABEL_COLUMNS).unwrap_or_else(|| "label".into())),
+        split: find(&SPLIT_COLUMNS),
+    }
+}
+
+fn column(header: &csv::ByteRecord, path: &Path, name: &str) -> Result<usize> {
     header
         .iter()
         .position(|h| h.eq_ignore_ascii_case(name.as_bytes()))
         .ok_or_else(|| Error::MissingColumn {
             path: path.into(),
-            column: name,
+            column: name.into(),
             header: header
                 .iter()
                 .map(String::from_utf8_lossy)
@@ -696,10 +995,16 @@ fn csv_samples(
     inside: Option<&Path>,
     label_of: &dyn Fn(&str) -> std::result::Result<u32, LabelIssue>,
     problems: &mut Vec<Problem>,
-) -> Vec<(PathBuf, Option<u32>)> {
+) -> Vec<(PathBuf, Option<u32>, RowSplit)> {
     let mut seen: HashMap<PathBuf, usize> = HashMap::new();
     let mut out = Vec::new();
-    for CsvRow { row, file, label } in rows {
+    for CsvRow {
+        row,
+        file,
+        label,
+        split,
+    } in rows
+    {
         let path = lexical_clean(&image_dir.join(file));
         if let Some(&first_row) = seen.get(&path) {
             problems.push(Problem {
@@ -767,7 +1072,7 @@ fn csv_samples(
                 }
             },
         };
-        out.push((path, label));
+        out.push((path, label, split.unwrap_or(RowSplit::Train)));
     }
     out
 }
@@ -791,10 +1096,16 @@ fn lexical_clean(path: &Path) -> PathBuf {
     out
 }
 
-fn labelled(items: Vec<(PathBuf, Option<u32>)>) -> Vec<Sample> {
-    items
-        .into_iter()
-        .filter_map(|(path, label)| label.map(|label| Sample { path, label }))
+/// The labelled items of split `want`.
+fn labelled(items: &[(PathBuf, Option<u32>, RowSplit)], want: RowSplit) -> Vec<Sample> {
+    (items.iter())
+        .filter(|(_, _, split)| *split == want)
+        .filter_map(|(path, label, _)| {
+            label.map(|label| Sample {
+                path: path.clone(),
+                label,
+            })
+        })
         .collect()
 }
 
@@ -824,22 +1135,25 @@ fn open_analytics_vidhya(root: &Path) -> Result<Dataset> {
     let rows = read_csv(
         &train_csv,
         &image_dir,
-        "image_name",
-        Some("label"),
+        &CsvColumns::new("image_name", Some("label")),
         &mut problems,
     )?;
-    let train = labelled(csv_samples(
-        &train_csv,
-        &rows,
-        &image_dir,
-        Some(&real_root),
-        &label_of,
-        &mut problems,
-    ));
+    let train = labelled(
+        &csv_samples(
+            &train_csv,
+            &rows,
+            &image_dir,
+            Some(&real_root),
+            &label_of,
+            &mut problems,
+        ),
+        RowSplit::Train,
+    );
 
     let test_csv = root.join("test.csv");
     let unlabelled = if test_csv.is_file() {
-        let rows = read_csv(&test_csv, &image_dir, "image_name", None, &mut problems)?;
+        let columns = CsvColumns::new("image_name", None);
+        let rows = read_csv(&test_csv, &image_dir, &columns, &mut problems)?;
         csv_samples(
             &test_csv,
             &rows,
@@ -849,7 +1163,7 @@ fn open_analytics_vidhya(root: &Path) -> Result<Dataset> {
             &mut problems,
         )
         .into_iter()
-        .map(|(p, _)| p)
+        .map(|(p, _, _)| p)
         .collect()
     } else {
         Vec::new()
@@ -859,6 +1173,7 @@ fn open_analytics_vidhya(root: &Path) -> Result<Dataset> {
         layout: Layout::AnalyticsVidhya,
         classes,
         train,
+        valid: Vec::new(),
         test: Vec::new(),
         unlabelled,
         problems,
@@ -872,7 +1187,10 @@ fn open_path_csv(csv_path: &Path) -> Result<Dataset> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut problems = Vec::new();
-    let rows = read_csv(csv_path, dir, "path", Some("label"), &mut problems)?;
+    let bytes = vista_format::read_limited(csv_path, MAX_CSV_BYTES)?;
+    let columns = detect_columns(&bytes);
+    let (rows, found) = parse_dataset_csv(&bytes, csv_path, dir, &columns)?;
+    problems.extend(found);
     let classes_txt = dir.join("classes.txt");
     let classes = if classes_txt.is_file() {
         ClassMap::read_txt(&classes_txt)?
@@ -896,20 +1214,18 @@ fn open_path_csv(csv_path: &Path) -> Result<Dataset> {
             Ok(()) => Err(LabelIssue::Unknown),
         },
     };
-    let train = labelled(csv_samples(
-        csv_path,
-        &rows,
-        dir,
-        None,
-        &label_of,
-        &mut problems,
-    ));
+    // One pass over every row, so a file named in two splits is a duplicate.
+    let items = csv_samples(csv_path, &rows, dir, None, &label_of, &mut problems);
+    let train = labelled(&items, RowSplit::Train);
+    let valid = labelled(&items, RowSplit::Valid);
+    let test = labelled(&items, RowSplit::Test);
     Ok(Dataset {
         root: csv_path.into(),
         layout: Layout::PathCsv,
         classes,
         train,
-        test: Vec::new(),
+        valid,
+        test,
         unlabelled: Vec::new(),
         problems,
         view: None,

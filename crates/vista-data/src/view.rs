@@ -120,12 +120,16 @@ impl CleanView {
         let excluded: std::collections::HashSet<&PathBuf> = self.excluded.iter().collect();
         let keep = |s: &Sample| !excluded.contains(&rel(&s.path));
         ds.train.retain(keep);
+        ds.valid.retain(keep);
         ds.test.retain(keep);
         ds.unlabelled.retain(|p| !excluded.contains(&rel(p)));
         // A removed image a CSV still names is not a missing file: it was moved on
         // purpose (to the review's quarantine).
         ds.problems.retain(|p| !excluded.contains(&rel(&p.path)));
-        for s in ds.train.iter_mut().chain(ds.test.iter_mut()) {
+        for s in (ds.train.iter_mut())
+            .chain(ds.valid.iter_mut())
+            .chain(ds.test.iter_mut())
+        {
             if let Some(class) = self.relabelled.get(&rel(&s.path)) {
                 s.label = ds.classes.id(class).ok_or_else(|| Error::UnknownClass {
                     path: view_path(&root),

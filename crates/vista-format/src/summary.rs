@@ -16,6 +16,9 @@ pub struct DataSummary {
     pub classes: Vec<ClassCount>,
     /// Labelled training images.
     pub train: usize,
+    /// Images of the dataset's own validation set (0 when a run splits one off).
+    #[serde(default)]
+    pub valid: usize,
     /// Labelled held-out (test) images.
     pub test: usize,
     /// Images without a label (to predict).
@@ -35,6 +38,9 @@ pub struct ClassCount {
     pub class: String,
     /// Labelled training images of the class.
     pub train: usize,
+    /// Validation images of the class.
+    #[serde(default)]
+    pub valid: usize,
     /// Labelled held-out (test) images of the class.
     pub test: usize,
 }

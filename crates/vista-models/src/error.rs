@@ -89,6 +89,18 @@ pub enum Error {
     /// A model setting is out of range.
     #[error("invalid model setting: {0}")]
     Config(String),
+    /// A setting given for the model contradicts the checkpoint it is to start from.
+    #[error("{path}: the checkpoint's model has {setting} {found}, not the {given} asked for")]
+    CheckpointDisagrees {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The setting: `architecture`, `width` or `small stem`.
+        setting: &'static str,
+        /// The value asked for.
+        given: String,
+        /// The value the checkpoint's shapes say.
+        found: String,
+    },
     /// No architecture has this name.
     #[error(
         "unknown architecture `{0}` (known: resnet18, resnet34, resnet50, inception_v3, efficientnet_lite0)"

@@ -289,6 +289,52 @@ impl Guess {
         })
     }
 
+    /// `model` shaped as the checkpoint `path` this guess is of: its architecture, width
+    /// and stem wherever `fixed` leaves them open, whatever defaults `model` holds (a CPU
+    /// recipe's narrow width, a small stem), so the weights fit. The class count stays
+    /// `model`'s (a new head is trained). A setting `fixed` gives that the file
+    /// contradicts is an error naming both.
+    pub fn shape(&self, path: &Path, model: &ModelConfig, fixed: &Fixed) -> Result<ModelConfig> {
+        let Some(found) = self.model_config() else {
+            return Ok(model.clone());
+        };
+        let disagree = |setting, given: String, found: String| Error::CheckpointDisagrees {
+            path: path.to_path_buf(),
+            setting,
+            given,
+            found,
+        };
+        if let Some(arch) = fixed.arch.filter(|&a| a != found.arch) {
+            return Err(disagree(
+                "architecture",
+                arch.to_string(),
+                found.arch.to_string(),
+            ));
+        }
+        if let Some(width) = fixed.width.filter(|&w| (w - found.width).abs() > 1e-9) {
+            return Err(disagree(
+                "width",
+                width.to_string(),
+                found.width.to_string(),
+            ));
+        }
+        if found.arch.has_small_stem()
+            && let Some(stem) = fixed.small_stem.filter(|&s| s != found.small_stem)
+        {
+            return Err(disagree(
+                "small stem",
+                stem.to_string(),
+                found.small_stem.to_string(),
+            ));
+        }
+        Ok(ModelConfig {
+            arch: found.arch,
+            width: found.width,
+            small_stem: found.small_stem,
+            ..model.clone()
+        })
+    }
+
     /// One line for people: family, classes, channels, width and stem.
     pub fn describe(&self) -> String {
         let classes = match (self.classes, self.odd_head_rank) {
@@ -318,6 +364,18 @@ impl Guess {
             ),
         }
     }
+}
+
+/// The model settings a user fixed (on the command line); `None` leaves one to the
+/// checkpoint in [`Guess::shape`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Fixed {
+    /// The architecture asked for.
+    pub arch: Option<Arch>,
+    /// The width asked for.
+    pub width: Option<f64>,
+    /// The small stem asked for (or not).
+    pub small_stem: Option<bool>,
 }
 
 impl std::fmt::Display for Guess {

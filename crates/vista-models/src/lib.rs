@@ -64,7 +64,7 @@ pub use gan::{Critic, CriticConfig, Generator, GeneratorConfig, UpBlock, clip_we
 pub use groups::{LayerGroups, set_trainable};
 pub use head::{FastaiHead, FastaiHeadConfig};
 pub use import::{
-    Guess, ImportOptions, ImportReport, Inspection, TensorInfo, inspect, load_checkpoint,
+    Fixed, Guess, ImportOptions, ImportReport, Inspection, TensorInfo, inspect, load_checkpoint,
 };
 pub use inception::{
     BasicConv, InceptionA, InceptionAux, InceptionB, InceptionC, InceptionD, InceptionE,

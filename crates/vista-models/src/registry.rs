@@ -96,6 +96,11 @@ impl Arch {
         }
     }
 
+    /// True for the ResNets, the architectures with a small-image stem to choose.
+    pub fn has_small_stem(self) -> bool {
+        matches!(self, Arch::Resnet18 | Arch::Resnet34 | Arch::Resnet50)
+    }
+
     /// The smallest input side the architecture accepts.
     pub fn min_size(self) -> u32 {
         match self {

@@ -33,7 +33,7 @@ pub use optim::{Optim, OptimizerConfig};
 pub use record::{MAX_RECORD_BYTES, RunRecorder};
 pub use run::{
     Outcome, RunLock, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig, TrainData,
-    TrainedRun, find_lr, latest_checkpoint, load_run, train, typical_size,
+    TrainedRun, ValidSet, find_lr, latest_checkpoint, load_run, train, typical_size,
 };
 pub use sched::ScheduledLr;
 pub use vista_format::{EpochMetrics, GanEpoch, GanStep, StepRecord, format_secs, write_metrics};

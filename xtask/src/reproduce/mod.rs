@@ -493,6 +493,7 @@ mod tests {
             layout: "test".into(),
             classes: Vec::new(),
             train,
+            valid: 0,
             test,
             unlabelled: 0,
             image_sizes: String::new(),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use image::{ImageFormat, RgbImage};
 use vista_data::{
-    Error, LoadOptions, OnBadImage, Problem, ProblemKind, ProblemReport, load, open,
+    CsvColumns, Error, LoadOptions, OnBadImage, Problem, ProblemKind, ProblemReport, load, open,
     parse_dataset_csv,
 };
 
@@ -458,8 +458,7 @@ fn csv_bytes_parse_without_the_file_system() {
         b"Label , PATH\ncat,a.png\n\xff,b.png\ndog\n,\n",
         Path::new("l.csv"),
         Path::new("d"),
-        "path",
-        Some("label"),
+        &CsvColumns::new("path", Some("label")),
     )
     .unwrap();
     assert_eq!(rows.len(), 1);
@@ -484,7 +483,12 @@ fn csv_bytes_parse_without_the_file_system() {
             (PathBuf::from("d/b.png"), "bad_label"),
         ]
     );
-    let err = parse_dataset_csv(b"a,b\n", Path::new("l.csv"), Path::new("."), "path", None);
+    let err = parse_dataset_csv(
+        b"a,b\n",
+        Path::new("l.csv"),
+        Path::new("."),
+        &CsvColumns::new("path", None),
+    );
     assert!(matches!(err, Err(Error::MissingColumn { .. })));
 }
 
@@ -500,14 +504,21 @@ proptest::proptest! {
     fn any_csv_bytes_parse_without_panicking(
         body in proptest::collection::vec(proptest::num::u8::ANY, 0..400),
     ) {
-        let bytes = [&b"path,label\n"[..], &body].concat();
+        let bytes = [&b"path,label,split\n"[..], &body].concat();
+        let mut labelled = CsvColumns::new("path", Some("label"));
+        labelled.split = Some("split".into());
         let (rows, problems) =
-            parse_dataset_csv(&bytes, Path::new("x.csv"), Path::new("."), "path", Some("label"))
+            parse_dataset_csv(&bytes, Path::new("x.csv"), Path::new("."), &labelled)
                 .unwrap();
         for p in &problems {
             let _ = p.to_string();
         }
         proptest::prop_assert!(rows.iter().all(|r| !r.file.as_os_str().is_empty()));
-        let _ = parse_dataset_csv(&body, Path::new("x.csv"), Path::new("."), "path", None);
+        let _ = parse_dataset_csv(
+            &body,
+            Path::new("x.csv"),
+            Path::new("."),
+            &CsvColumns::new("path", None),
+        );
     }
 }

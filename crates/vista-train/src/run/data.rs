@@ -22,6 +22,41 @@ pub struct TrainData {
     /// The last `extra` images are extra training material (generated ones): kept out
     /// of the validation split and the normalization statistics.
     pub extra: usize,
+    /// The dataset's own validation set; without one a run splits `valid_pct` of the
+    /// real images off as its validation set. Edits of the training images (subsets,
+    /// extra images, flipped labels) leave it as it is.
+    pub valid: Option<ValidSet>,
+}
+
+/// A validation set given with the data (a `valid/` folder, a CSV's `is_valid` rows, a
+/// `--valid` folder) rather than split off the training images.
+#[derive(Debug, Clone)]
+pub struct ValidSet {
+    /// The decoded images.
+    pub images: Arc<Vec<RgbImage>>,
+    /// The class index of each image, in the same order.
+    pub labels: Arc<Vec<u32>>,
+}
+
+impl ValidSet {
+    /// A validation set of these images and labels.
+    pub fn new(images: Vec<RgbImage>, labels: Vec<u32>) -> Self {
+        assert_eq!(images.len(), labels.len(), "one label per validation image");
+        Self {
+            images: Arc::new(images),
+            labels: Arc::new(labels),
+        }
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True without images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
 }
 
 impl TrainData {
@@ -32,7 +67,15 @@ impl TrainData {
             labels: Arc::new(labels),
             classes,
             extra: 0,
+            valid: None,
         }
+    }
+
+    /// Uses `valid` as the validation set instead of a split of the training images; an
+    /// empty one changes nothing.
+    pub fn with_valid(mut self, valid: ValidSet) -> Self {
+        self.valid = (!valid.is_empty()).then_some(valid);
+        self
     }
 
     /// Number of real (not extra) images.
@@ -53,6 +96,7 @@ impl TrainData {
             labels: Arc::new(pick.map(|i| self.labels[i]).collect()),
             classes: self.classes.clone(),
             extra: self.extra,
+            valid: self.valid.clone(),
         }
     }
 
@@ -81,10 +125,13 @@ impl TrainData {
 }
 
 impl From<Loaded> for TrainData {
-    /// The dataset's decoded training images with their labels.
+    /// The dataset's decoded training images with their labels, and its own validation
+    /// set when it has one.
     fn from(loaded: Loaded) -> Self {
         let labels = loaded.dataset.train.iter().map(|s| s.label).collect();
+        let valid_labels = loaded.dataset.valid.iter().map(|s| s.label).collect();
         Self::new(loaded.train, labels, loaded.dataset.classes)
+            .with_valid(ValidSet::new(loaded.valid, valid_labels))
     }
 }
 

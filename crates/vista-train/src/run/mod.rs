@@ -39,7 +39,7 @@ pub(crate) use checkpoint::{
 pub use config::{
     Outcome, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig, typical_size,
 };
-pub use data::TrainData;
+pub use data::{TrainData, ValidSet};
 use plan::plan;
 
 use crate::error::{Error, Result};
@@ -229,8 +229,10 @@ fn build_learner<B: AutodiffBackend>(
     observer: &Observers,
 ) -> Result<Learner<B, AnyModel<B>>> {
     let normalize = normalization(cfg, data)?;
-    let (mut train_items, valid_items) =
-        stratified_split(&data.labels[..data.real()], cfg.valid_pct, cfg.seed);
+    let (mut train_items, valid_items) = match &data.valid {
+        Some(_) => ((0..data.real()).collect(), Vec::new()),
+        None => stratified_split(&data.labels[..data.real()], cfg.valid_pct, cfg.seed),
+    };
     let extra = extra_items(cfg, data, train_items.len())?;
     if !extra.is_empty() {
         observer.note(&format!(
@@ -253,6 +255,18 @@ fn build_learner<B: AutodiffBackend>(
     };
     let loader = |items, cfg: LoaderConfig| {
         Loader::new(data.images.clone(), data.labels.clone(), items, cfg)
+    };
+    let valid_loader = match &data.valid {
+        Some(v) => {
+            observer.note(&format!("validation: the dataset's own {} images", v.len()));
+            Loader::new(
+                v.images.clone(),
+                v.labels.clone(),
+                (0..v.len()).collect(),
+                train_cfg.for_valid(),
+            )
+        }
+        None => loader(valid_items, train_cfg.for_valid()),
     };
     let device = devices[0].clone();
     // The initial weights come from the backend's generator: seed it, so every process
@@ -289,7 +303,7 @@ fn build_learner<B: AutodiffBackend>(
     Ok(Learner::new(
         model,
         loader(train_items, train_cfg.clone()),
-        loader(valid_items, train_cfg.for_valid()),
+        valid_loader,
         LearnerConfig {
             num_classes: data.classes.len(),
             optimizer: cfg.optimizer.clone(),

@@ -1,0 +1,197 @@
+//! A user's own photo folder: the split-folder layout (`train/`, `val/`, `test/`), the
+//! formats cameras and the web give, a CSV with a validation column, and a validation
+//! set given on the command line.
+
+use std::path::Path;
+
+use image::ImageFormat;
+
+use crate::train::{image, metrics, train_args};
+use crate::{text, vista};
+
+const CLASSES: [&str; 3] = ["horizontal", "vertical", "square"];
+
+/// Formats the images of a folder rotate through.
+const FORMATS: [(ImageFormat, &str); 6] = [
+    (ImageFormat::Png, "png"),
+    (ImageFormat::WebP, "webp"),
+    (ImageFormat::Bmp, "bmp"),
+    (ImageFormat::Jpeg, "jpg"),
+    (ImageFormat::Tiff, "tif"),
+    (ImageFormat::Gif, "gif"),
+];
+
+/// `n` images of each class in `dir/<class>/`, in every format in turn; `swap` files
+/// the horizontal and vertical stripes under each other's names.
+fn write_classes(dir: &Path, n: usize, first: usize, swap: bool) {
+    for (c, name) in CLASSES.iter().enumerate() {
+        let folder = dir.join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        let drawn = match (swap, c) {
+            (true, 0) => 1,
+            (true, 1) => 0,
+            _ => c,
+        };
+        for i in 0..n {
+            let (format, ext) = FORMATS[i % FORMATS.len()];
+            image(drawn, first + i)
+                .save_with_format(folder.join(format!("{i}.{ext}")), format)
+                .unwrap();
+        }
+    }
+}
+
+/// Only the last epoch's validation accuracy of a run.
+fn accuracy(run: &Path) -> f32 {
+    let last = metrics(run).pop().unwrap();
+    last.split(',').nth(6).unwrap().parse().unwrap()
+}
+
+#[test]
+fn split_folders_are_detected_and_their_validation_set_is_the_one_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("photos");
+    write_classes(&data.join("train"), 40, 0, false);
+    write_classes(&data.join("val"), 6, 500, false);
+    write_classes(&data.join("test"), 6, 700, false);
+    let d = data.to_str().unwrap();
+
+    let out = vista(&["data", "check", d], tmp.path());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("layout:  split folders"), "{stdout}");
+    let squeezed: Vec<String> = (stdout.lines())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(squeezed.iter().any(|l| l == "total 120 18 18"), "{stdout}");
+    assert!(squeezed.iter().any(|l| l == "square 40 6 6"), "{stdout}");
+    assert!(
+        stdout.contains("validation: the dataset's own 18 images"),
+        "{stdout}"
+    );
+    // Six formats, every file read.
+    assert!(stdout.contains("problems: none"), "{stdout}");
+
+    let run = tmp.path().join("run");
+    let out = vista(&train_args(d, run.to_str().unwrap()), tmp.path());
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(accuracy(&run) >= 0.8, "{:?}", metrics(&run));
+
+    // Predicting the labelled test split.
+    let preds = tmp.path().join("test.csv");
+    let out = vista(
+        &[
+            "predict",
+            "--run",
+            run.to_str().unwrap(),
+            "--data",
+            d,
+            "--out",
+            preds.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(std::fs::read_to_string(&preds).unwrap().lines().count(), 19);
+
+    // New photos need only the run folder: a folder walked with its subfolders, a file
+    // of another kind in it listed, one image on its own.
+    let new = tmp.path().join("new");
+    write_classes(&new.join("deep/er"), 2, 800, false);
+    std::fs::write(new.join("notes.txt"), "not a photo").unwrap();
+    let one = new.join("deep/er/square/1.webp");
+    let preds = tmp.path().join("new.csv");
+    let r = run.to_str().unwrap();
+    let p = preds.to_str().unwrap();
+    let predict = |paths: &[&str], extra: &[&str]| {
+        let mut args = vec!["predict", "--run", r, "--out", p];
+        args.extend(paths);
+        args.extend(extra);
+        vista(&args, tmp.path())
+    };
+    let out = predict(&[new.to_str().unwrap()], &[]);
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("notes.txt"), "{:?}", text(&out));
+    let out = predict(&[new.to_str().unwrap()], &["--on-bad-image", "skip"]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success(),
+        "{stdout}
+{stderr}"
+    );
+    let csv = std::fs::read_to_string(&preds).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 6, "{csv}");
+    assert!(csv.contains("\ndeep/er/square/1.webp,square,"), "{csv}");
+    assert!(
+        stdout.contains("deep/er/horizontal/0.png: horizontal"),
+        "{stdout}"
+    );
+    let out = predict(&[one.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let csv = std::fs::read_to_string(&preds).unwrap();
+    assert_eq!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .take(2)
+            .collect::<Vec<_>>(),
+        ["1.webp", "square"]
+    );
+
+    // The same photos with the stripes' validation labels swapped: a run validates on
+    // them, not on a split of `train`, so it scores at most the square's third.
+    std::fs::remove_dir_all(data.join("val")).unwrap();
+    write_classes(&data.join("valid"), 6, 500, true);
+    let swapped = tmp.path().join("swapped");
+    let out = vista(&train_args(d, swapped.to_str().unwrap()), tmp.path());
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(accuracy(&swapped) <= 0.5, "{:?}", metrics(&swapped));
+
+    // `--valid` takes a folder from elsewhere over the dataset's own.
+    let mine = tmp.path().join("my-valid");
+    write_classes(&mine, 6, 900, false);
+    let given = tmp.path().join("given");
+    let mut args = train_args(d, given.to_str().unwrap());
+    args.extend(["--valid", mine.to_str().unwrap()]);
+    let out = vista(&args, tmp.path());
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(accuracy(&given) >= 0.8, "{:?}", metrics(&given));
+}
+
+#[test]
+fn a_csv_with_its_own_column_names_and_a_validation_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_classes(&dir.join("img"), 4, 0, false);
+    let mut csv = String::from("fname,category,is_valid\n");
+    for name in CLASSES {
+        for i in 0..4 {
+            let ext = FORMATS[i % FORMATS.len()].1;
+            let valid = if i == 3 { "True" } else { "False" };
+            csv += &format!("img/{name}/{i}.{ext},{name},{valid}\n");
+        }
+    }
+    std::fs::write(dir.join("labels.csv"), &csv).unwrap();
+    let out = vista(
+        &["data", "check", dir.join("labels.csv").to_str().unwrap()],
+        dir,
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let squeezed: Vec<String> = (stdout.lines())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert!(squeezed.iter().any(|l| l == "total 9 3 0"), "{stdout}");
+
+    // A split cell that names no split is a problem of its row.
+    csv += "img/square/0.png,square,maybe\n";
+    std::fs::write(dir.join("labels.csv"), &csv).unwrap();
+    let out = vista(
+        &["data", "check", dir.join("labels.csv").to_str().unwrap()],
+        dir,
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).0.contains("split `maybe`"), "{:?}", text(&out));
+}
