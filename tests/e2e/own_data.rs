@@ -195,3 +195,120 @@ fn a_csv_with_its_own_column_names_and_a_validation_column() {
     assert!(!out.status.success());
     assert!(text(&out).0.contains("split `maybe`"), "{:?}", text(&out));
 }
+
+#[test]
+fn an_exported_full_width_model_fine_tunes_under_the_cpu_defaults() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("photos");
+    write_classes(&data.join("train"), 8, 0, false);
+    write_classes(&data.join("valid"), 2, 500, false);
+    let d = data.to_str().unwrap();
+    // A full-width ResNet-18 with torchvision's stem, as torchvision's weights are.
+    let full = tmp.path().join("full");
+    let out = vista(
+        &[
+            "train",
+            "--data",
+            d,
+            "--out",
+            full.to_str().unwrap(),
+            "--arch",
+            "resnet18",
+            "--width",
+            "1",
+            "--small-stem",
+            "false",
+            "--sizes",
+            "32",
+            "--epochs",
+            "1",
+            "--no-augment",
+            "--mixup",
+            "0",
+            "--batch-size",
+            "8",
+            "--seed",
+            "1",
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+
+    let file = tmp.path().join("resnet18.safetensors");
+    let export = |extra: &[&str]| {
+        let mut args = vec![
+            "export",
+            "--run",
+            full.to_str().unwrap(),
+            "--out",
+            file.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        vista(&args, tmp.path())
+    };
+    let out = export(&[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("torchvision.models.resnet18(num_classes=3)"),
+        "{stdout}"
+    );
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("resnet18.json")).unwrap()).unwrap();
+    assert_eq!(
+        info["classes"],
+        serde_json::json!(["horizontal", "square", "vertical"])
+    );
+    assert_eq!(info["input_size"], 32);
+    // The export is not written over without --force.
+    assert!(!export(&[]).status.success());
+    assert!(export(&["--force"]).status.success());
+
+    // `weights inspect` reads it as torchvision's ResNet-18.
+    let out = vista(&["weights", "inspect", file.to_str().unwrap()], tmp.path());
+    assert!(
+        text(&out)
+            .0
+            .contains("fits: ResNet-18 (torchvision layout), 3 classes")
+    );
+
+    // The CPU recipe's narrow width and small stem give way to the checkpoint's shape.
+    let tuned = tmp.path().join("tuned");
+    let mut args = vec![
+        "train",
+        "--data",
+        d,
+        "--out",
+        tuned.to_str().unwrap(),
+        "--pretrained",
+        file.to_str().unwrap(),
+        "--sizes",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+    ];
+    let out = vista(&args, tmp.path());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("resnet18 from the checkpoint (width 1, standard stem)"),
+        "{stderr}"
+    );
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tuned.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["model"]["width"], 1.0);
+
+    // A setting that contradicts the file is an error naming both.
+    let other = tmp.path().join("other");
+    args[4] = other.to_str().unwrap();
+    args.extend(["--width", "0.5"]);
+    let out = vista(&args, tmp.path());
+    assert!(!out.status.success());
+    assert!(
+        text(&out).1.contains("has width 1, not the 0.5 asked for"),
+        "{:?}",
+        text(&out)
+    );
+}

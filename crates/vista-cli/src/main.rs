@@ -5,6 +5,7 @@ mod bench;
 mod clean;
 mod data;
 mod eval;
+mod export;
 mod gan;
 mod observe;
 mod paths;
@@ -44,6 +45,8 @@ enum Command {
     /// Write per-image class probabilities of a dataset's test images with a trained run,
     /// optionally with test-time augmentation.
     Predict(eval::PredictArgs),
+    /// Write a finished run's model for other tools: safetensors with PyTorch's names.
+    Export(export::ExportArgs),
     /// Score a prediction file: accuracy, per-class scores, confusion matrix, top losses.
     Evaluate(eval::EvaluateArgs),
     /// Combine prediction files by majority vote (random tie-break) or mean.
@@ -97,6 +100,7 @@ fn main() {
         Command::Train(args) => train::run_train(&args, !cli.quiet),
         Command::LrFind(args) => train::run_lr_find(&args, !cli.quiet),
         Command::Predict(args) => eval::run_predict(&args, !cli.quiet),
+        Command::Export(args) => export::run(&args),
         Command::Evaluate(args) => eval::run_evaluate(&args, !cli.quiet),
         Command::Ensemble(args) => eval::run_ensemble(&args),
         Command::Submit(args) => eval::run_submit(&args, !cli.quiet),

@@ -26,6 +26,7 @@ mod classes;
 mod clean;
 mod error;
 mod eval;
+mod export;
 mod fsutil;
 mod gan;
 mod json;
@@ -41,6 +42,7 @@ pub use classes::{BadClassName, MAX_CLASS_NAME_BYTES, check_class_list, check_cl
 pub use clean::{Detection, DetectionReport, Flag, Manifest, Reason, Rules};
 pub use error::{Error, Result};
 pub use eval::{ClassScores, Confusion, Evaluation, TopLoss};
+pub use export::ExportInfo;
 pub use fsutil::{
     fault_point, read_limited, refuse_symlink, rename_noreplace, sync_dir, write_atomic,
     write_atomic_with,

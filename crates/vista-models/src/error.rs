@@ -101,6 +101,9 @@ pub enum Error {
         /// The value the checkpoint's shapes say.
         found: String,
     },
+    /// A model could not be written for other tools.
+    #[error("exporting the model: {0}")]
+    Export(String),
     /// No architecture has this name.
     #[error(
         "unknown architecture `{0}` (known: resnet18, resnet34, resnet50, inception_v3, efficientnet_lite0)"

@@ -48,6 +48,7 @@
 
 mod efficientnet;
 mod error;
+mod export;
 mod gan;
 mod groups;
 mod head;
@@ -60,6 +61,7 @@ mod shards;
 
 pub use efficientnet::{EfficientNetLite, EfficientNetLiteConfig, MbConv, SameConv};
 pub use error::{Error, KeyMismatch, Result, ShapeMismatch};
+pub use export::{export_safetensors, to_safetensors};
 pub use gan::{Critic, CriticConfig, Generator, GeneratorConfig, UpBlock, clip_weights};
 pub use groups::{LayerGroups, set_trainable};
 pub use head::{FastaiHead, FastaiHeadConfig};

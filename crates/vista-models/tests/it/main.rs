@@ -5,6 +5,7 @@
 
 mod alloc;
 mod efficientnet;
+mod export;
 mod gan;
 mod groups;
 mod hostile;
