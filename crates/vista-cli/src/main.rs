@@ -42,8 +42,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Run the LR finder and plot loss against learning rate with fastai's suggestions.
     LrFind(train::LrFindArgs),
-    /// Write per-image class probabilities of a dataset's test images with a trained run,
-    /// optionally with test-time augmentation.
+    /// Write per-image class probabilities of image files, folders or a dataset's split
+    /// with a trained run, optionally with test-time augmentation.
     Predict(eval::PredictArgs),
     /// Write a finished run's model for other tools: safetensors with PyTorch's names.
     Export(export::ExportArgs),
