@@ -107,7 +107,11 @@ fn detect(args: &DetectArgs, progress: bool) -> Result<()> {
         );
     }
     let (loaded, path) = load_data(&args.recipe, progress)?;
-    let cfg = build_config(&args.recipe, &loaded.train, loaded.dataset.classes.len())?;
+    let cfg = build_config(
+        &args.recipe,
+        &loaded.original_sizes,
+        loaded.dataset.classes.len(),
+    )?;
     if cfg.extra_ratio > 0.0 {
         bail!(
             "the run settings ask for extra images (extra_ratio); cleaning judges real images only"

@@ -117,6 +117,7 @@ fn load_source(
     let opts = LoadOptions {
         max_pixels: source.max_pixels,
         max_side: None,
+        keep_images: true,
         on_bad_image: source.on_bad_image,
         include_unlabelled,
         observer: crate::observe::terminal(progress),
@@ -130,9 +131,10 @@ fn check(args: &CheckArgs, progress: bool) -> Result<()> {
     let path = resolve_data(&args.source.path, progress)?;
     let opts = LoadOptions {
         max_pixels: args.source.max_pixels,
-        // Everything is decoded to be checked; nothing is kept for training, so the
-        // cache summary below reports what a training run would hold.
+        // Everything is decoded to be checked and dropped at once: checking takes the
+        // memory of one image per thread, whatever the dataset's size.
         max_side: None,
+        keep_images: false,
         // The report is printed in full either way; the policy decides the exit code.
         on_bad_image: OnBadImage::Skip,
         include_unlabelled: true,
@@ -181,7 +183,10 @@ fn summary(path: &Path, loaded: &Loaded) -> vista_format::DataSummary {
         unlabelled: ds.unlabelled.len(),
         image_sizes: size_summary(&loaded.original_sizes),
         problems: loaded.report.problems.len(),
-        cache_bytes: loaded.cache_bytes() as u64,
+        cache_bytes: cache_bytes(
+            &loaded.original_sizes,
+            Some(vista_train::cache_side(vista_train::MAX_DEFAULT_SIZE)),
+        ) as u64,
     }
 }
 
@@ -231,10 +236,12 @@ fn print_summary(path: &Path, loaded: &Loaded) {
         "image sizes (train): {}",
         size_summary(&loaded.original_sizes)
     );
+    let side = vista_train::cache_side(vista_train::MAX_DEFAULT_SIZE);
     println!(
-        "decoded cache: {} images, {} in memory (RGB, 3 bytes a pixel)",
-        loaded.train.len() + loaded.valid.len() + loaded.test.len() + loaded.unlabelled.len(),
-        human_bytes(loaded.cache_bytes())
+        "training cache: {} in memory for the {} training images at up to {} px (decoded down to a {side} px shorter side; RGB, 3 bytes a pixel)",
+        human_bytes(cache_bytes(&loaded.original_sizes, Some(side))),
+        loaded.original_sizes.len(),
+        vista_train::MAX_DEFAULT_SIZE,
     );
     if loaded.report.is_empty() {
         println!("problems: none");
@@ -256,6 +263,16 @@ fn imbalance(classes: &[String], counts: &[usize]) -> Option<String> {
             classes[large], classes[small]
         )
     })
+}
+
+/// Bytes the decoded images of these sizes take once bounded to `max_side`.
+fn cache_bytes(sizes: &[(u32, u32)], max_side: Option<u32>) -> usize {
+    (sizes.iter())
+        .map(|&(w, h)| {
+            let (w, h) = vista_data::bounded_size(w, h, max_side);
+            w as usize * h as usize * 3
+        })
+        .sum()
 }
 
 fn human_bytes(n: usize) -> String {

@@ -121,7 +121,7 @@ pub fn run(cmd: &GanCommand, progress: bool) -> Result<()> {
 fn run_train(args: &GanTrainArgs, progress: bool) -> Result<()> {
     let start = Instant::now();
     let path = resolve_data(&args.data, progress)?;
-    let loaded = load_data_at(&path, args.on_bad_image, progress)?;
+    let loaded = load_data_at(&path, args.on_bad_image, None, progress)?;
     let mut data = TrainData::from(loaded);
     if let Some(n) = args.images {
         data = data.random_subset(n, args.seed);

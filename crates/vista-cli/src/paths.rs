@@ -62,10 +62,12 @@ pub fn resolve_data(arg: &Path, progress: bool) -> Result<PathBuf> {
 pub(crate) fn load_data_at(
     path: &Path,
     on_bad_image: OnBadImage,
+    max_side: Option<u32>,
     progress: bool,
 ) -> Result<Loaded> {
     let opts = LoadOptions {
         on_bad_image,
+        max_side,
         observer: crate::observe::terminal(progress),
         ..LoadOptions::default()
     };

@@ -45,6 +45,10 @@ pub struct RecipeArgs {
     /// (default 0.2).
     #[arg(long, requires = "extra_data")]
     pub extra_ratio: Option<f32>,
+    /// Decode images down to this shorter side (0: keep them whole). Default: 15% above
+    /// the largest training size, so big photos take little memory.
+    #[arg(long)]
+    pub max_side: Option<u32>,
     /// A JSON or TOML file with any settings of a run (see `config.json` of a run);
     /// flags given here override it.
     #[arg(long)]
@@ -156,7 +160,7 @@ fn read_config(path: &Path) -> Result<TrainConfig> {
 /// ([`TrainConfig::default_recipe`]), then the flags given on the command line.
 pub(crate) fn build_config(
     args: &RecipeArgs,
-    images: &[image::RgbImage],
+    sizes: &[(u32, u32)],
     classes: usize,
 ) -> Result<TrainConfig> {
     let mut cfg = match &args.config {
@@ -166,7 +170,7 @@ pub(crate) fn build_config(
                 DeviceSpec::Cpu => Target::Cpu,
                 DeviceSpec::Cuda(_) => Target::Gpu,
             };
-            let mut cfg = TrainConfig::default_recipe(images, classes, target);
+            let mut cfg = TrainConfig::default_recipe(sizes, classes, target);
             cfg.shards = default_shards(args.device);
             cfg
         }
@@ -298,8 +302,36 @@ pub(crate) fn build_config(
 
 pub(crate) fn load_data(args: &RecipeArgs, progress: bool) -> Result<(Loaded, PathBuf)> {
     let path = resolve_data(&args.data, progress)?;
-    let loaded = load_data_at(&path, args.on_bad_image, progress)?;
+    let loaded = load_data_at(&path, args.on_bad_image, max_side(args)?, progress)?;
     Ok((loaded, path))
+}
+
+/// The shorter side training images are decoded down to (`--max-side`).
+fn max_side(args: &RecipeArgs) -> Result<Option<u32>> {
+    Ok(match args.max_side {
+        Some(0) => None,
+        Some(side) => Some(side),
+        None => Some(vista_train::cache_side(largest_size(args)?)),
+    })
+}
+
+/// The largest image size the run trains at, as far as it is known before the images
+/// are: `--sizes`, else `--config`'s stages, else the most the default recipe picks.
+fn largest_size(args: &RecipeArgs) -> Result<u32> {
+    if let Some(sizes) = &args.sizes {
+        return Ok(sizes
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(vista_train::MAX_DEFAULT_SIZE));
+    }
+    if let Some(path) = &args.config {
+        let cfg = read_config(path)?;
+        if let Some(largest) = cfg.stages.iter().map(|s| s.size).max() {
+            return Ok(largest);
+        }
+    }
+    Ok(vista_train::MAX_DEFAULT_SIZE)
 }
 
 /// The training data, with `--flip-labels` applied; also returns the flipped indices.
@@ -339,6 +371,7 @@ pub(crate) fn attach_valid(
     };
     let opts = LoadOptions {
         on_bad_image: args.on_bad_image,
+        max_side: max_side(args)?,
         observer: crate::observe::terminal(progress),
         ..LoadOptions::default()
     };
@@ -383,7 +416,11 @@ fn attach_extra(
 pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
     let start = Instant::now();
     let (loaded, path) = load_data(&args.recipe, progress)?;
-    let cfg = build_config(&args.recipe, &loaded.train, loaded.dataset.classes.len())?;
+    let cfg = build_config(
+        &args.recipe,
+        &loaded.original_sizes,
+        loaded.dataset.classes.len(),
+    )?;
     let names = loaded.dataset.train_names();
     let (data, _) = noisy_train_data(&args.recipe, &cfg, loaded);
     let mut data = attach_valid(&args.recipe, data, progress)?;
@@ -433,7 +470,11 @@ pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
 
 pub fn run_lr_find(args: &LrFindArgs, progress: bool) -> Result<()> {
     let (loaded, _) = load_data(&args.recipe, progress)?;
-    let cfg = build_config(&args.recipe, &loaded.train, loaded.dataset.classes.len())?;
+    let cfg = build_config(
+        &args.recipe,
+        &loaded.original_sizes,
+        loaded.dataset.classes.len(),
+    )?;
     let data = attach_valid(&args.recipe, TrainData::from(loaded), progress)?;
     let data = attach_extra(&args.recipe, &cfg, data, progress)?;
     let finder = with_training_backend!(args.recipe.device, |B, device| {

@@ -65,7 +65,7 @@ pub use augment::{
 #[cfg(feature = "tensor")]
 pub use batch::labels_tensor;
 pub use batch::{Batch, normalize_from_images};
-pub use cache::{LoadOptions, Loaded, bound_side, load, load_extra};
+pub use cache::{LoadOptions, Loaded, bound_side, bounded_size, load, load_extra};
 pub use classes::{ClassMap, INTEL_CLASSES, MAX_CLASS_FILE_BYTES};
 pub use decode::{
     DEFAULT_MAX_PIXELS, Header, MAX_HEADER_BYTES, MAX_IMAGE_FILE_BYTES, decode_rgb,

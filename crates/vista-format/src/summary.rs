@@ -27,7 +27,8 @@ pub struct DataSummary {
     pub image_sizes: String,
     /// Problems found (the report lists them).
     pub problems: usize,
-    /// Bytes the decoded images take in memory.
+    /// Bytes the training images take decoded for a run of the default recipe (shorter
+    /// side bounded to 15% above its largest size).
     pub cache_bytes: u64,
 }
 

@@ -32,8 +32,9 @@ pub use loss::{soft_cross_entropy_sum, targets, targets_tensor};
 pub use optim::{Optim, OptimizerConfig};
 pub use record::{MAX_RECORD_BYTES, RunRecorder};
 pub use run::{
-    Outcome, RunLock, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig, TrainData,
-    TrainedRun, ValidSet, find_lr, latest_checkpoint, load_run, train, typical_size,
+    MAX_DEFAULT_SIZE, Outcome, RunLock, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig,
+    TrainData, TrainedRun, ValidSet, cache_side, find_lr, latest_checkpoint, load_run, train,
+    typical_size,
 };
 pub use sched::ScheduledLr;
 pub use vista_format::{EpochMetrics, GanEpoch, GanStep, StepRecord, format_secs, write_metrics};

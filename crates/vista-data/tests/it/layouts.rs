@@ -279,3 +279,42 @@ fn extra_images_take_the_datasets_class_ids_and_a_foreign_class_is_refused() {
         other => panic!("expected a foreign class, got {:?}", other.map(|r| r.1)),
     }
 }
+
+/// Big photos are held at the size a run needs, and a check holds none of them.
+#[test]
+fn big_images_are_decoded_down_to_max_side_or_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    for (class, (w, h)) in [("wide", (1200u32, 800u32)), ("tall", (600, 900))] {
+        let folder = dir.path().join(class);
+        std::fs::create_dir_all(&folder).unwrap();
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x % 251) as u8, (y % 241) as u8, 7])
+        });
+        img.save(folder.join("a.jpg")).unwrap();
+    }
+    let bounded = vista_data::load(
+        dir.path(),
+        &vista_data::LoadOptions {
+            max_side: Some(74),
+            ..crate::quiet()
+        },
+    )
+    .unwrap();
+    let dims: Vec<_> = bounded.train.iter().map(|i| i.dimensions()).collect();
+    // Classes sort as tall, wide; each keeps its aspect ratio, shorter side 74.
+    assert_eq!(dims, [(74, 111), (111, 74)]);
+    assert_eq!(bounded.original_sizes, [(600, 900), (1200, 800)]);
+    assert_eq!(vista_data::bounded_size(1200, 800, Some(74)), (111, 74));
+    assert_eq!(vista_data::bounded_size(60, 80, Some(74)), (60, 80));
+
+    let checked = vista_data::load(
+        dir.path(),
+        &vista_data::LoadOptions {
+            keep_images: false,
+            ..crate::quiet()
+        },
+    )
+    .unwrap();
+    assert_eq!(checked.cache_bytes(), 0);
+    assert_eq!(checked.original_sizes, [(600, 900), (1200, 800)]);
+}

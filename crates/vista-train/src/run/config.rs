@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 
 use burn::tensor::backend::Backend;
-use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use vista_data::{AugmentConfig, Normalize};
 use vista_schedule::{LrFindConfig, Schedule};
@@ -236,15 +235,29 @@ pub enum Target {
     Gpu,
 }
 
-/// The median of the images' shorter sides, capped at 224 (64 for no image).
-pub fn typical_size(images: &[RgbImage]) -> u32 {
-    let mut sides: Vec<u32> = images.iter().map(|i| i.width().min(i.height())).collect();
+/// The largest image side the default recipe trains at.
+pub const MAX_DEFAULT_SIZE: u32 = 224;
+
+/// The median shorter side of images of these `(width, height)`s, capped at
+/// [`MAX_DEFAULT_SIZE`] (64 for no image).
+pub fn typical_size(sizes: &[(u32, u32)]) -> u32 {
+    let mut sides: Vec<u32> = sizes.iter().map(|&(w, h)| w.min(h)).collect();
     sides.sort_unstable();
-    sides.get(sides.len() / 2).copied().unwrap_or(64).min(224)
+    (sides.get(sides.len() / 2).copied())
+        .unwrap_or(64)
+        .min(MAX_DEFAULT_SIZE)
+}
+
+/// The shorter side images are decoded down to for a run whose largest stage is
+/// `largest` px: 15% above it, room for the crops and zooms of the augmentations, so a
+/// phone photo of 12 megapixels is held as some 80 thousand pixels.
+pub fn cache_side(largest: u32) -> u32 {
+    (f64::from(largest) * 1.15).ceil() as u32
 }
 
 impl TrainConfig {
-    /// The default recipe for `images` of `classes` classes, chosen to train fast where
+    /// The default recipe for images of these `(width, height)`s (as stored, before any
+    /// bound) and `classes` classes, chosen to train fast where
     /// vista runs:
     /// - progressive resizing: two epochs at about half the images' size (a quarter of
     ///   the pixels, a multiple of 4, at least 8), then two at their size
@@ -259,14 +272,14 @@ impl TrainConfig {
     ///
     /// ```
     /// use vista_train::{Target, TrainConfig};
-    /// let thumbs = vec![image::RgbImage::new(28, 28); 5];
+    /// let thumbs = vec![(28, 28); 5];
     /// let cfg = TrainConfig::default_recipe(&thumbs, 10, Target::Cpu);
     /// let sizes: Vec<u32> = cfg.stages.iter().map(|s| s.size).collect();
     /// assert_eq!(sizes, [16, 28]);
     /// assert!(cfg.model.small_stem && cfg.augment.is_none());
     /// ```
-    pub fn default_recipe(images: &[RgbImage], classes: usize, target: Target) -> TrainConfig {
-        let full = typical_size(images);
+    pub fn default_recipe(sizes: &[(u32, u32)], classes: usize, target: Target) -> TrainConfig {
+        let full = typical_size(sizes);
         let half = ((full / 2).div_ceil(4) * 4).max(8);
         TrainConfig {
             model: ModelConfig {
@@ -382,8 +395,8 @@ impl TrainConfig {
 mod tests {
     use super::*;
 
-    fn images(w: u32, h: u32, n: usize) -> Vec<RgbImage> {
-        vec![RgbImage::new(w, h); n]
+    fn images(w: u32, h: u32, n: usize) -> Vec<(u32, u32)> {
+        vec![(w, h); n]
     }
 
     #[test]

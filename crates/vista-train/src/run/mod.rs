@@ -37,7 +37,8 @@ pub(crate) use checkpoint::{
     read_json, recorder, refuse_started_run, resume_newest, write_checkpoint,
 };
 pub use config::{
-    Outcome, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig, typical_size,
+    MAX_DEFAULT_SIZE, Outcome, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig,
+    cache_side, typical_size,
 };
 pub use data::{TrainData, ValidSet};
 use plan::plan;
