@@ -77,6 +77,30 @@ fn split_folders_are_detected_and_their_validation_set_is_the_one_used() {
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(accuracy(&run) >= 0.8, "{:?}", metrics(&run));
 
+    // The best epoch by validation loss is kept beside the last.
+    let rows = metrics(&run);
+    let loss = |row: &String| row.split(',').nth(5).unwrap().parse::<f32>().unwrap();
+    let best = (rows[1..].iter())
+        .min_by(|a, b| loss(a).total_cmp(&loss(b)))
+        .unwrap();
+    let kept: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("best.json")).unwrap()).unwrap();
+    assert_eq!(kept["epoch"].to_string(), best.split(',').nth(1).unwrap());
+    assert!(run.join("best.safetensors").is_file());
+
+    // Early stopping: with accuracy as the judge, a run stops once it stops improving.
+    let early = tmp.path().join("early");
+    let mut args = train_args(d, early.to_str().unwrap());
+    args.extend(["--monitor", "accuracy", "--early-stop", "2"]);
+    let out = vista(&args, tmp.path());
+    assert!(out.status.success(), "{:?}", text(&out));
+    let rows = metrics(&early);
+    let kept: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(early.join("best.json")).unwrap()).unwrap();
+    let last: u64 = rows.last().unwrap().split(',').nth(1).unwrap().parse().unwrap();
+    assert!(rows.len() - 1 < 8, "{rows:?}");
+    assert_eq!(kept["epoch"].as_u64().unwrap() + 2, last, "{rows:?}");
+
     // Predicting the labelled test split.
     let preds = tmp.path().join("test.csv");
     let out = vista(

@@ -11,8 +11,8 @@ use vista_format::{LrFindDir, LrFindRecord, write_json};
 use vista_models::Arch;
 use vista_plot::lr_find_plot;
 use vista_train::{
-    OptimizerConfig, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig, TrainData,
-    ValidSet, find_lr, train,
+    Monitor, OptimizerConfig, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig,
+    TrainData, ValidSet, find_lr, train,
 };
 
 use crate::backend::{DeviceSpec, default_shards, with_training_backend};
@@ -104,6 +104,13 @@ pub struct RecipeArgs {
     /// Images per batch (default 128), split over the shards.
     #[arg(long)]
     batch_size: Option<usize>,
+    /// What the best epoch (kept as best.safetensors) is judged by: `valid-loss`
+    /// (default) or `accuracy`.
+    #[arg(long, value_parser = parse_monitor)]
+    monitor: Option<Monitor>,
+    /// Stop after this many epochs without a better --monitor figure.
+    #[arg(long, value_name = "EPOCHS")]
+    early_stop: Option<usize>,
     /// Share of each class held out for validation (default 0.1).
     #[arg(long)]
     valid_pct: Option<f32>,
@@ -154,6 +161,10 @@ fn read_config(path: &Path) -> Result<TrainConfig> {
             .with_context(|| format!("{} is not a valid JSON run config", path.display()))?
     };
     Ok(cfg)
+}
+
+fn parse_monitor(name: &str) -> std::result::Result<Monitor, String> {
+    Monitor::parse(name).ok_or_else(|| format!("`{name}`: use valid-loss or accuracy"))
 }
 
 /// The run's settings: `--config`, else the default recipe
@@ -280,6 +291,12 @@ pub(crate) fn build_config(
     }
     if let Some(b) = args.batch_size {
         cfg.batch_size = b;
+    }
+    if let Some(m) = args.monitor {
+        cfg.monitor = m;
+    }
+    if let Some(n) = args.early_stop {
+        cfg.early_stop = Some(n);
     }
     if let Some(v) = args.valid_pct {
         cfg.valid_pct = v;

@@ -97,6 +97,14 @@ impl RunDir {
     pub fn model(&self) -> PathBuf {
         self.0.join("model.bin")
     }
+    /// The best epoch's model by the run's monitor, `best.safetensors` (PyTorch's names).
+    pub fn best_model(&self) -> PathBuf {
+        self.0.join("best.safetensors")
+    }
+    /// Which epoch `best.safetensors` holds ([`crate::BestEpoch`]), `best.json`.
+    pub fn best_json(&self) -> PathBuf {
+        self.0.join("best.json")
+    }
     /// One row per epoch ([`crate::EpochMetrics`]), JSON.
     pub fn metrics_json(&self) -> PathBuf {
         self.0.join("metrics.json")

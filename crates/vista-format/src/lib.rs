@@ -58,4 +58,6 @@ pub use observe::{Observer, Observers, Quiet, Task};
 pub use seed::{Stream, derive_seed};
 pub use summary::{ClassCount, DataSummary, ModelBench, PredictSummary, PreparedData};
 pub use torch_file::{Dtype, ReadError, TensorRef, TorchFile};
-pub use train::{EpochMetrics, LrFindRecord, StepRecord, Suggestions, format_secs, write_metrics};
+pub use train::{
+    BestEpoch, EpochMetrics, LrFindRecord, StepRecord, Suggestions, format_secs, write_metrics,
+};

@@ -10,6 +10,19 @@ use crate::error::Result;
 use crate::fsutil::write_atomic;
 use crate::layout::RunDir;
 
+/// `best.json`: the epoch whose model a run keeps as `best.safetensors`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BestEpoch {
+    /// The epoch, counted from 1 over the whole run.
+    pub epoch: usize,
+    /// What it was judged by: `valid_loss` or `accuracy`.
+    pub monitor: String,
+    /// Its validation loss.
+    pub valid_loss: f32,
+    /// Its validation accuracy.
+    pub accuracy: f32,
+}
+
 /// One epoch of a run, a row of `metrics.csv` and `metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {

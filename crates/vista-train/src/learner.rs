@@ -176,6 +176,15 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> Learner<B, M> {
     }
 }
 
+/// What a [`Learner::fit`] callback says after an epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Train the next epoch.
+    Continue,
+    /// Stop here (early stopping); the epochs done so far are returned.
+    Stop,
+}
+
 /// One fit: `epochs` epochs at `size` pixels under `schedule`.
 #[derive(Debug, Clone)]
 pub struct FitSpec {
@@ -252,7 +261,7 @@ where
             schedule: Schedule::one_cycle(lr_max),
             skip: 0,
         };
-        self.fit(&spec, &mut |_, _| Ok(()))
+        self.fit(&spec, &mut |_, _| Ok(Flow::Continue))
     }
 
     /// fastai's `fine_tune` for a pretrained model: `freeze_epochs` one-cycle epochs
@@ -286,7 +295,7 @@ where
                 schedule: one_cycle(base_lr, 0.99, 25.0),
                 skip: 0,
             };
-            out.extend(self.fit(&frozen, &mut |_, _| Ok(()))?);
+            out.extend(self.fit(&frozen, &mut |_, _| Ok(Flow::Continue))?);
         }
         self.unfreeze();
         let groups = self.model.layer_groups().len();
@@ -298,7 +307,7 @@ where
             schedule: one_cycle(base_lr / 2.0, 0.3, 5.0),
             skip: 0,
         };
-        out.extend(self.fit(&unfrozen, &mut |_, _| Ok(()))?);
+        out.extend(self.fit(&unfrozen, &mut |_, _| Ok(Flow::Continue))?);
         self.group_lrs = None;
         Ok(out)
     }
@@ -318,7 +327,7 @@ where
     pub fn fit(
         &mut self,
         spec: &FitSpec,
-        on_epoch: &mut dyn FnMut(&Self, &EpochMetrics) -> Result<()>,
+        on_epoch: &mut dyn FnMut(&Self, &EpochMetrics) -> Result<Flow>,
     ) -> Result<Vec<EpochMetrics>> {
         let per_epoch = self.train.len_batches();
         let total = per_epoch * spec.epochs;
@@ -377,8 +386,11 @@ where
                 wall_s: start.elapsed().as_secs_f32(),
             };
             self.cfg.observer.epoch(&m);
-            on_epoch(self, &m)?;
+            let flow = on_epoch(self, &m)?;
             out.push(m);
+            if flow == Flow::Stop {
+                break;
+            }
         }
         Ok(out)
     }

@@ -27,14 +27,14 @@ pub use error::{Error, Result};
 pub use gan::{
     GanConfig, Samples, TrainedGan, all_grey, generate, load_gan, train_gan, write_synthetic,
 };
-pub use learner::{FINE_TUNE_LR_MULT, FitSpec, Learner, LearnerConfig, even_mults};
+pub use learner::{FINE_TUNE_LR_MULT, FitSpec, Flow, Learner, LearnerConfig, even_mults};
 pub use loss::{soft_cross_entropy_sum, targets, targets_tensor};
 pub use optim::{Optim, OptimizerConfig};
 pub use record::{MAX_RECORD_BYTES, RunRecorder};
 pub use run::{
-    MAX_DEFAULT_SIZE, Outcome, RunLock, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig,
-    TrainData, TrainedRun, ValidSet, cache_side, find_lr, latest_checkpoint, load_run, train,
-    typical_size,
+    MAX_DEFAULT_SIZE, Monitor, Outcome, RunLock, RunOptions, ScheduleKind, StageConfig, Target,
+    TrainConfig, TrainData, TrainedRun, ValidSet, cache_side, find_lr, latest_checkpoint, load_run,
+    train, typical_size,
 };
 pub use sched::ScheduledLr;
 pub use vista_format::{EpochMetrics, GanEpoch, GanStep, StepRecord, format_secs, write_metrics};

@@ -172,6 +172,49 @@ pub struct TrainConfig {
     /// Extra images added to the training part, per real training image; drawn once
     /// per run, seeded, from the extra pool. They never enter validation.
     pub extra_ratio: f32,
+    /// What the best epoch is judged by (`best.safetensors` keeps its model).
+    pub monitor: Monitor,
+    /// Stop after this many epochs without a better monitored value (fastai's
+    /// `EarlyStoppingCallback`'s `patience`); never when unset.
+    pub early_stop: Option<usize>,
+}
+
+/// The validation figure that says which epoch is the best.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Monitor {
+    /// The validation loss, lower is better (fastai's default).
+    #[default]
+    ValidLoss,
+    /// The validation accuracy, higher is better.
+    Accuracy,
+}
+
+impl Monitor {
+    /// The name of the figure, as `metrics.csv` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Monitor::ValidLoss => "valid_loss",
+            Monitor::Accuracy => "accuracy",
+        }
+    }
+
+    /// Reads `valid_loss` (or `valid-loss`) or `accuracy`.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "valid_loss" | "valid-loss" => Some(Monitor::ValidLoss),
+            "accuracy" => Some(Monitor::Accuracy),
+            _ => None,
+        }
+    }
+
+    /// The monitored figure of an epoch, turned so that lower is better.
+    pub fn score(self, m: &vista_format::EpochMetrics) -> f32 {
+        match self {
+            Monitor::ValidLoss => m.valid_loss,
+            Monitor::Accuracy => -m.accuracy,
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -201,6 +244,8 @@ impl Default for TrainConfig {
             shards: 1,
             extra_data: None,
             extra_ratio: 0.0,
+            monitor: Monitor::default(),
+            early_stop: None,
         }
     }
 }

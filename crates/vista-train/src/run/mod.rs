@@ -37,14 +37,14 @@ pub(crate) use checkpoint::{
     read_json, recorder, refuse_started_run, resume_newest, write_checkpoint,
 };
 pub use config::{
-    MAX_DEFAULT_SIZE, Outcome, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig,
+    MAX_DEFAULT_SIZE, Monitor, Outcome, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig,
     cache_side, typical_size,
 };
 pub use data::{TrainData, ValidSet};
 use plan::plan;
 
 use crate::error::{Error, Result};
-use crate::learner::{FINE_TUNE_LR_MULT, FitSpec, Learner, LearnerConfig, even_mults};
+use crate::learner::{FINE_TUNE_LR_MULT, FitSpec, Flow, Learner, LearnerConfig, even_mults};
 /// The network and optimizer records of a classifier's checkpoint.
 const MODEL: &str = "model";
 const OPTIM: &str = "optim";
@@ -64,6 +64,12 @@ struct RunState {
     lrs: Vec<Option<f64>>,
     metrics: Vec<EpochMetrics>,
     steps: Vec<StepRecord>,
+    /// The best epoch so far by the run's monitor, and its score (lower is better).
+    #[serde(default)]
+    best: Option<(usize, f32)>,
+    /// Early stopping ended the run.
+    #[serde(default)]
+    stopped: bool,
 }
 
 fn save_checkpoint<B: AutodiffBackend, M: AutodiffModule<B>>(
@@ -364,6 +370,9 @@ fn train_here<B: AutodiffBackend>(
     }
 
     for (i, phase) in phases.iter().enumerate().skip(state.phase) {
+        if state.stopped {
+            break;
+        }
         if state.phase < i {
             state.phase = i;
             state.done_in_phase = 0;
@@ -434,8 +443,29 @@ fn train_here<B: AutodiffBackend>(
             st.epochs_done = l.epochs_done();
             st.metrics.push(m.clone());
             st.steps = l.steps().to_vec();
+            let score = cfg.monitor.score(m);
+            // The best model is written before the checkpoint that records it, so a
+            // checkpoint never names a best epoch whose model is missing.
+            if st.best.is_none_or(|(_, best)| score < best) {
+                st.best = Some((st.epochs_done, score));
+                write_best(dir, l, &cfg, m)?;
+            }
+            let since = st.epochs_done - st.best.map_or(0, |(epoch, _)| epoch);
+            st.stopped = cfg.early_stop.is_some_and(|patience| since >= patience);
+            if st.stopped {
+                opts.observer.note(&format!(
+                    "early stop: no better {} in {since} epochs; the best is epoch {}",
+                    cfg.monitor.name(),
+                    st.epochs_done - since
+                ));
+            }
             save_checkpoint(dir, l, &st)?;
-            Ok(write_metrics(dir, &st.metrics)?)
+            write_metrics(dir, &st.metrics)?;
+            Ok(if st.stopped {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            })
         })?;
         state = st;
     }
@@ -459,6 +489,26 @@ fn train_here<B: AutodiffBackend>(
             .map(|l| l.unwrap_or(f64::NAN))
             .collect(),
     })
+}
+
+/// Writes the model of the epoch `m` as the run's best: `best.safetensors` (PyTorch's
+/// names, as `vista export` writes) and `best.json`.
+fn write_best<B: AutodiffBackend>(
+    dir: &Path,
+    learner: &Learner<B, AnyModel<B>>,
+    cfg: &TrainConfig,
+    m: &EpochMetrics,
+) -> Result<()> {
+    let run = RunDir::new(dir);
+    let model = learner.model().valid();
+    vista_models::export_safetensors(&model, &run.best_model(), &[])?;
+    let best = vista_format::BestEpoch {
+        epoch: m.epoch,
+        monitor: cfg.monitor.name().to_string(),
+        valid_loss: m.valid_loss,
+        accuracy: m.accuracy,
+    };
+    Ok(write_json(&run.best_json(), &best)?)
 }
 
 /// A checkpoint's state, model and optimizer, each checked; the learner is not touched

@@ -45,7 +45,8 @@ fn fit(
         schedule: Schedule::one_cycle(lr),
         skip: 0,
     };
-    l.fit(&spec, &mut |_, _| Ok(())).unwrap()
+    l.fit(&spec, &mut |_, _| Ok(vista_train::Flow::Continue))
+        .unwrap()
 }
 
 #[test]

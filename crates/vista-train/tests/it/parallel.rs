@@ -104,7 +104,9 @@ fn two_devices_train_as_one_device_does() {
     let run = |devices: usize| {
         let (train, valid) = loaders(&data, 16, Some(0.4));
         let mut l = Learner::new(init.clone(), train, valid, cfg(), vec![device; devices]);
-        let m = l.fit(&spec(), &mut |_, _| Ok(())).unwrap();
+        let m = l
+            .fit(&spec(), &mut |_, _| Ok(vista_train::Flow::Continue))
+            .unwrap();
         (weights(l.model()), m)
     };
     let (w1, m1) = run(1);
@@ -136,7 +138,10 @@ fn two_devices_train_a_resnet_with_batch_norm_to_the_same_accuracy() {
             epochs: 4,
             ..spec()
         };
-        l.fit(&spec, &mut |_, _| Ok(())).unwrap().pop().unwrap()
+        l.fit(&spec, &mut |_, _| Ok(vista_train::Flow::Continue))
+            .unwrap()
+            .pop()
+            .unwrap()
     };
     // Batch norm normalizes each shard with its own statistics (as PyTorch's
     // DistributedDataParallel does), so the runs differ in detail but not in outcome.
@@ -163,7 +168,8 @@ fn dropout_on_two_shards_repeats_exactly() {
         .unwrap();
         let (train, valid) = loaders(&data, 16, None);
         let mut l = Learner::new(model, train, valid, cfg(), vec![device; 2]);
-        l.fit(&spec(), &mut |_, _| Ok(())).unwrap()
+        l.fit(&spec(), &mut |_, _| Ok(vista_train::Flow::Continue))
+            .unwrap()
     };
     let (a, b) = (run(), run());
     for (x, y) in a.iter().zip(&b) {
