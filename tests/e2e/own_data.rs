@@ -72,6 +72,15 @@ fn split_folders_are_detected_and_their_validation_set_is_the_one_used() {
     // Six formats, every file read.
     assert!(stdout.contains("problems: none"), "{stdout}");
 
+    // `train/` alone is split folders too (a run splits its validation set off).
+    let alone = tmp.path().join("alone");
+    write_classes(&alone.join("train"), 2, 0, false);
+    let out = vista(&["data", "check", alone.to_str().unwrap()], tmp.path());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("layout:  split folders"), "{stdout}");
+    assert!(stdout.contains("validation: none given"), "{stdout}");
+
     let run = tmp.path().join("run");
     let out = vista(&train_args(d, run.to_str().unwrap()), tmp.path());
     assert!(out.status.success(), "{:?}", text(&out));
@@ -97,7 +106,14 @@ fn split_folders_are_detected_and_their_validation_set_is_the_one_used() {
     let rows = metrics(&early);
     let kept: serde_json::Value =
         serde_json::from_slice(&std::fs::read(early.join("best.json")).unwrap()).unwrap();
-    let last: u64 = rows.last().unwrap().split(',').nth(1).unwrap().parse().unwrap();
+    let last: u64 = rows
+        .last()
+        .unwrap()
+        .split(',')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(rows.len() - 1 < 8, "{rows:?}");
     assert_eq!(kept["epoch"].as_u64().unwrap() + 2, last, "{rows:?}");
 
@@ -335,4 +351,48 @@ fn an_exported_full_width_model_fine_tunes_under_the_cpu_defaults() {
         "{:?}",
         text(&out)
     );
+}
+
+#[test]
+fn imbalanced_classes_are_warned_of_and_can_be_weighted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("photos");
+    write_classes(&data.join("train"), 30, 0, false);
+    // Leave 25 of the 30 squares out: 30 against 5.
+    for i in 5..30 {
+        let ext = FORMATS[i % FORMATS.len()].1;
+        std::fs::remove_file(data.join(format!("train/square/{i}.{ext}"))).unwrap();
+    }
+    let d = data.to_str().unwrap();
+    let out = vista(&["data", "check", d], tmp.path());
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains(
+            "warning: classes are imbalanced: `horizontal` has 30 training images, `square` 5"
+        ),
+        "{stdout}"
+    );
+
+    let weights = |run: &Path| -> serde_json::Value {
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+        config["class_weights"].clone()
+    };
+    let balanced = tmp.path().join("balanced");
+    let mut args = train_args(d, balanced.to_str().unwrap());
+    args.extend(["--class-weights", "balanced"]);
+    let out = vista(&args, tmp.path());
+    assert!(out.status.success(), "{:?}", text(&out));
+    // n / (k · n_c) over the training part (the 10% split off for validation is not in it).
+    let w: Vec<f64> = serde_json::from_value(weights(&balanced)).unwrap();
+    assert!(w[1] > 4.0 * w[0] && (w[0] - w[2]).abs() < 1e-6, "{w:?}");
+
+    let file = tmp.path().join("weights.csv");
+    std::fs::write(&file, "class,weight\nsquare,3\n").unwrap();
+    let given = tmp.path().join("given");
+    let mut args = train_args(d, given.to_str().unwrap());
+    args.extend(["--class-weights", file.to_str().unwrap()]);
+    let out = vista(&args, tmp.path());
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(weights(&given), serde_json::json!([1.0, 3.0, 1.0]));
 }

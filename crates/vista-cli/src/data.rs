@@ -255,7 +255,7 @@ fn print_summary(path: &Path, loaded: &Loaded) {
 /// smallest, where plain accuracy flatters a model that ignores the small classes.
 fn imbalance(classes: &[String], counts: &[usize]) -> Option<String> {
     let (small, &min) = counts.iter().enumerate().min_by_key(|(_, n)| **n)?;
-    let (large, &max) = counts.iter().enumerate().max_by_key(|(_, n)| **n)?;
+    let (large, &max) = (counts.iter().enumerate()).min_by_key(|(_, n)| std::cmp::Reverse(**n))?;
     (max >= 5 * min.max(1) || (min == 0 && max > 0)).then(|| {
         format!(
             "warning: classes are imbalanced: `{}` has {max} training images, `{}` {min}; \

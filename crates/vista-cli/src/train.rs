@@ -108,6 +108,10 @@ pub struct RecipeArgs {
     /// (default) or `accuracy`.
     #[arg(long, value_parser = parse_monitor)]
     monitor: Option<Monitor>,
+    /// Weigh each class in the training loss: `balanced` (n / (k · n_class), as
+    /// scikit-learn's) or a CSV file of `class,weight` lines (classes not listed weigh 1).
+    #[arg(long, value_name = "balanced|FILE")]
+    class_weights: Option<String>,
     /// Stop after this many epochs without a better --monitor figure.
     #[arg(long, value_name = "EPOCHS")]
     early_stop: Option<usize>,
@@ -377,6 +381,45 @@ pub(crate) fn noisy_train_data(
     (data, flipped)
 }
 
+/// `--class-weights` for `data`'s classes, in class order.
+pub(crate) fn class_weights(args: &RecipeArgs, data: &TrainData) -> Result<Option<Vec<f32>>> {
+    let Some(spec) = &args.class_weights else {
+        return Ok(None);
+    };
+    let classes = &data.classes.classes;
+    if spec == "balanced" {
+        return Ok(Some(vista_train::balanced_weights(
+            &data.labels[..data.real()],
+            classes.len(),
+        )));
+    }
+    let path = Path::new(spec);
+    let bytes = vista_format::read_limited(path, 1 << 20)
+        .with_context(|| format!("reading --class-weights {spec}"))?;
+    let text = String::from_utf8(bytes).with_context(|| format!("{spec} is not UTF-8 text"))?;
+    let mut weights = vec![1.0f32; classes.len()];
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line == "class,weight" {
+            continue;
+        }
+        let (class, weight) = line
+            .rsplit_once(',')
+            .with_context(|| format!("{spec}:{}: expected `class,weight`", n + 1))?;
+        let id = classes
+            .iter()
+            .position(|c| c == class.trim())
+            .with_context(|| {
+                format!("{spec}:{}: no class `{}` in the data", n + 1, class.trim())
+            })?;
+        weights[id] = weight
+            .trim()
+            .parse()
+            .with_context(|| format!("{spec}:{}: `{}` is not a number", n + 1, weight.trim()))?;
+    }
+    Ok(Some(weights))
+}
+
 /// Uses `--valid`'s images as the validation set of `data`.
 pub(crate) fn attach_valid(
     args: &RecipeArgs,
@@ -433,13 +476,24 @@ fn attach_extra(
 pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
     let start = Instant::now();
     let (loaded, path) = load_data(&args.recipe, progress)?;
-    let cfg = build_config(
+    let mut cfg = build_config(
         &args.recipe,
         &loaded.original_sizes,
         loaded.dataset.classes.len(),
     )?;
     let names = loaded.dataset.train_names();
     let (data, _) = noisy_train_data(&args.recipe, &cfg, loaded);
+    cfg.class_weights = class_weights(&args.recipe, &data)?;
+    if let Some(w) = &cfg.class_weights {
+        eprintln!(
+            "class weights: {}",
+            (data.classes.classes.iter().zip(w))
+                .map(|(c, w)| format!("{c} {w:.3}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    cfg.validate()?;
     let mut data = attach_valid(&args.recipe, data, progress)?;
     if let Some(path) = &args.recipe.exclude {
         let keep = vista_clean::Manifest::read(path)?.keep(&names);

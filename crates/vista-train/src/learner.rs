@@ -45,6 +45,10 @@ pub struct LearnerConfig {
     pub seed: u64,
     /// Hears of every step, epoch and note ([`vista_format::Quiet`] by default).
     pub observer: Observers,
+    /// A weight per class in the training loss (PyTorch's `CrossEntropyLoss(weight=)`,
+    /// fastai's `CrossEntropyLossFlat(weight=)`), for imbalanced classes; the
+    /// validation loss stays unweighted. `None`: every class weighs 1.
+    pub class_weights: Option<Vec<f32>>,
 }
 
 impl LearnerConfig {
@@ -57,6 +61,7 @@ impl LearnerConfig {
             label_smoothing: 0.1,
             seed: 42,
             observer: Observers::default(),
+            class_weights: None,
         }
     }
 }
@@ -399,7 +404,14 @@ where
     #[inline(never)]
     pub fn train_step(&mut self, batch: &Batch, lr: f64) -> f32 {
         let k = self.cfg.num_classes;
-        let t = targets(batch, k, self.cfg.label_smoothing);
+        let mut t = targets(batch, k, self.cfg.label_smoothing);
+        // Cross-entropy is linear in its target, so weighting class c's term is
+        // weighting column c of the targets.
+        if let Some(w) = &self.cfg.class_weights {
+            for row in t.chunks_mut(k) {
+                row.iter_mut().zip(w).for_each(|(v, w)| *v *= w);
+            }
+        }
         let groups = self.group_lrs.as_ref().map(|_| self.model.layer_groups());
         let (n, s) = (batch.len(), batch.size);
         let image_len = 3 * s * s;

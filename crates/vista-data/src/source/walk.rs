@@ -56,17 +56,25 @@ pub(super) fn has_subdirs(dir: &Path) -> Result<bool> {
 }
 
 /// A root of split folders: a `train` folder of class folders beside a validation or test
-/// folder. (A class really named `train` beside one named `test` would be read as splits:
+/// folder, or alone. (A class really named `train` beside one named `test` would be read as splits:
 /// such a dataset can name its files in a CSV.)
 pub(super) fn is_split_root(dir: &Path) -> Result<bool> {
     let train = dir.join("train");
     if !train.is_dir() || !has_subdirs(&train)? {
         return Ok(false);
     }
-    Ok(VALID_DIRS
-        .iter()
-        .chain(&["test"])
-        .any(|name| dir.join(name).is_dir()))
+    if (VALID_DIRS.iter().chain(&["test"])).any(|name| dir.join(name).is_dir()) {
+        return Ok(true);
+    }
+    // `train/` alone: split folders when nothing beside it could be a class.
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let name = entry.file_name();
+        if !is_ignored(&name, true) && entry.path().is_dir() && name != "train" {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The canonical form of a dataset's root, against which symbolic links are checked.

@@ -177,6 +177,28 @@ pub struct TrainConfig {
     /// Stop after this many epochs without a better monitored value (fastai's
     /// `EarlyStoppingCallback`'s `patience`); never when unset.
     pub early_stop: Option<usize>,
+    /// A weight per class (in class order) in the training loss; see
+    /// [`balanced_weights`].
+    pub class_weights: Option<Vec<f32>>,
+}
+
+/// scikit-learn's `"balanced"` class weights: `n / (k · n_c)` for class `c` of `n_c`
+/// among `n` labels, so every class weighs the same in the loss whatever its count; a
+/// class without labels gets 0 (it cannot be learned from this data anyway).
+pub fn balanced_weights(labels: &[u32], k: usize) -> Vec<f32> {
+    let mut counts = vec![0usize; k];
+    for &l in labels {
+        if let Some(c) = counts.get_mut(l as usize) {
+            *c += 1;
+        }
+    }
+    let n = labels.len() as f64;
+    (counts.iter())
+        .map(|&c| match c {
+            0 => 0.0,
+            c => (n / (k as f64 * c as f64)) as f32,
+        })
+        .collect()
 }
 
 /// The validation figure that says which epoch is the best.
@@ -246,6 +268,7 @@ impl Default for TrainConfig {
             extra_ratio: 0.0,
             monitor: Monitor::default(),
             early_stop: None,
+            class_weights: None,
         }
     }
 }
@@ -365,6 +388,18 @@ impl TrainConfig {
     /// Checks every setting is in its range and none contradicts another.
     pub fn validate(&self) -> Result<()> {
         let bad = |setting: &'static str, why: String| Err(Error::Invalid { setting, why });
+        if let Some(w) = &self.class_weights {
+            let k = self.model.num_classes;
+            if w.len() != k
+                || w.iter().any(|v| !v.is_finite() || *v < 0.0)
+                || !w.iter().any(|v| *v > 0.0)
+            {
+                return bad(
+                    "class_weights",
+                    format!("{k} weights of 0 or more, not all 0, are needed: {w:?}"),
+                );
+            }
+        }
         if self.stages.is_empty() {
             return bad(
                 "stages",
@@ -465,6 +500,28 @@ mod tests {
             ScheduleKind::parse("linear"),
             Err(Error::UnknownSchedule { name }) if name == "linear"
         ));
+    }
+
+    #[test]
+    fn balanced_weights_even_out_the_classes() {
+        let w = balanced_weights(&[0, 0, 0, 1], 3);
+        assert_eq!(w, [4.0 / 9.0, 4.0 / 3.0, 0.0]);
+        // Each class's total weight is the same: 3 · 4/9 = 1 · 4/3.
+        assert!((3.0 * w[0] - w[1]).abs() < 1e-6);
+        let mut cfg = TrainConfig::default();
+        cfg.model.num_classes = 3;
+        cfg.class_weights = Some(w);
+        assert!(cfg.validate().is_ok());
+        cfg.class_weights = Some(vec![1.0, 2.0]);
+        assert!(matches!(
+            cfg.validate(),
+            Err(Error::Invalid {
+                setting: "class_weights",
+                ..
+            })
+        ));
+        cfg.class_weights = Some(vec![0.0; 3]);
+        assert!(cfg.validate().is_err());
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub(crate) use checkpoint::{
 };
 pub use config::{
     MAX_DEFAULT_SIZE, Monitor, Outcome, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig,
-    cache_side, typical_size,
+    balanced_weights, cache_side, typical_size,
 };
 pub use data::{TrainData, ValidSet};
 use plan::plan;
@@ -317,6 +317,7 @@ fn build_learner<B: AutodiffBackend>(
             label_smoothing: cfg.label_smoothing,
             seed: cfg.seed,
             observer: observer.clone(),
+            class_weights: cfg.class_weights.clone(),
         },
         devices,
     ))

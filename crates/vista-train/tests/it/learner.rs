@@ -28,6 +28,7 @@ fn learner(
             label_smoothing: 0.1,
             seed: 11,
             observer: Default::default(),
+            class_weights: None,
         },
         vec![device],
     )

@@ -61,6 +61,7 @@ fn cfg() -> LearnerConfig {
         label_smoothing: 0.0,
         seed: 3,
         observer: Default::default(),
+        class_weights: None,
     }
 }
 
