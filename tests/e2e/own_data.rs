@@ -86,6 +86,14 @@ fn split_folders_are_detected_and_their_validation_set_is_the_one_used() {
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(accuracy(&run) >= 0.8, "{:?}", metrics(&run));
 
+    // Per-class scores of the finished model on the validation set.
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("valid_report.json")).unwrap()).unwrap();
+    assert_eq!(report["images"], 18);
+    assert_eq!(report["per_class"][1]["class"], "square");
+    assert_eq!(report["per_class"][1]["support"], 6);
+    assert!(run.join("valid_confusion.png").is_file());
+
     // The best epoch by validation loss is kept beside the last.
     let rows = metrics(&run);
     let loss = |row: &String| row.split(',').nth(5).unwrap().parse::<f32>().unwrap();

@@ -78,35 +78,7 @@ pub fn evaluate(preds: &Predictions, top: usize) -> Result<Evaluation> {
         }
     }
     let n = confusion.total();
-    let per_class: Vec<ClassScores> = (0..k)
-        .map(|c| {
-            let tp = confusion.get(c, c) as f64;
-            let predicted: u64 = (0..k).map(|a| confusion.get(a, c)).sum();
-            let support: u64 = (0..k).map(|p| confusion.get(c, p)).sum();
-            let precision = if predicted > 0 {
-                tp / predicted as f64
-            } else {
-                0.0
-            };
-            let recall = if support > 0 {
-                tp / support as f64
-            } else {
-                0.0
-            };
-            let f1 = if precision + recall > 0.0 {
-                2.0 * precision * recall / (precision + recall)
-            } else {
-                0.0
-            };
-            ClassScores {
-                class: preds.classes[c].clone(),
-                precision,
-                recall,
-                f1,
-                support,
-            }
-        })
-        .collect();
+    let per_class = confusion.class_scores(&preds.classes);
     let mut top_losses: Vec<TopLoss> = heap
         .into_vec()
         .into_iter()

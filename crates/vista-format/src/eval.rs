@@ -41,6 +41,33 @@ impl Confusion {
     }
 
     /// Off-diagonal pairs with at least `min` images, most frequent first (fastai's
+    /// Precision, recall and F1 of each class, named by `classes` (in label order), as
+    /// fastai's `ClassificationInterpretation.print_classification_report` gives them.
+    pub fn class_scores(&self, classes: &[String]) -> Vec<ClassScores> {
+        let k = self.num_classes;
+        let share = |part: f64, whole: u64| if whole > 0 { part / whole as f64 } else { 0.0 };
+        (0..k)
+            .map(|c| {
+                let tp = self.get(c, c) as f64;
+                let predicted: u64 = (0..k).map(|a| self.get(a, c)).sum();
+                let support: u64 = (0..k).map(|p| self.get(c, p)).sum();
+                let (precision, recall) = (share(tp, predicted), share(tp, support));
+                let f1 = if precision + recall > 0.0 {
+                    2.0 * precision * recall / (precision + recall)
+                } else {
+                    0.0
+                };
+                ClassScores {
+                    class: classes.get(c).cloned().unwrap_or_else(|| c.to_string()),
+                    precision,
+                    recall,
+                    f1,
+                    support,
+                }
+            })
+            .collect()
+    }
+
     /// `most_confused(min_val)`); ties in class order.
     pub fn most_confused(&self, min: u64) -> Vec<(usize, usize, u64)> {
         let k = self.num_classes;
@@ -83,6 +110,20 @@ impl Confusion {
         }
         s
     }
+}
+
+/// `valid_report.json`: how the finished model of a run does on its validation set, per
+/// class (fastai's `ClassificationInterpretation`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidReport {
+    /// Validation images.
+    pub images: u64,
+    /// Share predicted right.
+    pub accuracy: f64,
+    /// Precision, recall and F1 per class.
+    pub per_class: Vec<ClassScores>,
+    /// Rows: actual class, columns: predicted.
+    pub confusion: Confusion,
 }
 
 /// Precision, recall and F1 of one class.

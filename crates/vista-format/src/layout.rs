@@ -97,6 +97,14 @@ impl RunDir {
     pub fn model(&self) -> PathBuf {
         self.0.join("model.bin")
     }
+    /// The finished model's scores on the validation set ([`crate::ValidReport`]).
+    pub fn valid_report(&self) -> PathBuf {
+        self.0.join("valid_report.json")
+    }
+    /// The finished model's confusion matrix on the validation set, as a heat map.
+    pub fn valid_confusion_png(&self) -> PathBuf {
+        self.0.join("valid_confusion.png")
+    }
     /// The best epoch's model by the run's monitor, `best.safetensors` (PyTorch's names).
     pub fn best_model(&self) -> PathBuf {
         self.0.join("best.safetensors")

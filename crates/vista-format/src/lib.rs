@@ -41,7 +41,7 @@ mod train;
 pub use classes::{BadClassName, MAX_CLASS_NAME_BYTES, check_class_list, check_class_name};
 pub use clean::{Detection, DetectionReport, Flag, Manifest, Reason, Rules};
 pub use error::{Error, Result};
-pub use eval::{ClassScores, Confusion, Evaluation, TopLoss};
+pub use eval::{ClassScores, Confusion, Evaluation, TopLoss, ValidReport};
 pub use export::ExportInfo;
 pub use fsutil::{
     fault_point, read_limited, refuse_symlink, rename_noreplace, sync_dir, write_atomic,

@@ -472,6 +472,21 @@ where
         ((loss / n) as f32, (correct as f64 / n) as f32)
     }
 
+    /// The confusion matrix of the current model on the validation set at `size`.
+    pub fn valid_confusion(&self, size: u32) -> vista_format::Confusion {
+        let model = self.model.valid();
+        let k = self.cfg.num_classes;
+        let mut confusion = vista_format::Confusion::new(k);
+        for batch in self.valid.epoch(0, size) {
+            let probs =
+                infer_probs::<B::InnerBackend, _>(&model, &self.devices, &batch.images, batch.size);
+            for (row, &label) in probs.chunks_exact(k).zip(&batch.labels) {
+                confusion.add(label, argmax(row) as u32);
+            }
+        }
+        confusion
+    }
+
     /// fastai's `lr_find`: trains with exponentially growing learning rates until the
     /// loss diverges, then puts the weights, batch-norm statistics and optimizer state
     /// back as they were.

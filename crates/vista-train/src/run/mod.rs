@@ -471,6 +471,7 @@ fn train_here<B: AutodiffBackend>(
         state = st;
     }
 
+    write_valid_report(dir, &learner, &data.classes, cfg.final_size())?;
     let model = learner.model().valid();
     model
         .clone()
@@ -490,6 +491,31 @@ fn train_here<B: AutodiffBackend>(
             .map(|l| l.unwrap_or(f64::NAN))
             .collect(),
     })
+}
+
+/// Scores the finished model on the validation set, per class: `valid_report.json` and
+/// `valid_confusion.png`.
+fn write_valid_report<B: AutodiffBackend>(
+    dir: &Path,
+    learner: &Learner<B, AnyModel<B>>,
+    classes: &ClassMap,
+    size: u32,
+) -> Result<()> {
+    let run = RunDir::new(dir);
+    let confusion = learner.valid_confusion(size);
+    let images = confusion.total();
+    let report = vista_format::ValidReport {
+        images,
+        accuracy: confusion.correct() as f64 / images.max(1) as f64,
+        per_class: confusion.class_scores(&classes.classes),
+        confusion,
+    };
+    vista_plot::confusion_png(
+        &run.valid_confusion_png(),
+        &report.confusion,
+        &classes.classes,
+    )?;
+    Ok(write_json(&run.valid_report(), &report)?)
 }
 
 /// Writes the model of the epoch `m` as the run's best: `best.safetensors` (PyTorch's
