@@ -337,22 +337,18 @@ fn max_side(args: &RecipeArgs) -> Result<Option<u32>> {
 }
 
 /// The largest image size the run trains at, as far as it is known before the images
-/// are: `--sizes`, else `--config`'s stages, else the most the default recipe picks.
+/// are: `--sizes`, else `--config`'s stages; never below the most the default recipe
+/// picks, so images up to `cache_side(224)` are held as they are (a run's results on
+/// small images do not depend on its sizes), and only big photos are decoded smaller.
 fn largest_size(args: &RecipeArgs) -> Result<u32> {
+    let mut largest = vista_train::MAX_DEFAULT_SIZE;
     if let Some(sizes) = &args.sizes {
-        return Ok(sizes
-            .iter()
-            .copied()
-            .max()
-            .unwrap_or(vista_train::MAX_DEFAULT_SIZE));
-    }
-    if let Some(path) = &args.config {
+        largest = largest.max(sizes.iter().copied().max().unwrap_or(0));
+    } else if let Some(path) = &args.config {
         let cfg = read_config(path)?;
-        if let Some(largest) = cfg.stages.iter().map(|s| s.size).max() {
-            return Ok(largest);
-        }
+        largest = largest.max(cfg.stages.iter().map(|s| s.size).max().unwrap_or(0));
     }
-    Ok(vista_train::MAX_DEFAULT_SIZE)
+    Ok(largest)
 }
 
 /// The training data, with `--flip-labels` applied; also returns the flipped indices.
