@@ -36,13 +36,7 @@ pub(super) fn open_split_folders(root: &Path) -> Result<Dataset> {
         }
     }
     let train_dir = root.join("train");
-    let folders = if inside_root(&train_dir, &real_root, &mut problems)? {
-        class_folders(&train_dir, &real_root, &mut problems)?
-    } else {
-        Vec::new()
-    };
-    let classes = folder_class_map(&folders, &train_dir)?;
-    let train = class_samples(&train_dir, &folders, &classes, &real_root, &mut problems);
+    let (classes, train) = train_split(&train_dir, &real_root, &mut problems)?;
     let labelled_split = |dir: &Path, problems: &mut Vec<Problem>| -> Result<Vec<Sample>> {
         if !inside_root(dir, &real_root, problems)? {
             return Ok(Vec::new());
@@ -98,17 +92,27 @@ pub(super) fn kaggle_dir(root: &Path, name: &str) -> PathBuf {
     }
 }
 
+/// The classes (its class folders, sorted) and samples of a layout's training folder.
+fn train_split(
+    train_dir: &Path,
+    real_root: &Path,
+    problems: &mut Vec<Problem>,
+) -> Result<(ClassMap, Vec<Sample>)> {
+    let folders = if inside_root(train_dir, real_root, problems)? {
+        class_folders(train_dir, real_root, problems)?
+    } else {
+        Vec::new()
+    };
+    let classes = folder_class_map(&folders, train_dir)?;
+    let train = class_samples(train_dir, &folders, &classes, real_root, problems);
+    Ok((classes, train))
+}
+
 pub(super) fn open_kaggle(root: &Path) -> Result<Dataset> {
     let real_root = canonical_root(root)?;
     let mut problems = Vec::new();
     let train_dir = kaggle_dir(root, "seg_train");
-    let folders = if inside_root(&train_dir, &real_root, &mut problems)? {
-        class_folders(&train_dir, &real_root, &mut problems)?
-    } else {
-        Vec::new()
-    };
-    let classes = folder_class_map(&folders, &train_dir)?;
-    let train = class_samples(&train_dir, &folders, &classes, &real_root, &mut problems);
+    let (classes, train) = train_split(&train_dir, &real_root, &mut problems)?;
     let test_dir = kaggle_dir(root, "seg_test");
     let test = if test_dir.is_dir() && inside_root(&test_dir, &real_root, &mut problems)? {
         let folders = class_folders(&test_dir, &real_root, &mut problems)?;
