@@ -220,11 +220,38 @@ pub fn decode_rgb(path: &Path, max_pixels: u64) -> Result<RgbImage, ProblemKind>
 pub fn decode_rgb_bytes(bytes: &[u8], max_pixels: u64) -> Result<RgbImage, ProblemKind> {
     check_file_len(bytes.len() as u64)?;
     let header = probe_bytes(bytes, max_pixels)?;
+    if header.format == ImageFormat::Tiff {
+        check_tiff_compression(bytes)?;
+    }
     let image = decode_as(bytes, header)?;
     if header.format == ImageFormat::Jpeg {
         check_jpeg_complete(bytes, header, &image)?;
     }
     Ok(image.to_rgb8())
+}
+
+/// TIFF compressions whose data is decoded with no bound from the TIFF's own size: JPEG
+/// (6, 7) strips go to a JPEG decoder that accepts any strip up to 16384 px a side, so a
+/// 1x1 TIFF could make it allocate gigabytes. Such files are refused; cameras and
+/// scanners write TIFFs uncompressed, LZW, Deflate or PackBits.
+const UNBOUNDED_TIFF_COMPRESSIONS: [u16; 2] = [6, 7];
+
+/// Refuses a TIFF whose first image is compressed in a way [`UNBOUNDED_TIFF_COMPRESSIONS`]
+/// lists; only its first directory is read.
+fn check_tiff_compression(bytes: &[u8]) -> Result<(), ProblemKind> {
+    let corrupt = |e: tiff::TiffError| ProblemKind::Corrupt {
+        detail: e.to_string(),
+    };
+    let mut decoder = tiff::decoder::Decoder::new(Cursor::new(bytes)).map_err(corrupt)?;
+    let compression: Option<u16> = decoder
+        .find_tag_unsigned(tiff::tags::Tag::Compression)
+        .map_err(corrupt)?;
+    match compression {
+        Some(c) if UNBOUNDED_TIFF_COMPRESSIONS.contains(&c) => Err(ProblemKind::Corrupt {
+            detail: format!("TIFF with JPEG-compressed data (compression {c}) is not read"),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Decodes the image (a GIF's first frame) and turns it upright as its EXIF orientation
@@ -754,5 +781,23 @@ mod tests {
             decode_rgb_bytes(&encode(b"MM\0\x2a\xff".to_vec()), 100).unwrap(),
             upright
         );
+    }
+
+    #[test]
+    fn a_tiff_of_jpeg_strips_is_refused_unread() {
+        let mut tiff = Vec::new();
+        colours()
+            .write_to(&mut Cursor::new(&mut tiff), ImageFormat::Tiff)
+            .unwrap();
+        assert!(decode_rgb_bytes(&tiff, 100).is_ok());
+        // The little-endian IFD entry of tag 259 (Compression), type SHORT, count 1:
+        // its value becomes 7 (JPEG), whose strips no size limit reaches.
+        let entry = [0x03, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00];
+        let at = tiff.windows(8).position(|w| w == entry).unwrap() + 8;
+        tiff[at..at + 2].copy_from_slice(&7u16.to_le_bytes());
+        match decode_rgb_bytes(&tiff, 100) {
+            Err(ProblemKind::Corrupt { detail }) => assert!(detail.contains("JPEG"), "{detail}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -40,7 +40,6 @@ impl Confusion {
         (0..self.num_classes).map(|c| self.get(c, c)).sum()
     }
 
-    /// Off-diagonal pairs with at least `min` images, most frequent first (fastai's
     /// Precision, recall and F1 of each class, named by `classes` (in label order), as
     /// fastai's `ClassificationInterpretation.print_classification_report` gives them.
     pub fn class_scores(&self, classes: &[String]) -> Vec<ClassScores> {
@@ -68,6 +67,7 @@ impl Confusion {
             .collect()
     }
 
+    /// Off-diagonal pairs with at least `min` images, most frequent first (fastai's
     /// `most_confused(min_val)`); ties in class order.
     pub fn most_confused(&self, min: u64) -> Vec<(usize, usize, u64)> {
         let k = self.num_classes;
