@@ -274,12 +274,23 @@ pub struct Guess {
     pub family: String,
     /// The classifier's tensor has a shape no linear layer has (its rank).
     pub odd_head_rank: Option<usize>,
+    /// How far a width may be from `width` and still give these channel counts.
+    pub width_tolerance: f64,
 }
+
+/// The widest model a checkpoint's guess builds: 4 times the published channels.
+pub const MAX_GUESSED_WIDTH: f64 = 4.0;
 
 impl Guess {
     /// The model the checkpoint loads into, with its own class count, width and stem
     /// (1000 classes when it has no classifier); `None` when vista does not build it.
     pub fn model_config(&self) -> Option<ModelConfig> {
+        // Shapes come from the file: a model vista would build many times wider than the
+        // published one (gigabytes before a weight is read), or for other than RGB
+        // input, is none it builds.
+        if !(self.width > 0.0 && self.width <= MAX_GUESSED_WIDTH) || self.in_channels != 3 {
+            return None;
+        }
         Some(ModelConfig {
             arch: self.arch?,
             num_classes: self.classes.unwrap_or(1000),
@@ -311,7 +322,10 @@ impl Guess {
                 found.arch.to_string(),
             ));
         }
-        if let Some(width) = fixed.width.filter(|&w| (w - found.width).abs() > 1e-9) {
+        // The width is read from channel counts, which are rounded: any width within
+        // half a channel of the widest layer's count is the same model.
+        let off = |w: f64| (w - found.width).abs() > self.width_tolerance + 1e-12;
+        if let Some(width) = fixed.width.filter(|&w| off(w)) {
             return Err(disagree(
                 "width",
                 width.to_string(),
@@ -329,7 +343,7 @@ impl Guess {
         }
         Ok(ModelConfig {
             arch: found.arch,
-            width: found.width,
+            width: fixed.width.unwrap_or(found.width),
             small_stem: found.small_stem,
             ..model.clone()
         })
@@ -442,7 +456,18 @@ fn guess_architecture(tensors: &[TensorInfo]) -> Option<Guess> {
         Some(s) => (None, Some(s.len())),
         None => (None, None),
     };
-    let guess = |arch, family: &str, in_channels, width, small_stem, aux_head| Guess {
+    // The widest layer's channels give the width most precisely: the stem's few
+    // channels are rounded (a width of 0.1 gives 6 of ResNet's 64, read as 0.094).
+    let widest = |key: &str, published: f64| match shape(key) {
+        Some(&[out, ..]) if out > 0 => Some((out as f64 / published, 0.5 / published)),
+        _ => None,
+    };
+    let guess = |arch,
+                 family: &str,
+                 in_channels,
+                 (width, width_tolerance): (f64, f64),
+                 small_stem,
+                 aux_head| Guess {
         arch,
         classes,
         in_channels,
@@ -451,6 +476,7 @@ fn guess_architecture(tensors: &[TensorInfo]) -> Option<Guess> {
         aux_head,
         family: family.to_string(),
         odd_head_rank,
+        width_tolerance,
     };
     if has("conv_stem.weight") {
         let (out, input, _) = conv("conv_stem.weight")?;
@@ -464,7 +490,7 @@ fn guess_architecture(tensors: &[TensorInfo]) -> Option<Guess> {
                 Some(Arch::EfficientnetLite0),
                 "EfficientNet-Lite0 (EfficientNet-PyTorch layout)",
                 input,
-                1.0,
+                (1.0, 0.0),
                 false,
                 false,
             ));
@@ -473,7 +499,7 @@ fn guess_architecture(tensors: &[TensorInfo]) -> Option<Guess> {
             None,
             "an EfficientNet (EfficientNet-PyTorch layout) other than Lite0",
             input,
-            1.0,
+            (1.0, 0.0),
             false,
             false,
         ));
@@ -484,7 +510,8 @@ fn guess_architecture(tensors: &[TensorInfo]) -> Option<Guess> {
             Some(Arch::InceptionV3),
             "Inception v3 (torchvision layout)",
             input,
-            out as f64 / 32.0,
+            widest("mixed_7c.branch_pool.conv.weight", 192.0)
+                .unwrap_or((out as f64 / 32.0, 0.5 / 32.0)),
             false,
             has("aux_logits.fc.weight"),
         ));
@@ -510,7 +537,7 @@ fn guess_architecture(tensors: &[TensorInfo]) -> Option<Guess> {
         arch,
         &format!("{family} (torchvision layout)"),
         input,
-        out as f64 / 64.0,
+        widest("layer4.0.conv1.weight", 512.0).unwrap_or((out as f64 / 64.0, 0.5 / 64.0)),
         kernel != 7,
         false,
     ))
@@ -567,6 +594,41 @@ mod tests {
         assert!(
             guess.describe().contains("a classifier of rank 1"),
             "{guess}"
+        );
+    }
+
+    #[test]
+    fn the_width_comes_from_the_widest_layer_and_is_bounded() {
+        let resnet = |stem: usize, widest: usize| {
+            guess_architecture(&[
+                info("conv1.weight", &[stem, 3, 7, 7]),
+                info("layer1.1.conv1.weight", &[stem, stem, 3, 3]),
+                info("layer4.0.conv1.weight", &[widest, widest, 3, 3]),
+                info("fc.weight", &[10, widest]),
+            ])
+            .unwrap()
+        };
+        // `--width 0.1`: 6 stem channels (0.094) but 51 of layer4's 512 (0.0996).
+        let guess = resnet(6, 51);
+        let fixed = Fixed {
+            width: Some(0.1),
+            ..Fixed::default()
+        };
+        let path = Path::new("w.pth");
+        let shaped = guess.shape(path, &ModelConfig::default(), &fixed).unwrap();
+        assert_eq!((shaped.arch, shaped.width), (Arch::Resnet18, 0.1));
+        let wrong = Fixed {
+            width: Some(0.125),
+            ..Fixed::default()
+        };
+        assert!(guess.shape(path, &ModelConfig::default(), &wrong).is_err());
+        // A hostile 7000-channel stem asks for a model 109 times too wide: not built.
+        let wide = resnet(7000, 56000);
+        assert_eq!(wide.model_config(), None);
+        assert_eq!(
+            wide.shape(path, &ModelConfig::default(), &Fixed::default())
+                .unwrap(),
+            ModelConfig::default()
         );
     }
 }

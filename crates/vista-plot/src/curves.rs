@@ -38,6 +38,9 @@ fn render(
     render_png(path, (W, H), draw)
 }
 
+/// The most pixels [`render_png`] draws.
+pub const MAX_PICTURE_PIXELS: u64 = 64 << 20;
+
 /// Draws with `draw` on a white `width` x `height` canvas (the embedded DejaVu font is
 /// registered as "sans-serif") and writes the PNG atomically.
 pub fn render_png(
@@ -45,8 +48,17 @@ pub fn render_png(
     (width, height): (u32, u32),
     draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> Result<()>,
 ) -> Result<()> {
+    // A picture sized from its data (a confusion matrix of a thousand classes) could
+    // overflow the buffer's size or take gigabytes: 64 megapixels is the most drawn.
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > MAX_PICTURE_PIXELS {
+        return Err(plot_err(
+            path,
+            format!("a {width}x{height} picture is above the {MAX_PICTURE_PIXELS} pixels drawn"),
+        ));
+    }
     register_fonts();
-    let mut buf = vec![0u8; (width * height * 3) as usize];
+    let mut buf = vec![0u8; pixels as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (width, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| plot_err(path, e))?;

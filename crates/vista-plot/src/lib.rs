@@ -14,6 +14,8 @@ mod curves;
 mod error;
 mod pictures;
 
-pub use curves::{gan_plot, loss_plot, lr_find_plot, lr_plot, plot_err, render_png, write_png};
+pub use curves::{
+    MAX_PICTURE_PIXELS, gan_plot, loss_plot, lr_find_plot, lr_plot, plot_err, render_png, write_png,
+};
 pub use error::{Error, Result};
 pub use pictures::{Tile, confusion_png, tiles_png};

@@ -471,7 +471,6 @@ fn train_here<B: AutodiffBackend>(
         state = st;
     }
 
-    write_valid_report(dir, &learner, &data.classes, cfg.final_size())?;
     let model = learner.model().valid();
     model
         .clone()
@@ -481,6 +480,10 @@ fn train_here<B: AutodiffBackend>(
     if !state.steps.is_empty() {
         loss_plot(&RunDir::new(dir).loss_png(), &state.steps, &state.metrics)?;
         lr_plot(&RunDir::new(dir).lr_png(), &state.steps)?;
+    }
+    // The model is saved: a report that cannot be written costs the report only.
+    if let Err(e) = write_valid_report(dir, &learner, &data.classes, cfg.final_size()) {
+        opts.observer.warn(&format!("no validation report: {e}"));
     }
     Ok(Outcome {
         model,
@@ -492,6 +495,9 @@ fn train_here<B: AutodiffBackend>(
             .collect(),
     })
 }
+
+/// The most classes `valid_confusion.png` is drawn for.
+const MAX_HEATMAP_CLASSES: usize = 100;
 
 /// Scores the finished model on the validation set, per class: `valid_report.json` and
 /// `valid_confusion.png`.
@@ -510,12 +516,16 @@ fn write_valid_report<B: AutodiffBackend>(
         per_class: confusion.class_scores(&classes.classes),
         confusion,
     };
-    vista_plot::confusion_png(
-        &run.valid_confusion_png(),
-        &report.confusion,
-        &classes.classes,
-    )?;
-    Ok(write_json(&run.valid_report(), &report)?)
+    write_json(&run.valid_report(), &report)?;
+    // A heat map of more classes than this has cells too small to read.
+    if classes.len() <= MAX_HEATMAP_CLASSES {
+        vista_plot::confusion_png(
+            &run.valid_confusion_png(),
+            &report.confusion,
+            &classes.classes,
+        )?;
+    }
+    Ok(())
 }
 
 /// Writes the model of the epoch `m` as the run's best: `best.safetensors` (PyTorch's
