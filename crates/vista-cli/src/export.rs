@@ -65,13 +65,16 @@ fn pytorch_constructor(arch: Arch, classes: usize, width: f64, small_stem: bool)
 pub fn run(args: &ExportArgs) -> Result<()> {
     let ExportFormat::Safetensors = args.format;
     let json = args.out.with_extension("json");
-    if args.out == json {
+    // `.JSON` is `.json` where names ignore case: the description would replace the model.
+    let is_json = (args.out.extension()).is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if is_json {
         bail!(
             "--out {}: name the model file `<name>.safetensors`",
             args.out.display()
         );
     }
     for path in [&args.out, &json] {
+        vista_format::refuse_symlink(path)?;
         if !args.force && path.symlink_metadata().is_ok() {
             bail!("{} exists (pass --force to replace it)", path.display());
         }

@@ -425,6 +425,16 @@ pub(crate) fn attach_valid(
     let Some(dir) = &args.valid else {
         return Ok(data);
     };
+    // A dataset's root would give its training images as the validation set.
+    if !matches!(
+        vista_data::detect_layout(dir),
+        Ok(vista_data::Layout::ImageFolder)
+    ) {
+        bail!(
+            "--valid {}: give a folder of class folders (<class>/<image>), such as a dataset's valid/ itself",
+            dir.display()
+        );
+    }
     let opts = LoadOptions {
         on_bad_image: args.on_bad_image,
         max_side: max_side(args)?,
@@ -479,7 +489,9 @@ pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
     )?;
     let names = loaded.dataset.train_names();
     let (data, _) = noisy_train_data(&args.recipe, &cfg, loaded);
-    cfg.class_weights = class_weights(&args.recipe, &data)?;
+    if let Some(w) = class_weights(&args.recipe, &data)? {
+        cfg.class_weights = Some(w);
+    }
     if let Some(w) = &cfg.class_weights {
         eprintln!(
             "class weights: {}",

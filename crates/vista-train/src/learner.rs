@@ -45,9 +45,11 @@ pub struct LearnerConfig {
     pub seed: u64,
     /// Hears of every step, epoch and note ([`vista_format::Quiet`] by default).
     pub observer: Observers,
-    /// A weight per class in the training loss (PyTorch's `CrossEntropyLoss(weight=)`,
-    /// fastai's `CrossEntropyLossFlat(weight=)`), for imbalanced classes; the
-    /// validation loss stays unweighted. `None`: every class weighs 1.
+    /// A weight per class in the training loss, for imbalanced classes: each image's
+    /// loss term is scaled by its class's weight and the batch's mean is taken over its
+    /// images (PyTorch's `CrossEntropyLoss(weight=)` divides by the sum of the weights
+    /// instead, so uniform weights change the rate here and not there). The validation
+    /// loss stays unweighted. `None`: every class weighs 1.
     pub class_weights: Option<Vec<f32>>,
 }
 

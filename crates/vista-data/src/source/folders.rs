@@ -42,7 +42,14 @@ pub(super) fn open_split_folders(root: &Path) -> Result<Dataset> {
             return Ok(Vec::new());
         }
         let folders = class_folders(dir, &real_root, problems)?;
-        Ok(class_samples(dir, &folders, &classes, &real_root, problems))
+        // A rare class may have no validation or test image (Roboflow's exports often
+        // lack one): that is the data, not a problem of a file.
+        let mut found = Vec::new();
+        let samples = class_samples(dir, &folders, &classes, &real_root, &mut found);
+        problems.extend(
+            (found.into_iter()).filter(|p| !matches!(p.kind, ProblemKind::EmptyClass { .. })),
+        );
+        Ok(samples)
     };
     let valid_dirs: Vec<PathBuf> = VALID_DIRS
         .iter()
@@ -62,10 +69,10 @@ pub(super) fn open_split_folders(root: &Path) -> Result<Dataset> {
     };
     let test_dir = root.join("test");
     let (mut test, mut unlabelled) = (Vec::new(), Vec::new());
-    if test_dir.is_dir() {
+    if test_dir.is_dir() && inside_root(&test_dir, &real_root, &mut problems)? {
         if has_subdirs(&test_dir)? {
             test = labelled_split(&test_dir, &mut problems)?;
-        } else if inside_root(&test_dir, &real_root, &mut problems)? {
+        } else {
             unlabelled = folder_images(&test_dir, &real_root, &mut problems);
         }
     }

@@ -318,3 +318,20 @@ fn big_images_are_decoded_down_to_max_side_or_dropped() {
     assert_eq!(checked.cache_bytes(), 0);
     assert_eq!(checked.original_sizes, [(600, 900), (1200, 800)]);
 }
+
+/// A rare class with no validation image is the data, not a problem.
+#[test]
+fn a_validation_folder_may_lack_a_class() {
+    let dir = tempfile::tempdir().unwrap();
+    for (split, class) in [("train", "cat"), ("train", "owl"), ("valid", "cat")] {
+        let folder = dir.path().join(split).join(class);
+        std::fs::create_dir_all(&folder).unwrap();
+        image::RgbImage::new(4, 4)
+            .save(folder.join("a.png"))
+            .unwrap();
+    }
+    let loaded = vista_data::load(dir.path(), &vista_data::LoadOptions::default()).unwrap();
+    assert!(loaded.report.is_empty(), "{}", loaded.report);
+    assert_eq!(loaded.dataset.layout, vista_data::Layout::SplitFolders);
+    assert_eq!((loaded.train.len(), loaded.valid.len()), (2, 1));
+}

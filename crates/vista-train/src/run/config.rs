@@ -388,6 +388,12 @@ impl TrainConfig {
     /// Checks every setting is in its range and none contradicts another.
     pub fn validate(&self) -> Result<()> {
         let bad = |setting: &'static str, why: String| Err(Error::Invalid { setting, why });
+        if self.early_stop == Some(0) {
+            return bad(
+                "early_stop",
+                "patience of at least 1 epoch is needed".into(),
+            );
+        }
         if let Some(w) = &self.class_weights {
             let k = self.model.num_classes;
             if w.len() != k

@@ -451,7 +451,7 @@ fn train_here<B: AutodiffBackend>(
                 st.best = Some((st.epochs_done, score));
                 write_best(dir, l, &cfg, m)?;
             }
-            let since = st.epochs_done - st.best.map_or(0, |(epoch, _)| epoch);
+            let since = (st.epochs_done).saturating_sub(st.best.map_or(0, |(epoch, _)| epoch));
             st.stopped = cfg.early_stop.is_some_and(|patience| since >= patience);
             if st.stopped {
                 opts.observer.note(&format!(
