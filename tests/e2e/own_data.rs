@@ -233,6 +233,18 @@ fn a_csv_with_its_own_column_names_and_a_validation_column() {
         .collect();
     assert!(squeezed.iter().any(|l| l == "total 9 3 0"), "{stdout}");
 
+    // A test row without a label is an image to predict.
+    image(2, 99).save(dir.join("img/extra.png")).unwrap();
+    csv += "img/extra.png,,test\n";
+    std::fs::write(dir.join("labels.csv"), &csv).unwrap();
+    let out = vista(
+        &["data", "check", dir.join("labels.csv").to_str().unwrap()],
+        dir,
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("unlabelled: 1"), "{stdout}");
+
     // A split cell that names no split is a problem of its row.
     csv += "img/square/0.png,square,maybe\n";
     std::fs::write(dir.join("labels.csv"), &csv).unwrap();

@@ -25,6 +25,14 @@ pub enum Error {
         #[source]
         source: csv::Error,
     },
+    /// A folder given to walk holds more entries than are looked at.
+    #[error("{path}: more than {max} files and folders; give a smaller folder")]
+    TooManyEntries {
+        /// The folder given.
+        path: PathBuf,
+        /// The most entries looked at.
+        max: usize,
+    },
     /// A CSV file lacks a column the layout needs.
     #[error("{path}: missing column `{column}` (header is: {header})")]
     MissingColumn {

@@ -81,8 +81,8 @@ pub use problem::{OnBadImage, Problem, ProblemKind, ProblemReport};
 pub use select::{PredictSplit, SplitFiles, row_names};
 pub use source::{
     CsvColumns, CsvRow, Dataset, FILE_COLUMNS, IGNORED_NAMES, IMAGE_EXTENSIONS, LABEL_COLUMNS,
-    Layout, MAX_CSV_BYTES, MAX_FIND_DEPTH, OWN_FILES, RowSplit, SPLIT_COLUMNS, Sample, VALID_DIRS,
-    detect_columns, detect_layout, find_images, open, parse_dataset_csv,
+    Layout, MAX_CSV_BYTES, MAX_FIND_DEPTH, MAX_FIND_ENTRIES, OWN_FILES, RowSplit, SPLIT_COLUMNS,
+    Sample, VALID_DIRS, detect_columns, detect_layout, find_images, open, parse_dataset_csv,
 };
 pub use split::stratified_split;
 pub use view::{CleanView, MAX_VIEW_BYTES, PREV_VIEW_FILE, UNDONE_VIEW_FILE, VIEW_FILE, view_path};

@@ -48,7 +48,7 @@ pub use self::csv_layouts::{
 };
 use self::folders::*;
 use self::walk::*;
-pub use self::walk::{IGNORED_NAMES, MAX_FIND_DEPTH, OWN_FILES, find_images};
+pub use self::walk::{IGNORED_NAMES, MAX_FIND_DEPTH, MAX_FIND_ENTRIES, OWN_FILES, find_images};
 
 /// File extensions read as images (compared case-insensitively): JPEG, PNG, WebP, BMP,
 /// TIFF and GIF (its first frame). The format itself is found from the file's content.

@@ -497,7 +497,13 @@ pub(super) fn open_path_csv(csv_path: &Path) -> Result<Dataset> {
     let mut problems = Vec::new();
     let bytes = vista_format::read_limited(csv_path, MAX_CSV_BYTES)?;
     let columns = detect_columns(&bytes);
-    let (rows, found) = parse_dataset_csv(&bytes, csv_path, dir, &columns)?;
+    let (mut rows, found) = parse_dataset_csv(&bytes, csv_path, dir, &columns)?;
+    // A test row without a label is an image to predict, as competitions list them.
+    for row in &mut rows {
+        if row.split == Some(RowSplit::Test) && row.label.as_deref() == Some("") {
+            row.label = None;
+        }
+    }
     problems.extend(found);
     let classes_txt = dir.join("classes.txt");
     let classes = if classes_txt.is_file() {
@@ -534,7 +540,10 @@ pub(super) fn open_path_csv(csv_path: &Path) -> Result<Dataset> {
         train,
         valid,
         test,
-        unlabelled: Vec::new(),
+        unlabelled: (items.iter())
+            .filter(|(_, label, split)| label.is_none() && *split == RowSplit::Test)
+            .map(|(path, _, _)| path.clone())
+            .collect(),
         problems,
         view: None,
     })

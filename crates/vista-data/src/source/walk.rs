@@ -248,12 +248,24 @@ pub(super) fn class_folders(
 /// How deep [`find_images`] walks below the folder it is given.
 pub const MAX_FIND_DEPTH: usize = 32;
 
+/// The most entries [`find_images`] looks at (files and folders): ten million, far
+/// beyond a photo collection, short of walking a whole disk by mistake.
+pub const MAX_FIND_ENTRIES: usize = 10_000_000;
+
 /// The images to predict at `path`: the file itself when it is one, else every image in
 /// the folder and its subfolders (up to [`MAX_FIND_DEPTH`] deep), sorted by path. The
 /// walk is the dataset walker's: hidden and litter entries are skipped, links are
 /// followed only inside the folder (each folder walked once), and files of other formats and unreadable entries
 /// come back as problems, never dropped without a word.
 pub fn find_images(path: &Path) -> Result<(Vec<PathBuf>, Vec<Problem>)> {
+    find_images_within(path, MAX_FIND_ENTRIES)
+}
+
+/// [`find_images`] looking at no more than `max_entries` files and folders.
+pub(crate) fn find_images_within(
+    path: &Path,
+    max_entries: usize,
+) -> Result<(Vec<PathBuf>, Vec<Problem>)> {
     let meta = std::fs::metadata(path).map_err(io_err(path))?;
     let mut problems = Vec::new();
     if meta.is_file() {
@@ -274,6 +286,7 @@ pub fn find_images(path: &Path) -> Result<(Vec<PathBuf>, Vec<Problem>)> {
     let mut pending = vec![(path.to_path_buf(), 0usize)];
     // A link to a folder already walked (a loop, or two links to one place) is walked once.
     let mut seen = std::collections::HashSet::new();
+    let mut entries = 0usize;
     while let Some((dir, depth)) = pending.pop() {
         if let Ok(real) = std::fs::canonicalize(&dir)
             && !seen.insert(real)
@@ -292,6 +305,13 @@ pub fn find_images(path: &Path) -> Result<(Vec<PathBuf>, Vec<Problem>)> {
                 continue;
             }
         };
+        entries += listing.files.len() + listing.dirs.len();
+        if entries > max_entries {
+            return Err(Error::TooManyEntries {
+                path: path.into(),
+                max: max_entries,
+            });
+        }
         for file in listing.files {
             if has_extension(&file, &IMAGE_EXTENSIONS) {
                 images.push(file);
@@ -362,4 +382,21 @@ pub(super) fn class_samples(
 /// The class map of a split's class folders, in their sorted order.
 pub(super) fn folder_class_map(folders: &[(String, PathBuf)], dir: &Path) -> Result<ClassMap> {
     ClassMap::checked(folders.iter().map(|(n, _)| n.clone()).collect(), dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_walk_past_its_entry_limit_is_an_error_not_a_partial_list() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..4 {
+            std::fs::write(dir.path().join(format!("{i}.png")), b"").unwrap();
+        }
+        let (found, _) = find_images_within(dir.path(), 4).unwrap();
+        assert_eq!(found.len(), 4);
+        let err = find_images_within(dir.path(), 3).unwrap_err();
+        assert!(matches!(err, Error::TooManyEntries { max: 3, .. }), "{err}");
+    }
 }
