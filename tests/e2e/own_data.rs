@@ -86,6 +86,30 @@ fn split_folders_are_detected_and_their_validation_set_is_the_one_used() {
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(accuracy(&run) >= 0.8, "{:?}", metrics(&run));
 
+    // No memory for decoded images: every one is spilled to a file beside the run and
+    // read back, and the run is the same to the last bit; the file leaves no trace.
+    let runs = tmp.path().join("runs");
+    std::fs::create_dir(&runs).unwrap();
+    let spilled = runs.join("spilled");
+    let mut args = train_args(d, spilled.to_str().unwrap());
+    args.extend(["--cache-mb", "0"]);
+    // Not quiet, for the note on the spilled images.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vista"))
+        .args(&args)
+        .current_dir(crate::root())
+        .env("VISTA_CACHE_DIR", tmp.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("past the budget read back from disk"),
+        "{stderr}"
+    );
+    assert_eq!(metrics(&spilled), metrics(&run));
+    let left: Vec<_> = std::fs::read_dir(&runs).unwrap().collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+
     // Per-class scores of the finished model on the validation set.
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("valid_report.json")).unwrap()).unwrap();

@@ -89,7 +89,7 @@ pub fn out_of_fold<B: AutodiffBackend>(
                 run.config.normalize,
                 run.config.seed,
             );
-            let images: Vec<_> = held.iter().map(|&i| data.images[i].clone()).collect();
+            let images = data.images.pick(held.iter().copied());
             let idx: Vec<u64> = held.iter().map(|&i| i as u64).collect();
             let inner: Vec<_> = devices.clone();
             let p =

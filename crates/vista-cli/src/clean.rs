@@ -106,7 +106,7 @@ fn detect(args: &DetectArgs, progress: bool) -> Result<()> {
             "--extra-data is for `vista train` and `vista lr-find`; cleaning judges real images only"
         );
     }
-    let (loaded, path) = load_data(&args.recipe, progress)?;
+    let (loaded, path) = load_data(&args.recipe, &args.out, progress)?;
     let cfg = build_config(
         &args.recipe,
         &loaded.original_sizes,

@@ -119,6 +119,8 @@ fn load_source(
         max_side: None,
         keep_images: true,
         on_bad_image: source.on_bad_image,
+        cache_budget: vista_data::default_cache_budget(),
+        spill_dir: None,
         include_unlabelled,
         observer: crate::observe::terminal(progress),
     };
@@ -134,6 +136,8 @@ fn check(args: &CheckArgs, progress: bool) -> Result<()> {
         // Everything is decoded to be checked and dropped at once: checking takes the
         // memory of one image per thread, whatever the dataset's size.
         max_side: None,
+        cache_budget: 0,
+        spill_dir: None,
         keep_images: false,
         // The report is printed in full either way; the policy decides the exit code.
         on_bad_image: OnBadImage::Skip,
@@ -237,12 +241,21 @@ fn print_summary(path: &Path, loaded: &Loaded) {
         size_summary(&loaded.original_sizes)
     );
     let side = vista_train::cache_side(vista_train::MAX_DEFAULT_SIZE);
+    let need = cache_bytes(&loaded.original_sizes, Some(side));
+    let budget = vista_data::default_cache_budget();
     println!(
-        "training cache: {} in memory for the {} training images at up to {} px (decoded down to a {side} px shorter side; RGB, 3 bytes a pixel)",
-        human_bytes(cache_bytes(&loaded.original_sizes, Some(side))),
+        "training cache: {} for the {} training images at up to {} px (decoded down to a {side} px shorter side; RGB, 3 bytes a pixel)",
+        human_bytes(need),
         loaded.original_sizes.len(),
         vista_train::MAX_DEFAULT_SIZE,
     );
+    if need as u64 > budget {
+        println!(
+            "  more than the default memory budget of {}: {} would be read back from a file beside the run (--cache-mb)",
+            human_bytes(budget as usize),
+            human_bytes(need - budget as usize),
+        );
+    }
     if loaded.report.is_empty() {
         println!("problems: none");
     } else {
@@ -335,9 +348,9 @@ fn show(args: &ShowArgs, progress: bool) -> Result<()> {
         .map(|&i| {
             let mut out = vec![0.0; len];
             if args.augment {
-                augment(&loaded.train[i], args.size, &cfg, &mut rng, &mut out);
+                augment(&loaded.train.get(i), args.size, &cfg, &mut rng, &mut out);
             } else {
-                resize_plain(&loaded.train[i], args.size, cfg.ratio, &mut out);
+                resize_plain(&loaded.train.get(i), args.size, cfg.ratio, &mut out);
             }
             out
         })

@@ -71,7 +71,12 @@ pub(crate) fn load_data_at(
         observer: crate::observe::terminal(progress),
         ..LoadOptions::default()
     };
-    let loaded = load(path, &opts).with_context(|| format!("loading {}", path.display()))?;
+    load_data_with(path, &opts)
+}
+
+/// Decodes the dataset at `path` with `opts`, reporting skipped files.
+pub(crate) fn load_data_with(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
+    let loaded = load(path, opts).with_context(|| format!("loading {}", path.display()))?;
     if !loaded.report.is_empty() {
         eprintln!(
             "{} bad files skipped (see `vista data check`)",

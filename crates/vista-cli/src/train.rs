@@ -16,7 +16,7 @@ use vista_train::{
 };
 
 use crate::backend::{DeviceSpec, default_shards, with_training_backend};
-use crate::paths::{load_data_at, resolve_data};
+use crate::paths::{load_data_with, resolve_data};
 
 /// Settings shared by `train` and `lr-find`; unset ones come from `--config` or the
 /// defaults.
@@ -49,6 +49,12 @@ pub struct RecipeArgs {
     /// the largest training size, so big photos take little memory.
     #[arg(long)]
     pub max_side: Option<u32>,
+    /// Memory for decoded images, in MiB (default: an eighth of the machine's memory).
+    /// Images past it are kept in an unnamed file beside the output folder and read back
+    /// when used, so memory does not grow with the dataset; the file vanishes with the
+    /// process, even when it is killed.
+    #[arg(long)]
+    pub cache_mb: Option<u64>,
     /// A JSON or TOML file with any settings of a run (see `config.json` of a run);
     /// flags given here override it.
     #[arg(long)]
@@ -321,10 +327,48 @@ pub(crate) fn build_config(
     Ok(cfg)
 }
 
-pub(crate) fn load_data(args: &RecipeArgs, progress: bool) -> Result<(Loaded, PathBuf)> {
+/// Decodes the dataset of `args`; `out` is the folder the command writes, beside which
+/// images past the memory budget are spilled.
+pub(crate) fn load_data(
+    args: &RecipeArgs,
+    out: &Path,
+    progress: bool,
+) -> Result<(Loaded, PathBuf)> {
     let path = resolve_data(&args.data, progress)?;
-    let loaded = load_data_at(&path, args.on_bad_image, max_side(args)?, progress)?;
+    let opts = LoadOptions {
+        on_bad_image: args.on_bad_image,
+        max_side: max_side(args)?,
+        cache_budget: cache_budget(args),
+        spill_dir: Some(spill_dir(out)),
+        observer: crate::observe::terminal(progress),
+        ..LoadOptions::default()
+    };
+    let loaded = load_data_with(&path, &opts)?;
+    if progress && loaded.spilled_bytes() > 0 {
+        eprintln!(
+            "decoded images: {} MiB in memory, {} MiB past the budget read back from disk (--cache-mb)",
+            loaded.cache_bytes() >> 20,
+            loaded.spilled_bytes() >> 20
+        );
+    }
     Ok((loaded, path))
+}
+
+/// `--cache-mb` in bytes, or the default budget.
+fn cache_budget(args: &RecipeArgs) -> u64 {
+    (args.cache_mb).map_or_else(vista_data::default_cache_budget, |mb| {
+        mb.saturating_mul(1 << 20)
+    })
+}
+
+/// The folder of the spill file: the output folder's parent (the output folder itself
+/// may not exist yet), on the disk the user chose for the run, rather than a temporary
+/// folder that may be held in memory.
+fn spill_dir(out: &Path) -> PathBuf {
+    match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }
 
 /// The shorter side training images are decoded down to (`--max-side`).
@@ -438,6 +482,7 @@ pub(crate) fn attach_valid(
     let opts = LoadOptions {
         on_bad_image: args.on_bad_image,
         max_side: max_side(args)?,
+        cache_budget: cache_budget(args),
         observer: crate::observe::terminal(progress),
         ..LoadOptions::default()
     };
@@ -481,7 +526,7 @@ fn attach_extra(
 
 pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
     let start = Instant::now();
-    let (loaded, path) = load_data(&args.recipe, progress)?;
+    let (loaded, path) = load_data(&args.recipe, &args.out, progress)?;
     let mut cfg = build_config(
         &args.recipe,
         &loaded.original_sizes,
@@ -548,7 +593,7 @@ pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
 }
 
 pub fn run_lr_find(args: &LrFindArgs, progress: bool) -> Result<()> {
-    let (loaded, _) = load_data(&args.recipe, progress)?;
+    let (loaded, _) = load_data(&args.recipe, &args.out, progress)?;
     let cfg = build_config(
         &args.recipe,
         &loaded.original_sizes,

@@ -75,12 +75,7 @@ fn cached_augment_batch(c: &mut Criterion) {
         mixup_alpha: Some(0.4),
         ..LoaderConfig::default()
     };
-    let loader = Loader::new(
-        Arc::new(images),
-        Arc::new(labels),
-        (0..BATCH).collect(),
-        cfg,
-    );
+    let loader = Loader::new(images, Arc::new(labels), (0..BATCH).collect(), cfg);
     let mut group = c.benchmark_group("cached_augment_batch");
     group.throughput(Throughput::Elements(BATCH as u64));
     for size in [64u32, 128, 150] {
@@ -107,12 +102,7 @@ fn loader_all_cores(c: &mut Criterion) {
         augment: Some(AugmentConfig::default()),
         ..LoaderConfig::default()
     };
-    let loader = Loader::new(
-        Arc::new(images),
-        Arc::new(vec![0; n]),
-        (0..n).collect(),
-        cfg,
-    );
+    let loader = Loader::new(images, Arc::new(vec![0; n]), (0..n).collect(), cfg);
     let mut group = c.benchmark_group("loader_epoch_all_cores");
     group.throughput(Throughput::Elements(n as u64));
     group.bench_function("64", |b| {

@@ -10,13 +10,14 @@ use crate::mixup::Mix;
 
 /// The per-channel mean and standard deviation of a set of images (every pixel of
 /// every image counts once), as a normalization that centres them.
-pub fn normalize_from_images<'a>(
-    images: impl IntoIterator<Item = &'a image::RgbImage>,
+pub fn normalize_from_images<I: std::borrow::Borrow<image::RgbImage>>(
+    images: impl IntoIterator<Item = I>,
 ) -> Normalize {
     let mut sum = [0f64; 3];
     let mut sq = [0f64; 3];
     let mut count = 0f64;
     for img in images {
+        let img = img.borrow();
         for px in img.pixels() {
             for c in 0..3 {
                 let v = f64::from(px.0[c]) / 255.0;

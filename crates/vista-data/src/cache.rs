@@ -1,9 +1,11 @@
-//! Decoding a whole dataset once, in parallel, into an in-memory cache of RGB images.
+//! Decoding a whole dataset once, in parallel, into a cache of RGB images.
 //!
-//! The cache lives in memory, 3 bytes a pixel: Intel's 25K 150x150 photos take 1.7 GB,
+//! The cache takes 3 bytes a pixel: Intel's 25K 150x150 photos take 1.7 GB,
 //! Fashion-MNIST's 70K 28x28 images 165 MB. `max_side` bounds it: images whose shorter
 //! side is longer are downscaled once (Lanczos) when cached, so later epochs neither
 //! decode JPEGs again nor resample more pixels than the largest training size needs.
+//! `cache_budget` bounds the memory it takes: images past it go to an unnamed spill file
+//! (see [`Images`]), so memory does not grow with the dataset.
 //!
 //! While decoding, each thread also holds one file's bytes, at most
 //! [`MAX_IMAGE_FILE_BYTES`](crate::MAX_IMAGE_FILE_BYTES) (larger files are reported, not
@@ -13,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 use rayon::prelude::*;
+
+use crate::images::{ImageStore, Images, Stored, default_cache_budget};
 
 use crate::classes::ClassMap;
 use crate::decode::{DEFAULT_MAX_PIXELS, decode_rgb};
@@ -27,6 +31,13 @@ pub struct LoadOptions {
     pub max_pixels: u64,
     /// Downscale cached images so their shorter side is at most this many pixels.
     pub max_side: Option<u32>,
+    /// Bytes of decoded pixels kept in memory; the images past it are kept in an unnamed
+    /// file in `spill_dir` and read back when used. An eighth of the machine's memory by
+    /// default ([`default_cache_budget`](crate::default_cache_budget)).
+    pub cache_budget: u64,
+    /// The folder of the spill file (the system's temporary folder when `None`; a run
+    /// passes its own folder, as `/tmp` may be held in memory).
+    pub spill_dir: Option<PathBuf>,
     /// Keep the decoded pixels (the default). Without them every file is still decoded,
     /// checked and measured, and dropped at once, so checking a dataset of any size
     /// takes the memory of one image per thread; the returned images are then empty.
@@ -44,6 +55,8 @@ impl Default for LoadOptions {
         Self {
             max_pixels: DEFAULT_MAX_PIXELS,
             max_side: None,
+            cache_budget: default_cache_budget(),
+            spill_dir: None,
             keep_images: true,
             on_bad_image: OnBadImage::Error,
             include_unlabelled: false,
@@ -58,14 +71,14 @@ pub struct Loaded {
     /// The dataset without the files named in `report`; image vectors below align with it.
     pub dataset: Dataset,
     /// The decoded training images, in the order of `dataset.train`.
-    pub train: Vec<RgbImage>,
+    pub train: Images,
     /// The decoded validation images, in the order of `dataset.valid`.
-    pub valid: Vec<RgbImage>,
+    pub valid: Images,
     /// The decoded test images, in the order of `dataset.test`.
-    pub test: Vec<RgbImage>,
+    pub test: Images,
     /// The decoded unlabelled images, in the order of `dataset.unlabelled`; empty unless
     /// [`LoadOptions::include_unlabelled`] was set.
-    pub unlabelled: Vec<RgbImage>,
+    pub unlabelled: Images,
     /// Width and height of each training image as stored on disk, before `max_side`.
     pub original_sizes: Vec<(u32, u32)>,
     /// Every problem found, structural and inside files.
@@ -73,12 +86,19 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Bytes held by the decoded images.
-    pub fn cache_bytes(&self) -> usize {
+    /// Bytes of decoded pixels held in memory.
+    pub fn cache_bytes(&self) -> u64 {
         [&self.train, &self.valid, &self.test, &self.unlabelled]
             .iter()
-            .flat_map(|v| v.iter())
-            .map(|i| i.as_raw().len())
+            .map(|v| v.memory_bytes())
+            .sum()
+    }
+
+    /// Bytes of decoded pixels kept in the spill file, past the memory budget.
+    pub fn spilled_bytes(&self) -> u64 {
+        [&self.train, &self.valid, &self.test, &self.unlabelled]
+            .iter()
+            .map(|v| v.spilled_bytes())
             .sum()
     }
 }
@@ -102,7 +122,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
             Vec::new()
         })
         .collect();
-    let decoded = decode_many(&paths, opts);
+    let decoded = decode_many(&paths, opts)?;
     let mut sizes = Vec::new();
     let mut images = Vec::new();
     for (path, result) in paths.iter().zip(decoded) {
@@ -151,22 +171,31 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded> {
     })
 }
 
-type Decoded = std::result::Result<(RgbImage, (u32, u32)), crate::problem::ProblemKind>;
+type Decoded = std::result::Result<(Stored, (u32, u32)), crate::problem::ProblemKind>;
 
-fn decode_many(paths: &[PathBuf], opts: &LoadOptions) -> Vec<Decoded> {
+/// Decodes `paths` in parallel into the memory budget and the spill file; only a failure
+/// to spill (a full disk) is an error, a bad file is a problem of its own.
+fn decode_many(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Decoded>> {
     let task = opts.observer.task("decoding", paths.len() as u64);
+    let spill_dir = (opts.spill_dir.clone()).unwrap_or_else(std::env::temp_dir);
+    let store = ImageStore::new(opts.cache_budget, &spill_dir);
     let out = paths
         .par_iter()
         .map(|path| {
-            let result = decode_rgb(path, opts.max_pixels).map(|img| {
-                let size = img.dimensions();
-                if !opts.keep_images {
-                    return (RgbImage::new(0, 0), size);
+            let result = match decode_rgb(path, opts.max_pixels) {
+                Ok(img) => {
+                    let size = img.dimensions();
+                    let kept = if opts.keep_images {
+                        bound_side(img, opts.max_side)
+                    } else {
+                        RgbImage::new(0, 0)
+                    };
+                    Ok((store.put(kept)?, size))
                 }
-                (bound_side(img, opts.max_side), size)
-            });
+                Err(kind) => Err(kind),
+            };
             task.step(1);
-            result
+            Ok(result)
         })
         .collect();
     drop(task);
@@ -213,7 +242,7 @@ pub fn load_extra(
     dir: &Path,
     classes: &ClassMap,
     opts: &LoadOptions,
-) -> Result<(Vec<RgbImage>, Vec<u32>, ProblemReport)> {
+) -> Result<(Images, Vec<u32>, ProblemReport)> {
     let loaded = load(dir, opts)?;
     let mut labels = Vec::with_capacity(loaded.train.len());
     for s in &loaded.dataset.train {

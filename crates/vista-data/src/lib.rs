@@ -1,8 +1,9 @@
 //! vista-data: image datasets for training classifiers.
 //!
 //! - [`open`] detects a dataset's layout (image folders, Kaggle Intel, Analytics Vidhya,
-//!   a `path,label` CSV) and lists its samples; [`load`] decodes every image once into an
-//!   in-memory cache, naming every bad file in a [`ProblemReport`].
+//!   a `path,label` CSV) and lists its samples; [`load`] decodes every image once into a
+//!   cache ([`Images`], in memory up to a budget), naming every bad file in a
+//!   [`ProblemReport`].
 //! - [`augment`] and [`AugmentConfig`] are fastai's `aug_transforms` on the CPU;
 //!   [`mixup`] blends images and labels.
 //! - [`Loader`] builds normalized, seeded batches on worker threads, at any image size.
@@ -34,7 +35,7 @@
 //!
 //! let loaded = vista_data::load(dir.path(), &LoadOptions::default())?;
 //! assert_eq!(loaded.train.len(), 5);
-//! assert_eq!(loaded.train[0].dimensions(), (8, 8));
+//! assert_eq!(loaded.train.dimensions(0), (8, 8));
 //! assert!(loaded.report.is_empty());
 //! # Ok(())
 //! # }
@@ -50,6 +51,7 @@ mod decode;
 mod error;
 pub mod fashion_mnist;
 mod grid;
+mod images;
 mod loader;
 mod mixup;
 mod problem;
@@ -75,6 +77,7 @@ pub use error::{Error, Result};
 // The file helpers, the class-name rule and seed derivation live in `vista-format`;
 // they are re-exported here for the crates and programs that use them with datasets.
 pub use grid::grid;
+pub use images::{ImageSource, ImageStore, Images, Stored, default_cache_budget};
 pub use loader::{Epoch, Loader, LoaderConfig};
 pub use mixup::{Mix, draw_lambdas, mixup, soft_targets};
 pub use problem::{OnBadImage, Problem, ProblemKind, ProblemReport};

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
-use image::RgbImage;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -22,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::augment::{AugmentConfig, augment, resize_plain};
 use crate::batch::Batch;
+use crate::images::Images;
 use crate::mixup::mixup;
 use vista_format::Normalize;
 use vista_format::Stream;
@@ -108,7 +108,7 @@ impl LoaderConfig {
     }
 }
 
-/// Batches over a fixed list of in-memory images.
+/// Batches over a fixed list of decoded images ([`Images`]).
 #[derive(Debug, Clone)]
 pub struct Loader {
     shared: Arc<Shared>,
@@ -116,7 +116,7 @@ pub struct Loader {
 
 #[derive(Debug)]
 struct Shared {
-    images: Arc<Vec<RgbImage>>,
+    images: Images,
     labels: Arc<Vec<u32>>,
     /// Positions in `images` this loader serves.
     items: Vec<usize>,
@@ -130,11 +130,12 @@ impl Loader {
     /// When `images` and `labels` differ in length, an item is out of range, or the batch
     /// size is zero.
     pub fn new(
-        images: Arc<Vec<RgbImage>>,
+        images: impl Into<Images>,
         labels: Arc<Vec<u32>>,
         items: Vec<usize>,
         cfg: LoaderConfig,
     ) -> Self {
+        let images = images.into();
         assert_eq!(images.len(), labels.len(), "images and labels must align");
         assert!(items.iter().all(|&i| i < images.len()), "item out of range");
         assert!(cfg.batch_size > 0, "batch size must be positive");
@@ -240,10 +241,10 @@ fn build_batch(shared: &Shared, order: &[usize], epoch: u64, b: usize, size: u32
     let mut images = vec![0.0f32; items.len() * image_len];
     let mut rng = ChaCha8Rng::seed_from_u64(Stream::Batch.seed(cfg.seed, &[epoch, b as u64]));
     for (&item, out) in items.iter().zip(images.chunks_exact_mut(image_len)) {
-        let src = &shared.images[item];
+        let src = shared.images.get(item);
         match &cfg.augment {
-            Some(aug) => augment(src, size, aug, &mut rng, out),
-            None => resize_plain(src, size, cfg.ratio, out),
+            Some(aug) => augment(&src, size, aug, &mut rng, out),
+            None => resize_plain(&src, size, cfg.ratio, out),
         }
     }
     cfg.normalize.apply(&mut images, s);

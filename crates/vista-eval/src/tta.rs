@@ -23,8 +23,8 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use vista_data::{
-    AugmentConfig, AugmentParams, CropRect, Normalize, OnBadImage, Problem, apply, centre_crop,
-    decode_rgb, draw_params,
+    AugmentConfig, AugmentParams, CropRect, ImageSource, Normalize, OnBadImage, Problem, apply,
+    centre_crop, decode_rgb, draw_params,
 };
 use vista_format::Stream;
 use vista_models::{Classifier, infer_probs};
@@ -289,26 +289,27 @@ impl PredictOptions {
 pub fn predict_images<B: Backend, M: Classifier<B> + Module<B>>(
     model: &M,
     devices: &[B::Device],
-    images: &[RgbImage],
+    images: &(impl ImageSource + ?Sized),
     indices: &[u64],
     k: usize,
     opts: &PredictOptions,
 ) -> Vec<f32> {
-    assert_eq!(images.len(), indices.len(), "one index per image");
+    assert_eq!(images.count(), indices.len(), "one index per image");
     let s = opts.size as usize;
     let len = 3 * s * s;
     let views = opts.tta.views();
     let per_pass = (opts.batch / views).max(1);
     let ratio = (3.0 / 4.0, 4.0 / 3.0);
-    let mut out = Vec::with_capacity(images.len() * k);
-    for (chunk, chunk_indices) in images.chunks(per_pass).zip(indices.chunks(per_pass)) {
-        let mut buf = vec![0.0f32; chunk.len() * views * len];
+    let mut out = Vec::with_capacity(images.count() * k);
+    for (c, chunk_indices) in indices.chunks(per_pass).enumerate() {
+        let first = c * per_pass;
+        let mut buf = vec![0.0f32; chunk_indices.len() * views * len];
         buf.par_chunks_mut(views * len)
-            .zip(chunk)
+            .zip(first..first + chunk_indices.len())
             .zip(chunk_indices)
-            .for_each(|((dst, img), &index)| {
+            .for_each(|((dst, at), &index)| {
                 write_views(
-                    img,
+                    &images.image(at),
                     opts.size,
                     &opts.tta,
                     &opts.augment,

@@ -30,7 +30,7 @@ fn main() -> anyhow::Result<()> {
     let loaded = fashion_mnist_sample(dir.path(), 1000, 0)?;
     let classes = loaded.dataset.classes.len();
     let labels: Vec<u32> = loaded.dataset.train.iter().map(|s| s.label).collect();
-    let (images, labels) = (Arc::new(loaded.train), Arc::new(labels));
+    let (images, labels) = (loaded.train, Arc::new(labels));
 
     // A pretrained model sees its inputs as it was trained on them: EfficientNet-Lite0
     // wants (255x - 127) / 128, not ImageNet's mean and deviation.

@@ -20,7 +20,7 @@ fn main() -> anyhow::Result<()> {
     let loaded = fashion_mnist_sample(dir.path(), 2000, 0)?;
     let classes = loaded.dataset.classes.len();
     let labels: Vec<u32> = loaded.dataset.train.iter().map(|s| s.label).collect();
-    let (images, labels) = (Arc::new(loaded.train), Arc::new(labels));
+    let (images, labels) = (loaded.train, Arc::new(labels));
 
     // fastai's `DataLoaders`: a seeded stratified 20% validation split, normalized
     // with the training images' own statistics, no augmentation for 28 px thumbnails.

@@ -35,7 +35,7 @@ fn main() -> anyhow::Result<()> {
     )?;
     let names = vista_data::row_names(&loaded.dataset.root, &loaded.dataset.unlabelled);
     let normalize = normalize_from_images(loaded.train.iter());
-    let (images, labels) = (Arc::new(loaded.train), Arc::new(labels));
+    let (images, labels) = (loaded.train, Arc::new(labels));
     let devices = vec![Default::default(); cpu_shards()];
 
     let (mut plain, mut flipped) = (Vec::new(), Vec::new());

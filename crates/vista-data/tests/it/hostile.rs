@@ -125,7 +125,8 @@ fn jpegs_are_judged_by_their_data_not_by_their_last_bytes() {
     assert_eq!(loaded.report.problems.len(), 1, "{}", loaded.report);
     assert_eq!(loaded.train.len(), 2);
     assert_eq!(
-        loaded.train[0], loaded.train[1],
+        loaded.train.get(0),
+        loaded.train.get(1),
         "the trailer changes nothing"
     );
 }

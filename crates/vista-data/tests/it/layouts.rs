@@ -231,7 +231,7 @@ fn fashion_mnist_materializes_as_an_analytics_vidhya_folder() {
     .unwrap();
     assert_eq!(loaded.dataset.classes.classes, fashion_mnist::CLASSES);
     assert_eq!((loaded.train.len(), loaded.unlabelled.len()), (40, 10));
-    assert_eq!(loaded.train[0].dimensions(), (28, 28));
+    assert_eq!(loaded.train.dimensions(0), (28, 28));
     // The first training image of Fashion-MNIST is an ankle boot (label 9).
     assert_eq!(loaded.dataset.train[0].label, 9);
     let answers = std::fs::read_to_string(out.join("answers/test_labels.csv")).unwrap();

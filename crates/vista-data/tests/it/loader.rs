@@ -4,10 +4,12 @@ use std::sync::Arc;
 
 use burn::backend::Flex;
 use image::RgbImage;
-use vista_data::{AugmentConfig, Loader, LoaderConfig, Normalize, stratified_split};
+use vista_data::{
+    AugmentConfig, ImageStore, Images, Loader, LoaderConfig, Normalize, stratified_split,
+};
 
-fn images(n: usize) -> (Arc<Vec<RgbImage>>, Arc<Vec<u32>>) {
-    let imgs = (0..n)
+fn images(n: usize) -> (Images, Arc<Vec<u32>>) {
+    let imgs: Vec<RgbImage> = (0..n)
         .map(|i| {
             RgbImage::from_fn(20 + (i % 5) as u32, 18, |x, y| {
                 image::Rgb([(x * 9 + i as u32) as u8, (y * 13) as u8, i as u8])
@@ -15,7 +17,7 @@ fn images(n: usize) -> (Arc<Vec<RgbImage>>, Arc<Vec<u32>>) {
         })
         .collect();
     let labels = (0..n).map(|i| (i % 3) as u32).collect();
-    (Arc::new(imgs), Arc::new(labels))
+    (Images::from(imgs), Arc::new(labels))
 }
 
 fn train_config(workers: usize) -> LoaderConfig {
@@ -27,6 +29,24 @@ fn train_config(workers: usize) -> LoaderConfig {
         workers,
         seed: 42,
         ..LoaderConfig::default()
+    }
+}
+
+#[test]
+fn images_spilled_past_the_memory_budget_give_the_same_batches() {
+    let (imgs, labels) = images(37);
+    let dir = tempfile::tempdir().unwrap();
+    // Room for about a third of the images; the rest go to the spill file.
+    let store = ImageStore::new(imgs.memory_bytes() / 3, dir.path());
+    let spilled: Images = (imgs.iter())
+        .map(|img| store.put(img.into_owned()).unwrap())
+        .collect();
+    assert!(spilled.spilled() > 20, "{}", spilled.spilled());
+    let a = Loader::new(imgs, labels.clone(), (0..37).collect(), train_config(2));
+    let b = Loader::new(spilled, labels, (0..37).collect(), train_config(2));
+    for (x, y) in a.epoch(1, 16).zip(b.epoch(1, 16)) {
+        assert_eq!(x.images, y.images);
+        assert_eq!(x.labels, y.labels);
     }
 }
 

@@ -6,11 +6,10 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use image::RgbImage;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-use vista_data::{ClassMap, derive_seed, labels_tensor};
+use vista_data::{ClassMap, ImageSource, derive_seed, labels_tensor};
 use vista_format::{CheckpointDir, GanDir, GeneratorInfo};
 use vista_models::Generator;
 
@@ -41,10 +40,8 @@ pub struct TrainedGan<B: Backend> {
 }
 
 /// True when every pixel of every image has equal red, green and blue.
-pub fn all_grey(images: &[RgbImage]) -> bool {
-    images
-        .iter()
-        .all(|img| img.pixels().all(|p| p[0] == p[1] && p[1] == p[2]))
+pub fn all_grey(images: &(impl ImageSource + ?Sized)) -> bool {
+    (0..images.count()).all(|i| (images.image(i).pixels()).all(|p| p[0] == p[1] && p[1] == p[2]))
 }
 
 /// Standard normal noise, `n * dim` values, from `seed`.

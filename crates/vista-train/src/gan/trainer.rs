@@ -9,13 +9,12 @@ use burn::module::{AutodiffModule, Module};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
-use image::RgbImage;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Uniform};
 use serde::{Deserialize, Serialize};
-use vista_data::{ClassMap, derive_seed, grid, labels_tensor, resize_plain, write_atomic};
+use vista_data::{ClassMap, Images, derive_seed, grid, labels_tensor, resize_plain, write_atomic};
 use vista_format::Stream;
 use vista_format::{CheckpointDir, GanDir, GanEpoch, GanStep, GeneratorInfo};
 use vista_models::{Critic, Generator, clip_weights};
@@ -73,12 +72,12 @@ fn differing_keys(a: &GanConfig, b: &GanConfig) -> Vec<String> {
 
 /// The images at `size` px in [-1, 1], `[n, channels, size, size]` row-major; one
 /// channel is the mean of the three.
-fn real_images(images: &[RgbImage], size: usize, channels: usize) -> Vec<f32> {
+fn real_images(images: &Images, size: usize, channels: usize) -> Vec<f32> {
     let plane = size * size;
     let mut out = vec![0f32; images.len() * channels * plane];
     let mut rgb = vec![0f32; 3 * plane];
     for (img, dst) in images.iter().zip(out.chunks_exact_mut(channels * plane)) {
-        resize_plain(img, size as u32, (1.0, 1.0), &mut rgb);
+        resize_plain(&img, size as u32, (1.0, 1.0), &mut rgb);
         if channels == 3 {
             for (d, s) in dst.iter_mut().zip(&rgb) {
                 *d = s * 2.0 - 1.0;
@@ -561,6 +560,7 @@ mod tests {
 
     #[test]
     fn grey_images_become_one_channel_in_minus_one_to_one() {
+        use image::RgbImage;
         let black = RgbImage::from_pixel(8, 8, image::Rgb([0, 0, 0]));
         let white = RgbImage::from_pixel(8, 8, image::Rgb([255, 255, 255]));
         assert!(all_grey(&[black.clone(), white.clone()]));
@@ -569,7 +569,7 @@ mod tests {
             2,
             image::Rgb([1, 0, 0])
         )]));
-        let x = real_images(&[black, white], 4, 1);
+        let x = real_images(&Images::from(vec![black, white]), 4, 1);
         assert_eq!(x.len(), 2 * 16);
         assert!(x[..16].iter().all(|&v| (v + 1.0).abs() < 1e-6));
         assert!(x[16..].iter().all(|&v| (v - 1.0).abs() < 1e-6));

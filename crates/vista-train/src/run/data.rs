@@ -4,17 +4,16 @@
 
 use std::sync::Arc;
 
-use image::RgbImage;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use vista_data::{ClassMap, Loaded};
+use vista_data::{ClassMap, Images, Loaded};
 
 /// Images and labels to train on (the dataset's training part, decoded).
 #[derive(Debug, Clone)]
 pub struct TrainData {
     /// The decoded images: the real ones first, then the `extra` ones.
-    pub images: Arc<Vec<RgbImage>>,
+    pub images: Images,
     /// The class index of each image, in the same order.
     pub labels: Arc<Vec<u32>>,
     /// The classes the labels index.
@@ -33,17 +32,18 @@ pub struct TrainData {
 #[derive(Debug, Clone)]
 pub struct ValidSet {
     /// The decoded images.
-    pub images: Arc<Vec<RgbImage>>,
+    pub images: Images,
     /// The class index of each image, in the same order.
     pub labels: Arc<Vec<u32>>,
 }
 
 impl ValidSet {
     /// A validation set of these images and labels.
-    pub fn new(images: Vec<RgbImage>, labels: Vec<u32>) -> Self {
+    pub fn new(images: impl Into<Images>, labels: Vec<u32>) -> Self {
+        let images = images.into();
         assert_eq!(images.len(), labels.len(), "one label per validation image");
         Self {
-            images: Arc::new(images),
+            images,
             labels: Arc::new(labels),
         }
     }
@@ -61,9 +61,11 @@ impl ValidSet {
 
 impl TrainData {
     /// Real images and labels only.
-    pub fn new(images: Vec<RgbImage>, labels: Vec<u32>, classes: ClassMap) -> Self {
+    pub fn new(images: impl Into<Images>, labels: Vec<u32>, classes: ClassMap) -> Self {
+        let images = images.into();
+        assert_eq!(images.len(), labels.len(), "one label per image");
         Self {
-            images: Arc::new(images),
+            images,
             labels: Arc::new(labels),
             classes,
             extra: 0,
@@ -92,7 +94,7 @@ impl TrainData {
         );
         let pick = keep.iter().copied().chain(real..self.labels.len());
         Self {
-            images: Arc::new(pick.clone().map(|i| self.images[i].clone()).collect()),
+            images: self.images.pick(pick.clone()),
             labels: Arc::new(pick.map(|i| self.labels[i]).collect()),
             classes: self.classes.clone(),
             extra: self.extra,
@@ -115,10 +117,11 @@ impl TrainData {
 
     /// Adds extra training images (after any earlier ones): the training part gets
     /// them, the validation split and the normalization statistics do not.
-    pub fn with_extra(mut self, images: Vec<RgbImage>, labels: Vec<u32>) -> Self {
+    pub fn with_extra(mut self, images: impl Into<Images>, labels: Vec<u32>) -> Self {
+        let images = images.into();
         assert_eq!(images.len(), labels.len(), "one label per extra image");
         self.extra += images.len();
-        self.images = Arc::new(self.images.iter().cloned().chain(images).collect());
+        self.images = self.images.chain(images);
         self.labels = Arc::new(self.labels.iter().copied().chain(labels).collect());
         self
     }
@@ -138,11 +141,12 @@ impl From<Loaded> for TrainData {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::RgbImage;
 
     /// Images told apart by their width.
     fn data(n: u32) -> TrainData {
         TrainData::new(
-            (1..=n).map(|w| RgbImage::new(w, 1)).collect(),
+            (1..=n).map(|w| RgbImage::new(w, 1)).collect::<Vec<_>>(),
             (0..n).map(|i| i % 2).collect(),
             ClassMap::new(vec!["a".into(), "b".into()]),
         )

@@ -171,7 +171,7 @@ fn normalization(cfg: &TrainConfig, data: &TrainData) -> Result<Normalize> {
     Ok(if cfg.pretrained.is_some() {
         cfg.model.arch.pretrained_normalize()
     } else {
-        vista_data::normalize_from_images(data.images[..data.real()].iter())
+        vista_data::normalize_from_images(data.images.iter().take(data.real()))
     })
 }
 
