@@ -72,7 +72,9 @@ fn predictions_with_tta_evaluate_ensemble_and_submit() {
         assert!(stdout.contains(&format!("{tta} TTA")), "{stdout}");
         let csv = std::fs::read_to_string(p(tta)).unwrap();
         assert!(
-            csv.starts_with("image,label,prediction,horizontal,square,vertical\n"),
+            csv.starts_with(
+                "image,label,prediction,prediction/2,prediction/3,horizontal,square,vertical\n"
+            ),
             "{csv}"
         );
         assert_eq!(csv.lines().count(), 25);

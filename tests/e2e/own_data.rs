@@ -184,7 +184,10 @@ fn split_folders_are_detected_and_their_validation_set_is_the_one_used() {
     let out = predict(&[new.to_str().unwrap()], &[]);
     assert!(!out.status.success());
     assert!(text(&out).1.contains("notes.txt"), "{:?}", text(&out));
-    let out = predict(&[new.to_str().unwrap()], &["--on-bad-image", "skip"]);
+    let out = predict(
+        &[new.to_str().unwrap()],
+        &["--on-bad-image", "skip", "--top-k", "2"],
+    );
     let (stdout, stderr) = text(&out);
     assert!(
         out.status.success(),
@@ -194,6 +197,10 @@ fn split_folders_are_detected_and_their_validation_set_is_the_one_used() {
     let csv = std::fs::read_to_string(&preds).unwrap();
     let rows: Vec<&str> = csv.lines().skip(1).collect();
     assert_eq!(rows.len(), 6, "{csv}");
+    assert!(
+        csv.starts_with("image,prediction,prediction/2,horizontal,square,vertical\n"),
+        "{csv}"
+    );
     assert!(csv.contains("\ndeep/er/square/1.webp,square,"), "{csv}");
     assert!(
         stdout.contains("deep/er/horizontal/0.png: horizontal"),

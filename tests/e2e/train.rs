@@ -142,12 +142,16 @@ fn train_then_predict_writes_a_run_folder_and_probabilities() {
     assert!(out.status.success(), "{:?}", text(&out));
     let csv = std::fs::read_to_string(&preds).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "image,prediction,horizontal,square,vertical");
+    // The default --top-k 3 adds the second and third likeliest classes.
+    assert_eq!(
+        lines[0],
+        "image,prediction,prediction/2,prediction/3,horizontal,square,vertical"
+    );
     assert_eq!(lines.len(), 10);
     for l in &lines[1..] {
         let p: f32 = l
             .split(',')
-            .skip(2)
+            .skip(4)
             .map(|v| v.parse::<f32>().unwrap())
             .sum();
         assert!((p - 1.0).abs() < 1e-3, "probabilities sum to {p}: {l}");
@@ -308,4 +312,31 @@ fn pretrained_weights_fine_tune_with_a_frozen_epoch_then_every_layer() {
         "{:?}",
         text(&out)
     );
+}
+
+#[test]
+fn a_small_folder_trains_with_the_default_recipe_and_a_batch_too_big_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // 30 images: 27 to train on, too few for the default batch of 128.
+    write_dataset(&data, 10);
+    let d = data.to_str().unwrap();
+    let run = tmp.path().join("run");
+    let r = run.to_str().unwrap();
+    let out = vista(
+        &["train", "--data", d, "--out", r, "--batch-size", "64"],
+        tmp.path(),
+    );
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("make no full batch of 64"), "{stderr}");
+    // Nothing was trained, so the same folder takes the next try.
+    let out = vista(
+        &["train", "--data", d, "--out", r, "--epochs", "1", "--width", "0.0625"],
+        tmp.path(),
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["batch_size"], 8, "{config}");
 }

@@ -1,6 +1,8 @@
 //! `cargo xtask bench ...`: the benchmarks, side by side with PyTorch where one exists.
 //!
 //! - `data`: the loader's criterion bench (decode + augment + batch).
+//! - `photos [--n 10000] [--cache-mb 512]`: peak memory and epoch time of `vista train`
+//!   on 12-megapixel JPEGs, against the same images in memory (`bench_photos.rs`).
 //! - `models [--sizes 64,128] [--batch 32] [--steps 3]`: training-step images per second
 //!   of each architecture on vista's CPU backend and in PyTorch, in one run on one
 //!   machine, with their ratio. PyTorch is Debian's `python3-torch`, installed here with
@@ -42,8 +44,9 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("models") => models(&args[1..]),
         Some("train") => train(&args[1..]),
         Some("clean") => crate::bench_clean::run(&args[1..]),
+        Some("photos") => crate::bench_photos::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench data | models [--sizes 64,128] [--batch 32] [--steps 3] | train [--skip-fastai] | clean [--noise 0.05]"
+            "usage: cargo xtask bench data | models [--sizes 64,128] [--batch 32] [--steps 3] | train [--skip-fastai] | clean [--noise 0.05] | photos [--n 10000] [--cache-mb 512]"
         ),
     }
 }

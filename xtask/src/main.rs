@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_clean;
+mod bench_photos;
 mod ci;
 mod fuzz;
 mod report;
@@ -23,6 +24,7 @@ commands:
   bench models             training-step throughput per model, beside PyTorch
   bench train              time to accuracy on the embedded data, beside fastai
   bench clean              noisy-label benchmark of cleaning (detection, accuracy with/without)
+  bench photos             peak memory and epoch time on 12-MP JPEGs (--n 10000 --cache-mb 512)
 ";
 
 fn main() {

@@ -37,13 +37,14 @@ pub struct PredictArgs {
     /// when there are any, else the test ones.
     #[arg(long, default_value = "auto")]
     split: PredictSplit,
-    /// Output CSV: `image[,label],prediction,<one probability column per class>`.
+    /// Output CSV: `image[,label],prediction[,prediction/2,...],<one probability column
+    /// per class>`; `prediction/<r>` names the class ranked `r` (up to --top-k).
     #[arg(long)]
     out: PathBuf,
     /// Images whose most likely classes are printed (the first ones predicted).
     #[arg(long, default_value_t = 5)]
     show: usize,
-    /// Classes printed per image, most likely first.
+    /// Classes per image, most likely first, printed and written as rank columns.
     #[arg(long, default_value_t = 3)]
     top_k: usize,
     /// Image size (default: the run's last stage).
@@ -163,7 +164,7 @@ fn predict_on<B: Backend>(
         let map = read_labels(labels, &classes)?;
         preds.attach_labels(&map)?;
     }
-    preds.write_csv(&args.out)?;
+    preds.write_csv_top(&args.out, args.top_k)?;
     let scored = match preds.labels {
         Some(_) => Some(evaluate(&preds, 0)?),
         None => None,
@@ -241,11 +242,9 @@ fn images_at(paths: &[PathBuf], policy: OnBadImage) -> Result<(Vec<PathBuf>, Vec
 fn print_top(preds: &Predictions, n: usize, k: usize) {
     let classes = &preds.classes;
     for (i, image) in preds.images.iter().enumerate().take(n) {
-        let row = &preds.probs[i * classes.len()..(i + 1) * classes.len()];
-        let mut order: Vec<usize> = (0..classes.len()).collect();
-        order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
-        let top: Vec<String> = (order.iter().take(k.max(1)))
-            .map(|&c| format!("{} {:.3}", classes[c], row[c]))
+        let row = preds.row(i);
+        let top: Vec<String> = (preds.ranked(i).iter().take(k.max(1)))
+            .map(|&c| format!("{} {:.3}", classes[c as usize], row[c as usize]))
             .collect();
         println!("  {image}: {}", top.join(", "));
     }

@@ -2,13 +2,18 @@
 //! every class's probability. `vista predict` writes one; ensembling, evaluation and
 //! submissions read them, so separately trained models combine.
 //!
-//! The CSV's header is `image[,label],prediction,<class 0>,<class 1>,...`; labels and
-//! predictions are class names, so a file reads on its own.
+//! The CSV's header is `image[,label],prediction[,prediction/2,...],<class 0>,<class
+//! 1>,...`; labels and predictions are class names, so a file reads on its own. The
+//! optional `prediction/<r>` columns name the class ranked `r` (a class name cannot hold
+//! a `/`, so they are never taken for classes); readers skip them.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+
+/// The start of the header of a rank column (`prediction/2`: the second most likely class).
+pub const RANK_COLUMN: &str = "prediction/";
 
 /// The largest prediction file read.
 pub const MAX_PREDICTIONS_BYTES: u64 = 4 << 30;
@@ -102,8 +107,25 @@ impl Predictions {
         Ok(matched)
     }
 
+    /// The classes of image `i`, most likely first: the predicted class, then the others
+    /// by falling probability (the lower class id first on ties).
+    pub fn ranked(&self, i: usize) -> Vec<u32> {
+        let row = self.row(i);
+        let first = self.predicted[i];
+        let mut rest: Vec<u32> = (0..row.len() as u32).filter(|&c| c != first).collect();
+        rest.sort_by(|&a, &b| row[b as usize].total_cmp(&row[a as usize]).then(a.cmp(&b)));
+        std::iter::once(first).chain(rest).collect()
+    }
+
     /// Writes the CSV atomically.
     pub fn write_csv(&self, path: &Path) -> Result<()> {
+        self.write_csv_top(path, 1)
+    }
+
+    /// Writes the CSV atomically with a `prediction/<r>` column for each rank `r` from 2
+    /// to `top_k` (at most the number of classes), naming the class ranked there.
+    pub fn write_csv_top(&self, path: &Path, top_k: usize) -> Result<()> {
+        let ranks = top_k.clamp(1, self.num_classes().max(1));
         let mut w = csv::Writer::from_writer(Vec::new());
         let csv_err = |source| Error::Csv {
             path: path.to_path_buf(),
@@ -114,6 +136,7 @@ impl Predictions {
             header.push("label".into());
         }
         header.push("prediction".into());
+        header.extend((2..=ranks).map(|r| format!("{RANK_COLUMN}{r}")));
         header.extend(self.classes.iter().cloned());
         w.write_record(&header).map_err(csv_err)?;
         for i in 0..self.len() {
@@ -122,6 +145,10 @@ impl Predictions {
                 rec.push(self.classes[labels[i] as usize].clone());
             }
             rec.push(self.classes[self.predicted[i] as usize].clone());
+            if ranks > 1 {
+                let ranked = self.ranked(i);
+                rec.extend((ranked[1..ranks].iter()).map(|&c| self.classes[c as usize].clone()));
+            }
             rec.extend(self.row(i).iter().map(|p| format!("{p:.6}")));
             w.write_record(&rec).map_err(csv_err)?;
         }
@@ -153,14 +180,19 @@ impl Predictions {
             .map(str::to_owned)
             .collect();
         let has_label = header.get(1).is_some_and(|h| h == "label");
-        let first_class = if has_label { 3 } else { 2 };
+        let prediction_at = if has_label { 2 } else { 1 };
+        let ranks = (header.iter().skip(prediction_at + 1))
+            .take_while(|h| h.starts_with(RANK_COLUMN))
+            .count();
+        let first_class = prediction_at + 1 + ranks;
         if header.first().map(String::as_str) != Some("image")
-            || header.get(first_class - 1).map(String::as_str) != Some("prediction")
+            || header.get(prediction_at).map(String::as_str) != Some("prediction")
             || header.len() <= first_class
         {
             return Err(format(
                 1,
-                "expected the header `image[,label],prediction,<classes...>`".into(),
+                "expected the header `image[,label],prediction[,prediction/2,...],<classes...>`"
+                    .into(),
             ));
         }
         let classes = header[first_class..].to_vec();
@@ -203,7 +235,7 @@ impl Predictions {
             if has_label {
                 labels.push(class(&rec[1])?);
             }
-            predicted.push(class(&rec[first_class - 1])?);
+            predicted.push(class(&rec[prediction_at])?);
             for field in rec.iter().skip(first_class) {
                 let p: f32 = field
                     .parse()

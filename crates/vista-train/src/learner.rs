@@ -499,7 +499,13 @@ where
         let mut finder = LrFinder::new(cfg.clone());
         let observer = self.cfg.observer.clone();
         let task = observer.task("lr_find", cfg.num_it as u64);
-        'sweep: for epoch in LR_FIND_EPOCHS.. {
+        // Without a full batch there is nothing to sweep over (and no end to the epochs).
+        let epochs = if self.train.len_batches() == 0 {
+            LR_FIND_EPOCHS..LR_FIND_EPOCHS
+        } else {
+            LR_FIND_EPOCHS..u64::MAX
+        };
+        'sweep: for epoch in epochs {
             for batch in self.train.epoch(epoch, size) {
                 let lr = finder.lr();
                 let loss = self.train_step(&batch, lr);

@@ -33,8 +33,8 @@ pub use optim::{Optim, OptimizerConfig};
 pub use record::{MAX_RECORD_BYTES, RunRecorder};
 pub use run::{
     MAX_DEFAULT_SIZE, Monitor, Outcome, RunLock, RunOptions, ScheduleKind, StageConfig, Target,
-    TrainConfig, TrainData, TrainedRun, ValidSet, balanced_weights, cache_side, find_lr,
-    latest_checkpoint, load_run, train, typical_size,
+    TrainConfig, TrainData, TrainedRun, ValidSet, balanced_weights, cache_side, default_batch,
+    find_lr, latest_checkpoint, load_run, train, typical_size,
 };
 pub use sched::ScheduledLr;
 pub use vista_format::{EpochMetrics, GanEpoch, GanStep, StepRecord, format_secs, write_metrics};

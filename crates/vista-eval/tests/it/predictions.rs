@@ -20,6 +20,29 @@ fn a_prediction_file_reads_back_as_written() {
 }
 
 #[test]
+fn rank_columns_name_the_next_likeliest_classes_and_readers_skip_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.csv");
+    let p = preds(3, vec![0.2, 0.5, 0.3, 0.1, 0.1, 0.8], Some(vec![1, 2]));
+    p.write_csv_top(&path, 3).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "image,label,prediction,prediction/2,prediction/3,a,b,c"
+    );
+    // Ties go to the lower class id.
+    assert!(lines[1].contains(",b,b,c,a,"), "{text}");
+    assert!(lines[2].contains(",c,c,a,b,"), "{text}");
+    assert_eq!(Predictions::read_csv(&path).unwrap(), p);
+    // Asking for more ranks than classes gives every class once.
+    p.write_csv_top(&path, 10).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("image,label,prediction,prediction/2,prediction/3,a,"));
+    assert_eq!(Predictions::read_csv(&path).unwrap(), p);
+}
+
+#[test]
 fn a_bad_prediction_file_is_named_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.csv");

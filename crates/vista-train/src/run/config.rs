@@ -306,6 +306,25 @@ pub enum Target {
 /// The largest image side the default recipe trains at.
 pub const MAX_DEFAULT_SIZE: u32 = 224;
 
+/// The default recipe's batch size for a dataset of `images`: 128, or for fewer than
+/// 285 images the largest power of two (at least 2) that gives the training part, 90%
+/// of them, two full batches, so a small folder of photos trains rather than making no
+/// batch at all.
+///
+/// ```
+/// assert_eq!(vista_train::default_batch(60_000), 128);
+/// assert_eq!(vista_train::default_batch(40), 16);
+/// assert_eq!(vista_train::default_batch(3), 2);
+/// ```
+pub fn default_batch(images: usize) -> usize {
+    let train = images * 9 / 10;
+    let mut batch = 128;
+    while batch > 2 && 2 * batch > train {
+        batch /= 2;
+    }
+    batch
+}
+
 /// The median shorter side of images of these `(width, height)`s, capped at
 /// [`MAX_DEFAULT_SIZE`] (64 for no image).
 pub fn typical_size(sizes: &[(u32, u32)]) -> u32 {
@@ -336,7 +355,9 @@ impl TrainConfig {
     /// - fastai's augmentations, except on thumbnails of 32 px or less, where rotations,
     ///   warps and zooms remove more signal than a few epochs can use;
     /// - a ResNet-18 with the small-image stem for images of 64 px or less, at 1/8 of its
-    ///   channels on the CPU and full width on a GPU.
+    ///   channels on the CPU and full width on a GPU;
+    /// - batches of 128, or of the largest power of two that leaves a small dataset's
+    ///   training part (90% of its images) two full batches ([`default_batch`]).
     ///
     /// ```
     /// use vista_train::{Target, TrainConfig};
@@ -372,7 +393,7 @@ impl TrainConfig {
                     lr: None,
                 },
             ],
-            batch_size: 128,
+            batch_size: default_batch(sizes.len()),
             mixup: None,
             label_smoothing: 0.1,
             augment: (full > 32).then(AugmentConfig::default),

@@ -38,7 +38,7 @@ pub(crate) use checkpoint::{
 };
 pub use config::{
     MAX_DEFAULT_SIZE, Monitor, Outcome, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig,
-    balanced_weights, cache_side, typical_size,
+    balanced_weights, cache_side, default_batch, typical_size,
 };
 pub use data::{TrainData, ValidSet};
 use plan::plan;
@@ -250,6 +250,18 @@ fn build_learner<B: AutodiffBackend>(
         ));
     }
     train_items.extend(extra);
+    if train_items.len() < cfg.batch_size {
+        return Err(Error::Invalid {
+            setting: "batch_size",
+            why: format!(
+                "{} training images make no full batch of {} (a training epoch drops its last, \
+                 smaller batch); a batch of at most {} is needed",
+                train_items.len(),
+                cfg.batch_size,
+                train_items.len()
+            ),
+        });
+    }
     let train_cfg = LoaderConfig {
         workers: cfg.workers,
         ..LoaderConfig::train(
