@@ -332,7 +332,9 @@ fn a_small_folder_trains_with_the_default_recipe_and_a_batch_too_big_is_named() 
     assert!(stderr.contains("make no full batch of 64"), "{stderr}");
     // Nothing was trained, so the same folder takes the next try.
     let out = vista(
-        &["train", "--data", d, "--out", r, "--epochs", "1", "--width", "0.0625"],
+        &[
+            "train", "--data", d, "--out", r, "--epochs", "1", "--width", "0.0625",
+        ],
         tmp.path(),
     );
     assert!(out.status.success(), "{:?}", text(&out));

@@ -1,6 +1,7 @@
 //! `cargo xtask bench ...`: the benchmarks, side by side with PyTorch where one exists.
 //!
-//! - `data`: the loader's criterion bench (decode + augment + batch).
+//! - `data`: the loader's criterion benches (decode + augment + batch; resampling with
+//!   `image` beside `fast_image_resize`).
 //! - `photos [--n 10000] [--cache-mb 512]`: peak memory and epoch time of `vista train`
 //!   on 12-megapixel JPEGs, against the same images in memory (`bench_photos.rs`).
 //! - `models [--sizes 64,128] [--batch 32] [--steps 3]`: training-step images per second
@@ -40,7 +41,10 @@ const PYTHON: &str = "/usr/bin/python3";
 
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
-        Some("data") => sh(cargo().args(["bench", "-p", "vista-data", "--bench", "loader"])),
+        Some("data") => {
+            sh(cargo().args(["bench", "-p", "vista-data", "--bench", "loader"]))?;
+            sh(cargo().args(["bench", "-p", "vista-data", "--bench", "resize"]))
+        }
         Some("models") => models(&args[1..]),
         Some("train") => train(&args[1..]),
         Some("clean") => crate::bench_clean::run(&args[1..]),

@@ -361,14 +361,21 @@ fn cache_budget(args: &RecipeArgs) -> u64 {
     })
 }
 
-/// The folder of the spill file: the output folder's parent (the output folder itself
-/// may not exist yet), on the disk the user chose for the run, rather than a temporary
-/// folder that may be held in memory.
+/// The folder of the spill file: the nearest existing folder above the output folder
+/// (which may not exist yet), on the disk the user chose for the run, rather than a
+/// temporary folder that may be held in memory.
 fn spill_dir(out: &Path) -> PathBuf {
-    match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+    let mut dir = out.parent();
+    while let Some(d) = dir {
+        if d.as_os_str().is_empty() {
+            break;
+        }
+        if d.is_dir() {
+            return d.to_path_buf();
+        }
+        dir = d.parent();
     }
+    PathBuf::from(".")
 }
 
 /// The shorter side training images are decoded down to (`--max-side`).

@@ -474,7 +474,7 @@ pub fn apply(src: &RgbImage, params: &AugmentParams, size: u32, out: &mut [f32])
     let img = if shrink > 1.5 {
         let nw = ((src.width() as f32 / shrink).round() as u32).max(1);
         let nh = ((src.height() as f32 / shrink).round() as u32).max(1);
-        resized = image::imageops::resize(src, nw, nh, image::imageops::FilterType::Triangle);
+        resized = crate::resize::resize_rgb(src, nw, nh, crate::resize::Filter::Triangle);
         let (sx, sy) = (
             nw as f32 / src.width() as f32,
             nh as f32 / src.height() as f32,

@@ -55,6 +55,7 @@ mod images;
 mod loader;
 mod mixup;
 mod problem;
+mod resize;
 mod select;
 mod source;
 mod split;
@@ -81,6 +82,7 @@ pub use images::{ImageSource, ImageStore, Images, Stored, default_cache_budget};
 pub use loader::{Epoch, Loader, LoaderConfig};
 pub use mixup::{Mix, draw_lambdas, mixup, soft_targets};
 pub use problem::{OnBadImage, Problem, ProblemKind, ProblemReport};
+pub use resize::{Filter, resize_rgb};
 pub use select::{PredictSplit, SplitFiles, row_names};
 pub use source::{
     CsvColumns, CsvRow, Dataset, FILE_COLUMNS, IGNORED_NAMES, IMAGE_EXTENSIONS, LABEL_COLUMNS,
