@@ -49,7 +49,8 @@ pub struct RecipeArgs {
     /// the largest training size, so big photos take little memory.
     #[arg(long)]
     pub max_side: Option<u32>,
-    /// Memory for decoded images, in MiB (default: an eighth of the machine's memory).
+    /// Memory for decoded images, in MiB (default: an eighth of the machine's memory, or of
+    /// its container's limit when lower).
     /// Images past it are kept in an unnamed file beside the output folder and read back
     /// when used, so memory does not grow with the dataset; the file vanishes with the
     /// process, even when it is killed.

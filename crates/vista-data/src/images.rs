@@ -294,10 +294,17 @@ impl FromIterator<Stored> for Images {
     }
 }
 
-/// The default memory budget for decoded pixels: an eighth of the machine's memory, or
-/// 2 GiB where it cannot be read.
+/// The default memory budget for decoded pixels: an eighth of the memory the process
+/// may use (the machine's, or its container's limit when lower), or 2 GiB where neither
+/// can be read.
 pub fn default_cache_budget() -> u64 {
-    total_memory().map_or(2 << 30, |total| total / 8)
+    let machine = total_memory();
+    let limit = cgroup_limit();
+    let memory = match (machine, limit) {
+        (Some(m), Some(l)) => Some(m.min(l)),
+        (m, l) => m.or(l),
+    };
+    memory.map_or(2 << 30, |total| total / 8)
 }
 
 /// The machine's memory in bytes, from `/proc/meminfo` (Linux).
@@ -306,6 +313,12 @@ fn total_memory() -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     kib.checked_mul(1024)
+}
+
+/// The memory limit of the process's cgroup (v2's `memory.max`), when it sets one.
+fn cgroup_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/sys/fs/cgroup/memory.max").ok()?;
+    text.trim().parse().ok()
 }
 
 #[cfg(unix)]
