@@ -468,10 +468,22 @@ pub(crate) fn class_weights(args: &RecipeArgs, data: &TrainData) -> Result<Optio
     Ok(Some(weights))
 }
 
+/// The memory budget left for more images once `data`'s are held, and the spill folder
+/// for a command writing `out`: every load of one command shares one budget.
+fn budget_left(args: &RecipeArgs, data: &TrainData, out: &Path) -> (u64, Option<PathBuf>) {
+    let held =
+        data.images.memory_bytes() + data.valid.as_ref().map_or(0, |v| v.images.memory_bytes());
+    (
+        cache_budget(args).saturating_sub(held),
+        Some(spill_dir(out)),
+    )
+}
+
 /// Uses `--valid`'s images as the validation set of `data`.
 pub(crate) fn attach_valid(
     args: &RecipeArgs,
     data: TrainData,
+    out: &Path,
     progress: bool,
 ) -> Result<TrainData> {
     let Some(dir) = &args.valid else {
@@ -487,10 +499,12 @@ pub(crate) fn attach_valid(
             dir.display()
         );
     }
+    let (cache_budget, spill_dir) = budget_left(args, &data, out);
     let opts = LoadOptions {
         on_bad_image: args.on_bad_image,
         max_side: max_side(args)?,
-        cache_budget: cache_budget(args),
+        cache_budget,
+        spill_dir,
         observer: crate::observe::terminal(progress),
         ..LoadOptions::default()
     };
@@ -505,13 +519,17 @@ fn attach_extra(
     args: &RecipeArgs,
     cfg: &TrainConfig,
     data: TrainData,
+    out: &Path,
     progress: bool,
 ) -> Result<TrainData> {
     let Some(dir) = cfg.extra_data.as_ref().filter(|_| cfg.extra_ratio > 0.0) else {
         return Ok(data);
     };
+    let (cache_budget, spill_dir) = budget_left(args, &data, out);
     let opts = LoadOptions {
         on_bad_image: args.on_bad_image,
+        cache_budget,
+        spill_dir,
         observer: crate::observe::terminal(progress),
         ..LoadOptions::default()
     };
@@ -555,7 +573,7 @@ pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
         );
     }
     cfg.validate()?;
-    let mut data = attach_valid(&args.recipe, data, progress)?;
+    let mut data = attach_valid(&args.recipe, data, &args.out, progress)?;
     if let Some(path) = &args.recipe.exclude {
         let keep = vista_clean::Manifest::read(path)?.keep(&names);
         eprintln!(
@@ -565,7 +583,7 @@ pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
         );
         data = data.subset(&keep);
     }
-    let data = attach_extra(&args.recipe, &cfg, data, progress)?;
+    let data = attach_extra(&args.recipe, &cfg, data, &args.out, progress)?;
     if progress {
         eprintln!(
             "training {} (width {}) on {} ({} images, {} classes): stages {}",
@@ -607,8 +625,8 @@ pub fn run_lr_find(args: &LrFindArgs, progress: bool) -> Result<()> {
         &loaded.original_sizes,
         loaded.dataset.classes.len(),
     )?;
-    let data = attach_valid(&args.recipe, TrainData::from(loaded), progress)?;
-    let data = attach_extra(&args.recipe, &cfg, data, progress)?;
+    let data = attach_valid(&args.recipe, TrainData::from(loaded), &args.out, progress)?;
+    let data = attach_extra(&args.recipe, &cfg, data, &args.out, progress)?;
     let finder = with_training_backend!(args.recipe.device, |B, device| {
         find_lr::<B>(
             &cfg,
