@@ -252,11 +252,15 @@ fn a_csv_with_its_own_column_names_and_a_validation_column() {
             csv += &format!("img/{name}/{i}.{ext},{name},{valid}\n");
         }
     }
-    std::fs::write(dir.join("labels.csv"), &csv).unwrap();
-    let out = vista(
-        &["data", "check", dir.join("labels.csv").to_str().unwrap()],
-        dir,
-    );
+    // Writes the CSV and checks it as a dataset.
+    let check = |csv: &str| {
+        std::fs::write(dir.join("labels.csv"), csv).unwrap();
+        vista(
+            &["data", "check", dir.join("labels.csv").to_str().unwrap()],
+            dir,
+        )
+    };
+    let out = check(&csv);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let squeezed: Vec<String> = (stdout.lines())
@@ -267,22 +271,14 @@ fn a_csv_with_its_own_column_names_and_a_validation_column() {
     // A test row without a label is an image to predict.
     image(2, 99).save(dir.join("img/extra.png")).unwrap();
     csv += "img/extra.png,,test\n";
-    std::fs::write(dir.join("labels.csv"), &csv).unwrap();
-    let out = vista(
-        &["data", "check", dir.join("labels.csv").to_str().unwrap()],
-        dir,
-    );
+    let out = check(&csv);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("unlabelled: 1"), "{stdout}");
 
     // A split cell that names no split is a problem of its row.
     csv += "img/square/0.png,square,maybe\n";
-    std::fs::write(dir.join("labels.csv"), &csv).unwrap();
-    let out = vista(
-        &["data", "check", dir.join("labels.csv").to_str().unwrap()],
-        dir,
-    );
+    let out = check(&csv);
     assert!(!out.status.success());
     assert!(text(&out).0.contains("split `maybe`"), "{:?}", text(&out));
 }

@@ -262,7 +262,7 @@ fn picture(c: usize, d: usize) -> RgbImage {
 }
 
 /// The CPU's model name, from `/proc/cpuinfo`.
-pub fn cpu_name() -> String {
+fn cpu_name() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
