@@ -127,7 +127,14 @@ fn split_folders_are_detected_and_their_validation_set_is_the_one_used() {
     let kept: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("best.json")).unwrap()).unwrap();
     assert_eq!(kept["epoch"].to_string(), best.split(',').nth(1).unwrap());
-    assert!(run.join("best.safetensors").is_file());
+    // The model file names its epoch too, in the safetensors header's metadata.
+    let file = std::fs::read(run.join("best.safetensors")).unwrap();
+    let len = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&file[8..8 + len]).unwrap();
+    assert_eq!(
+        header["__metadata__"]["epoch"],
+        kept["epoch"].to_string().as_str()
+    );
 
     // Early stopping: with accuracy as the judge, a run stops once it stops improving.
     let early = tmp.path().join("early");

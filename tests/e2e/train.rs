@@ -330,7 +330,8 @@ fn a_small_folder_trains_with_the_default_recipe_and_a_batch_too_big_is_named() 
     let (_, stderr) = text(&out);
     assert!(!out.status.success());
     assert!(stderr.contains("make no full batch of 64"), "{stderr}");
-    // Nothing was trained, so the same folder takes the next try.
+    // Nothing was trained and no settings were written, so the folder takes the next try.
+    assert!(!run.join("config.json").exists());
     let out = vista(
         &[
             "train", "--data", d, "--out", r, "--epochs", "1", "--width", "0.0625",

@@ -75,9 +75,9 @@ pub fn run(args: &[String]) -> Result<()> {
     // A budget no dataset here reaches: every image stays in memory.
     let in_memory = train(&bin, &small, &args.out.join("run-decoded"), Some(1 << 20))?;
     println!(
-        "\n{} photos of {WIDTH}x{HEIGHT}, one epoch at 224 px (CPU: {})",
+        "\n{} photos of {WIDTH}x{HEIGHT}, one epoch at 224 px ({})",
         args.n,
-        cpu_name()
+        crate::util::machine()
     );
     println!(
         "{:<44} {:>12} {:>10} {:>10}",
@@ -259,17 +259,4 @@ fn picture(c: usize, d: usize) -> RgbImage {
         let grain = noise() * 24.0;
         Rgb(px.map(|v| (v + grain).clamp(0.0, 255.0) as u8))
     })
-}
-
-/// The CPU's model name, from `/proc/cpuinfo`.
-fn cpu_name() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
 }

@@ -42,9 +42,31 @@ pub fn run_ci() -> Result<()> {
         "--out".into(),
         out.display().to_string(),
     ])?;
+    // The article's recipe (pretrained ResNet-50 fine-tuned at 64 -> 128 -> 150 px,
+    // Inception v3, models trained further from A's weights) on the CPU, with the
+    // committed 1/16-width Places365-layout checkpoint standing in for the real file: the
+    // GPU recipe's logic is checked on every commit and only the device differs on a GPU.
+    let article = root().join("target/reproduce-article-smoke");
+    crate::reproduce::run(&[
+        "--preset".into(),
+        "article".into(),
+        "--weights".into(),
+        root().join(ARTICLE_FIXTURE).display().to_string(),
+        "--smoke".into(),
+        "--fresh".into(),
+        "--check".into(),
+        "--profile".into(),
+        "dev".into(),
+        "--out".into(),
+        article.display().to_string(),
+    ])?;
     // A short smoke of each parser's fuzzer; the long runs are `cargo xtask fuzz`.
     crate::fuzz::fuzz(FUZZ_SMOKE_SECONDS)
 }
+
+/// A ResNet-50 at 1/16 of its width in the layout of Places365's release (legacy
+/// `.pth.tar`, `{'state_dict': {'module.…'}}`), made by the fixture script with torchvision.
+const ARTICLE_FIXTURE: &str = "tests/data/models/resnet50_w16_places.pth.tar";
 
 /// The library's examples, which each check their model learned.
 const EXAMPLES: [&str; 3] = ["fit_one_cycle", "fine_tune", "tta_ensemble"];

@@ -123,3 +123,41 @@ pub fn vista_json<T: DeserializeOwned>(bin: &Path, args: &[String]) -> Result<T>
 pub fn words(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_owned).collect()
 }
+
+/// The machine figures are measured on: the CPU's model name, its widest SIMD level and
+/// the cores this process may use, e.g. `Intel(R) Xeon(R) Processor, AVX-512, 2 cores`.
+pub fn machine() -> String {
+    let name = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{name}, {}, {cores} cores", simd_level())
+}
+
+/// The widest vector instructions the CPU offers, as the kernels see them.
+fn simd_level() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            "AVX-512"
+        } else if std::arch::is_x86_feature_detected!("avx2") {
+            "AVX2"
+        } else {
+            "SSE"
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        "NEON"
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        "no SIMD detected"
+    }
+}

@@ -120,6 +120,12 @@ fn detect(args: &DetectArgs, progress: bool) -> Result<()> {
     let names = loaded.dataset.train_names();
     let root = loaded.dataset.root.clone();
     let (data, flipped) = noisy_train_data(&args.recipe, &cfg, loaded);
+    let mut cfg = cfg;
+    if args.recipe.batch_size.is_none() && args.recipe.config.is_none() {
+        // Each fold trains on (k - 1)/k of the images: the default batch suits that part.
+        let largest = cfg.stages.iter().map(|s| s.size).max().unwrap_or(64);
+        cfg.batch_size = vista_train::fold_batch(data.labels.len(), args.folds, largest);
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let (preds, source) = match &args.run {

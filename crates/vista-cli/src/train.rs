@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use vista_data::{LoadOptions, Loaded, OnBadImage};
 use vista_format::{LrFindDir, LrFindRecord, write_json};
-use vista_models::Arch;
+use vista_models::{Arch, ModelConfig};
 use vista_plot::lr_find_plot;
 use vista_train::{
     Monitor, OptimizerConfig, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig,
@@ -59,7 +59,7 @@ pub struct RecipeArgs {
     /// A JSON or TOML file with any settings of a run (see `config.json` of a run);
     /// flags given here override it.
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// The architecture (`-` or `_` in its name).
     #[arg(long, value_enum)]
     arch: Option<Arch>,
@@ -75,9 +75,9 @@ pub struct RecipeArgs {
     /// Pretrained weights (PyTorch .pth or safetensors): fine-tune them.
     #[arg(long)]
     pretrained: Option<PathBuf>,
-    /// A finished run folder: start from its model (same architecture and classes) and
-    /// its normalization, and train it further with this run's stages, e.g. on cleaned
-    /// data or with extra images.
+    /// A finished run folder: start from its model (its architecture, width and stem
+    /// are taken from it; the classes must match) and its normalization, and train it
+    /// further with this run's stages, e.g. on cleaned data or with extra images.
     #[arg(long)]
     init_from: Option<PathBuf>,
     /// Image sizes of the progressive-resizing stages, e.g. 64,128,150.
@@ -108,9 +108,10 @@ pub struct RecipeArgs {
     /// Train without augmentation.
     #[arg(long)]
     no_augment: bool,
-    /// Images per batch (default 128), split over the shards.
+    /// Images per batch (default 128 for thumbnails of 64 px or less, 64 above, fewer
+    /// for a small dataset), split over the shards.
     #[arg(long)]
-    batch_size: Option<usize>,
+    pub(crate) batch_size: Option<usize>,
     /// What the best epoch (kept as best.safetensors) is judged by: `valid-loss`
     /// (default) or `accuracy`.
     #[arg(long, value_parser = parse_monitor)]
@@ -172,6 +173,50 @@ fn read_config(path: &Path) -> Result<TrainConfig> {
             .with_context(|| format!("{} is not a valid JSON run config", path.display()))?
     };
     Ok(cfg)
+}
+
+/// The model of a run that starts from the finished run in `dir`: its architecture,
+/// width, stem and head, as a checkpoint fixes them for `--pretrained`; a flag that
+/// contradicts them is an error naming both.
+fn init_model(dir: &Path, args: &RecipeArgs, classes: usize) -> Result<ModelConfig> {
+    let path = vista_format::RunDir::new(dir).config();
+    let from: TrainConfig = vista_format::read_json(&path)
+        .with_context(|| format!("--init-from {}: reading its settings", dir.display()))?;
+    let model = ModelConfig {
+        num_classes: classes,
+        ..from.model
+    };
+    let contradicts = |flag: String| {
+        anyhow::anyhow!(
+            "--init-from {} trains {} (width {}, {} stem{}); {flag} contradicts it",
+            dir.display(),
+            model.arch,
+            model.width,
+            if model.small_stem {
+                "small"
+            } else {
+                "standard"
+            },
+            if model.fastai_head {
+                ", fastai head"
+            } else {
+                ""
+            }
+        )
+    };
+    if let Some(a) = args.arch.filter(|&a| a != model.arch) {
+        return Err(contradicts(format!("--arch {a}")));
+    }
+    if let Some(w) = args.width.filter(|&w| w != model.width) {
+        return Err(contradicts(format!("--width {w}")));
+    }
+    if let Some(s) = args.small_stem.filter(|&s| s != model.small_stem) {
+        return Err(contradicts(format!("--small-stem {s}")));
+    }
+    if args.fastai_head && !model.fastai_head {
+        return Err(contradicts("--fastai-head".into()));
+    }
+    Ok(model)
 }
 
 fn parse_monitor(name: &str) -> std::result::Result<Monitor, String> {
@@ -251,6 +296,9 @@ pub(crate) fn build_config(
     } else {
         vista_models::ModelConfig::small_stem_suits(largest)
     });
+    if let Some(dir) = &cfg.init_from {
+        cfg.model = init_model(dir, args, classes)?;
+    }
     if let Some(path) = &cfg.pretrained {
         // The checkpoint fixes the model's shape: a CPU recipe's narrow width or small
         // stem would not fit full-size weights.

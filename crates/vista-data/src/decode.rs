@@ -227,7 +227,8 @@ pub fn decode_rgb_bytes(bytes: &[u8], max_pixels: u64) -> Result<RgbImage, Probl
     if header.format == ImageFormat::Jpeg {
         check_jpeg_complete(bytes, header, &image)?;
     }
-    Ok(image.to_rgb8())
+    // No copy when the image is 8-bit RGB already (most photos).
+    Ok(image.into_rgb8())
 }
 
 /// TIFF compressions whose data is decoded with no bound from the TIFF's own size: JPEG

@@ -105,7 +105,8 @@ impl RunDir {
     pub fn valid_confusion_png(&self) -> PathBuf {
         self.0.join("valid_confusion.png")
     }
-    /// The best epoch's model by the run's monitor, `best.safetensors` (PyTorch's names).
+    /// The best epoch's model by the run's monitor, `best.safetensors` (PyTorch's names;
+    /// its metadata's `epoch` says which epoch it is).
     pub fn best_model(&self) -> PathBuf {
         self.0.join("best.safetensors")
     }

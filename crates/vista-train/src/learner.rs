@@ -352,6 +352,9 @@ where
             for (i, batch) in self.train.epoch(epoch, spec.size).enumerate() {
                 let step = e * per_epoch + i;
                 lr = spec.schedule.lr(step, total);
+                // One-cycle moves AdamW's β1 (SGD's momentum) against the rate, as fastai
+                // does; other schedules keep the configured one.
+                self.optim.set_momentum(spec.schedule.momentum(step, total));
                 self.dropout_seed = Stream::Dropout.seed(self.cfg.seed, &[epoch, i as u64]);
                 let loss = self.train_step(&batch, lr);
                 if !loss.is_finite() {
@@ -497,6 +500,8 @@ where
         let optim_before = self.optim.clone();
         let steps_before = self.steps.len();
         let mut finder = LrFinder::new(cfg.clone());
+        // fastai's finder sweeps at the optimizer's own momentum.
+        self.optim.set_momentum(None);
         let observer = self.cfg.observer.clone();
         let task = observer.task("lr_find", cfg.num_it as u64);
         // Without a full batch there is nothing to sweep over (and no end to the epochs).

@@ -32,9 +32,10 @@ pub use loss::{soft_cross_entropy_sum, targets, targets_tensor};
 pub use optim::{Optim, OptimizerConfig};
 pub use record::{MAX_RECORD_BYTES, RunRecorder};
 pub use run::{
-    MAX_DEFAULT_SIZE, Monitor, Outcome, RunLock, RunOptions, ScheduleKind, StageConfig, Target,
-    TrainConfig, TrainData, TrainedRun, ValidSet, balanced_weights, cache_side, default_batch,
-    find_lr, latest_checkpoint, load_run, train, typical_size,
+    MAX_DEFAULT_SIZE, Monitor, Outcome, RunLock, RunOptions, ScheduleKind, StageConfig,
+    THUMBNAIL_SIDE, Target, TrainConfig, TrainData, TrainedRun, ValidSet, balanced_weights,
+    cache_side, default_batch, find_lr, fold_batch, latest_checkpoint, load_run, train,
+    typical_size,
 };
 pub use sched::ScheduledLr;
 pub use vista_format::{EpochMetrics, GanEpoch, GanStep, StepRecord, format_secs, write_metrics};

@@ -27,7 +27,9 @@ use vista_format::{
 };
 
 use self::options::{Options, parse};
-use self::preset::{ModelSpec, Preset, SMOKE_TEST, SMOKE_TRAIN, cleaned_spec, gan_spec, preset};
+use self::preset::{
+    ModelSpec, Preset, SMOKE_TEST, SMOKE_TRAIN, cleaned_spec, gan_spec, preset, weights_line,
+};
 use self::stages::{check_recipe, stage, stage_total, write_file};
 use crate::report::{html, markdown};
 use crate::util::{build_vista, vista, vista_json, words};
@@ -241,6 +243,9 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     std::fs::create_dir_all(&o.out).with_context(|| format!("creating {}", o.out.display()))?;
+    if let Some(line) = weights_line(&o) {
+        eprintln!("reproduce, article preset: {line}");
+    }
     check_recipe(&o)?;
     let bin = build_vista(o.profile, o.device.starts_with("cuda"))?;
     let total = Instant::now();

@@ -11,9 +11,14 @@ usage: cargo xtask reproduce [options]
 
   --data PATH      a Kaggle or Analytics Vidhya download (default: the embedded Fashion-MNIST)
   --out DIR        run folder (default: runs/reproduce, or runs/reproduce-smoke)
-  --device DEV     cpu (default) or cuda:N (builds vista with --features cuda and uses the
-                   article's preset: ResNet-50 64 -> 128 -> 150 px, Inception v3)
-  --weights FILE   pretrained weights for model A's body (e.g. Places365 ResNet-50 .pth.tar)
+  --device DEV     cpu (default) or cuda:N (builds vista with --features cuda)
+  --preset NAME    article (default on CUDA): the article's recipe, a pretrained ResNet-50
+                   fine-tuned at 64 -> 128 -> 150 px with mixup 0.4, Inception v3 (model B);
+                   cpu (default elsewhere): ResNet-18/8 and Inception v3/8 sized for 2 cores
+  --weights FILE   the article preset's pretrained ResNet-50 (the article used Places365's
+                   resnet50_places365.pth.tar); without it model A trains from random init
+  --width W        the article preset's channel multiplier for the models trained from
+                   random init (default 1; 1/16 for --smoke on the CPU)
   --seed N         seed of every random choice (default 42)
   --smoke          a few hundred images, one epoch per stage: checks the pipeline end to end
   --check          compare the scores with xtask/reproduce-expected.json; fail outside tolerance
@@ -22,12 +27,24 @@ usage: cargo xtask reproduce [options]
                    suite's build, which CI's smoke run reuses; slower, same numbers)
 ";
 
+/// Which recipe a run trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PresetKind {
+    /// The article's: a pretrained ResNet-50 at 64 -> 128 -> 150 px and Inception v3.
+    Article,
+    /// Small models sized for 2 CPU cores.
+    Cpu,
+}
+
 #[derive(Debug)]
 pub(super) struct Options {
     pub(super) data: String,
     pub(super) out: PathBuf,
     pub(super) device: String,
+    pub(super) preset: PresetKind,
     pub(super) weights: Option<PathBuf>,
+    /// The article preset's width for models from random init.
+    pub(super) width: f64,
     pub(super) seed: u64,
     pub(super) fresh: bool,
     pub(super) smoke: bool,
@@ -40,7 +57,9 @@ pub(super) fn parse(args: &[String]) -> Result<Options> {
         data: "embedded".into(),
         out: PathBuf::new(),
         device: "cpu".into(),
+        preset: PresetKind::Cpu,
         weights: None,
+        width: 1.0,
         seed: 42,
         fresh: false,
         smoke: false,
@@ -48,6 +67,8 @@ pub(super) fn parse(args: &[String]) -> Result<Options> {
         profile: Profile::Release,
     };
     let mut out = None;
+    let mut preset = None;
+    let mut width = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || {
@@ -60,6 +81,20 @@ pub(super) fn parse(args: &[String]) -> Result<Options> {
             "--out" => out = Some(PathBuf::from(value()?)),
             "--device" => o.device = value()?,
             "--weights" => o.weights = Some(PathBuf::from(value()?)),
+            "--preset" => {
+                preset = Some(match value()?.as_str() {
+                    "article" => PresetKind::Article,
+                    "cpu" => PresetKind::Cpu,
+                    other => bail!("unknown preset `{other}` (article, cpu)"),
+                })
+            }
+            "--width" => {
+                let w: f64 = value()?.parse().context("--width takes a number")?;
+                if !(w > 0.0 && w <= 1.0) {
+                    bail!("--width takes a multiplier in (0, 1], not {w}");
+                }
+                width = Some(w);
+            }
             "--seed" => o.seed = value()?.parse().context("--seed takes an integer")?,
             "--fresh" => o.fresh = true,
             "--smoke" => o.smoke = true,
@@ -75,10 +110,30 @@ pub(super) fn parse(args: &[String]) -> Result<Options> {
     if o.smoke && o.data != "embedded" {
         bail!("--smoke runs on a small part of the embedded data; leave out --data");
     }
-    let default_out = if o.smoke {
-        "runs/reproduce-smoke"
+    let cuda = o.device.starts_with("cuda");
+    o.preset = preset.unwrap_or(if cuda {
+        PresetKind::Article
     } else {
-        "runs/reproduce"
+        PresetKind::Cpu
+    });
+    if o.preset == PresetKind::Cpu {
+        if let Some(w) = &o.weights {
+            bail!(
+                "--weights {} is for the article preset (--preset article); the CPU preset \
+                 trains ResNet-18/8 from random init",
+                w.display()
+            );
+        }
+        if width.is_some() {
+            bail!("--width is for the article preset (--preset article)");
+        }
+    }
+    o.width = width.unwrap_or(if o.smoke && !cuda { 1.0 / 16.0 } else { 1.0 });
+    let default_out = match (o.preset, o.smoke) {
+        (PresetKind::Cpu, true) => "runs/reproduce-smoke",
+        (PresetKind::Cpu, false) => "runs/reproduce",
+        (PresetKind::Article, true) => "runs/reproduce-article-smoke",
+        (PresetKind::Article, false) => "runs/reproduce-article",
     };
     o.out = out.unwrap_or_else(|| root().join(default_out));
     Ok(o)
@@ -92,6 +147,21 @@ pub(super) fn options(args: &[&str]) -> Options {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_preset_follows_the_device_and_weights_need_the_article_preset() {
+        assert_eq!(options(&[]).preset, PresetKind::Cpu);
+        assert_eq!(options(&["--device", "cuda:0"]).preset, PresetKind::Article);
+        let article = options(&["--preset", "article", "--smoke"]);
+        assert_eq!(
+            (article.preset, article.width),
+            (PresetKind::Article, 1.0 / 16.0)
+        );
+        let args: Vec<String> = ["--weights", "r50.pth.tar"].map(String::from).to_vec();
+        let err = parse(&args).unwrap_err().to_string();
+        assert!(err.contains("--preset article"), "{err}");
+        assert!(parse(&["--preset".into(), "gpu".into()]).is_err());
+    }
 
     #[test]
     fn smoke_runs_only_on_the_embedded_data() {

@@ -1,6 +1,6 @@
 //! What a run trains: a `Preset` per device, each model as `vista train` settings.
 
-use super::options::Options;
+use super::options::{Options, PresetKind};
 use crate::util::words;
 
 /// Images of the smoke run's dataset.
@@ -111,62 +111,138 @@ impl Preset {
     }
 }
 
+/// The checkpoint the article fine-tuned: Places365's ResNet-50, as CSAIL released it
+/// (a legacy `.pth.tar` of `{'state_dict': {'module.…'}}`).
+pub(super) const ARTICLE_WEIGHTS: &str = "resnet50_places365.pth.tar";
+
 pub(super) fn preset(o: &Options) -> Preset {
-    let cuda = o.device.starts_with("cuda");
-    let pretrained = o
-        .weights
-        .as_ref()
-        .map(|w| format!(" --pretrained {}", w.display()))
-        .unwrap_or_default();
-    if cuda {
-        let r = format!("--arch resnet50{pretrained}");
-        return Preset {
-            name: "cuda",
-            lr_find: words(&format!("{r} --sizes 64")),
-            a: ModelSpec {
-                key: "a",
-                title: "A: ResNet-50, 64 → 128 → 150 px, mixup 0.4",
-                args: words(&format!(
-                    "{r} --sizes 64,128,150 --epochs 4,3,3 --lr {{lr}} --mixup 0.4"
-                )),
-            },
-            b: ModelSpec {
-                key: "b",
-                title: "B: Inception v3, 128 → 150 px, mixup 0.4",
-                args: words("--arch inception_v3 --sizes 128,150 --epochs 5,5 --mixup 0.4"),
-            },
-            baseline: ModelSpec {
-                key: "baseline",
-                title: "baseline: ResNet-50, 150 px",
-                args: words(&format!("{r} --sizes 150 --epochs 10 --lr {{lr}}")),
-            },
-            prog: ModelSpec {
-                key: "prog",
-                title: "ResNet-50, 64 → 128 → 150 px",
-                args: words(&format!(
-                    "{r} --sizes 64,128,150 --epochs 4,3,3 --lr {{lr}}"
-                )),
-            },
-            mixup: None,
-            more: ModelSpec {
-                key: "a-more",
-                title: "A + 2 epochs at 150 px from A's weights",
-                args: words(&format!(
-                    "{r} --init-from {{a}} --sizes 150 --epochs 2 --lr {{lr_fine}}"
-                )),
-            },
-            tta: "fastai",
-            member_tta: "fastai",
-            voters: VOTERS.to_vec(),
-            notes: Vec::new(),
-            gan: GanSpec {
+    match o.preset {
+        PresetKind::Article => article(o),
+        PresetKind::Cpu => cpu(o),
+    }
+}
+
+/// What the first line of a run says about model A's weights.
+pub(super) fn weights_line(o: &Options) -> Option<String> {
+    if o.preset != PresetKind::Article {
+        return None;
+    }
+    Some(match &o.weights {
+        Some(w) => format!(
+            "model A fine-tunes the pretrained ResNet-50 in {}",
+            w.display()
+        ),
+        None => format!(
+            "model A trains from random init (width {}): no --weights was given; the article \
+             fine-tuned Places365's ResNet-50, {ARTICLE_WEIGHTS}",
+            o.width
+        ),
+    })
+}
+
+/// The article's recipe: a ResNet-50 (pretrained with `--weights`: a frozen epoch, then
+/// discriminative rates) at 64 → 128 → 150 px with mixup 0.4, Inception v3 at 128 → 150
+/// px, models trained further from A's weights only (`--init-from`), TTA and the vote.
+/// `--smoke` runs every stage for one epoch.
+fn article(o: &Options) -> Preset {
+    let smoke = o.smoke;
+    let epochs = |full: &str, quick: &str| if smoke { quick } else { full }.to_string();
+    // `--small-stem false`: the LR finder's 64 px run measures the network model A trains
+    // (the small stem suits 64 px, so it would be picked there). With a checkpoint, its
+    // shape (width, stem) is the file's.
+    let r = match &o.weights {
+        Some(w) => format!(
+            "--arch resnet50 --small-stem false --pretrained {}",
+            w.display()
+        ),
+        None => format!("--arch resnet50 --small-stem false --width {}", o.width),
+    };
+    let mut notes = Vec::new();
+    if let Some(line) = weights_line(o) {
+        notes.push(format!("{}.", upper_first(&line)));
+    }
+    if smoke {
+        notes.push(format!(
+            "Smoke run: the article preset on the first {SMOKE_TRAIN} training and {SMOKE_TEST} test images, one epoch per stage."
+        ));
+    }
+    Preset {
+        name: if smoke { "article-smoke" } else { "article" },
+        lr_find: words(&format!("{r} --sizes 64")),
+        a: ModelSpec {
+            key: "a",
+            title: "A: ResNet-50, 64 → 128 → 150 px, mixup 0.4",
+            args: words(&format!(
+                "{r} --sizes 64,128,150 --epochs {} --lr {{lr}} --mixup 0.4",
+                epochs("4,3,3", "1,1,1")
+            )),
+        },
+        b: ModelSpec {
+            key: "b",
+            title: "B: Inception v3, 128 → 150 px, mixup 0.4",
+            args: words(&format!(
+                "--arch inception_v3 --width {} --sizes 128,150 --epochs {} --mixup 0.4",
+                o.width,
+                epochs("5,5", "1,1")
+            )),
+        },
+        baseline: ModelSpec {
+            key: "baseline",
+            title: "baseline: ResNet-50, 150 px",
+            args: words(&format!(
+                "{r} --sizes 150 --epochs {} --lr {{lr}}",
+                epochs("10", "1")
+            )),
+        },
+        prog: ModelSpec {
+            key: "prog",
+            title: "ResNet-50, 64 → 128 → 150 px",
+            args: words(&format!(
+                "{r} --sizes 64,128,150 --epochs {} --lr {{lr}}",
+                epochs("4,3,3", "1,1,1")
+            )),
+        },
+        mixup: None,
+        // Started from A's weights only: A's run fixes the network (`--init-from`).
+        more: ModelSpec {
+            key: "a-more",
+            title: "A + 2 epochs at 150 px from A's weights",
+            args: words(&format!(
+                "--init-from {{a}} --sizes 150 --epochs {} --lr {{lr_fine}}",
+                epochs("2", "1")
+            )),
+        },
+        tta: "fastai",
+        member_tta: "fastai",
+        voters: VOTERS.to_vec(),
+        notes,
+        gan: if smoke {
+            GanSpec {
+                train: words("--size 32 --channels 3 --features 16 --epochs 1 --images 600"),
+                per_class: 60,
+                extra_ratio: 0.2,
+                title: "WGAN 32 px, 1/4 of DCGAN's widths, 1 epoch over 600 images (smoke)",
+            }
+        } else {
+            GanSpec {
                 train: words("--size 64 --channels 3 --features 64 --epochs 20"),
                 per_class: 2000,
                 extra_ratio: 0.2,
                 title: "WGAN 64 px, DCGAN widths, 20 epochs",
-            },
-        };
+            }
+        },
     }
+}
+
+fn upper_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// The recipe sized for 2 CPU cores.
+fn cpu(o: &Options) -> Preset {
     // The CPU preset is sized for 2 cores (README's "Reproducing the competition run"
     // gives its throughputs and stage times): ResNet-18 and Inception v3 at 1/8 width,
     // the latter at the 75 px it needs. The ablation's baseline, progressive resizing
@@ -278,7 +354,8 @@ mod tests {
 
     #[test]
     fn every_preset_votes_with_models_it_trains_and_an_odd_count() {
-        for args in [&[][..], &["--smoke"], &["--device", "cuda:0"]] {
+        let article = ["--preset", "article", "--smoke"];
+        for args in [&[][..], &["--smoke"], &["--device", "cuda:0"], &article] {
             let p = preset(&options(args));
             let keys: Vec<_> = p.models().iter().map(|m| m.key).collect();
             assert!(p.voters.iter().all(|v| keys.contains(v)), "{}", p.name);
@@ -289,5 +366,49 @@ mod tests {
                 p.name
             );
         }
+    }
+
+    /// The three ways the article's recipe failed: the LR finder on another network than
+    /// model A's, `--pretrained` beside `--init-from`, and weights ignored on the CPU.
+    #[test]
+    fn the_article_preset_finds_the_rate_on_model_a_and_trains_further_from_a_only() {
+        for args in [
+            &["--preset", "article", "--smoke", "--weights", "r50.pth.tar"][..],
+            &["--preset", "article", "--smoke"],
+            &["--device", "cuda:0"],
+        ] {
+            let p = preset(&options(args));
+            // The finder runs A's settings at A's first size.
+            let a = p.a.args.join(" ");
+            let network = a.split(" --sizes ").next().unwrap();
+            assert_eq!(
+                p.lr_find.join(" "),
+                format!("{network} --sizes 64"),
+                "{args:?}"
+            );
+            assert!(network.contains("--small-stem false"), "{network}");
+            for m in p
+                .models()
+                .iter()
+                .filter(|m| m.args.contains(&"--init-from".into()))
+            {
+                let args = m.args.join(" ");
+                assert!(!args.contains("--pretrained"), "{}: {args}", m.key);
+                assert!(!args.contains("--arch"), "{}: {args}", m.key);
+            }
+        }
+        let with = preset(&options(&[
+            "--preset",
+            "article",
+            "--weights",
+            "r50.pth.tar",
+        ]));
+        assert!(with.a.args.join(" ").contains("--pretrained r50.pth.tar"));
+        let without = preset(&options(&["--preset", "article"]));
+        assert!(
+            without.notes[0].contains(ARTICLE_WEIGHTS),
+            "{:?}",
+            without.notes
+        );
     }
 }

@@ -88,6 +88,7 @@ pub(super) fn report(run: &Run<'_>, elapsed: f64) -> Result<Vec<Block>> {
     doc.push(Block::List(vec![
         format!("data: `{}` (`{}`)", o.data, run.data.display()),
         format!("device: `{}`; preset: `{}`", o.device, p.name),
+        format!("machine: {}", crate::util::machine()),
         format!("seed: {}; vista revision: `{}`", o.seed, git_revision()),
         format!(
             "held-out labels: {}",

@@ -15,10 +15,13 @@
 //! products `dY·colsᵀ` (in fixed groups, so the sum does not depend on the number of
 //! threads), and the input gradient `Wᵀ·dY` folded back onto the image (col2im) from a
 //! per-thread scratch matrix. Images are shared among the threads of the current rayon
-//! pool. The column matrices (`kh·kw` times the input's size) are kept for the weight
-//! gradient only when the weight trains. The matrix products call the gemm crate that
-//! burn-flex uses, directly, to write into these layouts. Untracked convolutions, and
-//! those on plain `Flex` (inference), run the same forward pass and drop the matrices.
+//! pool. Column matrices live only in per-thread scratch (a 1×1 kernel with stride 1
+//! reads the image itself): for the weight gradient the backward pass rebuilds them from
+//! the input it keeps, since keeping them would hold `kh·kw` copies of every layer's
+//! input until the backward pass, most of a training step's memory at photo sizes. The
+//! matrix products call the gemm crate that burn-flex uses, directly, to write into these
+//! layouts. Untracked convolutions, and those on plain `Flex` (inference), run the same
+//! forward pass and keep nothing.
 //! On every other backend, and for grouped convolutions, biased ones, other precisions
 //! or empty batches, [`conv2d`] is burn's `Conv2d::forward`, so results and checkpoints
 //! are unchanged.
@@ -109,6 +112,8 @@ fn train_conv2d(
     let x = x.into_primitive().tensor();
     let weight = weight.into_primitive().tensor();
     let geometry = Geometry::new(&x.primitive.shape(), &weight.primitive.shape(), &options);
+    let input = x.primitive.to_contiguous();
+    let out = forward_tensor(&input, &weight.primitive, &geometry);
     let out = match ConvBackward
         .prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone()])
         .compute_bound()
@@ -116,13 +121,12 @@ fn train_conv2d(
     {
         OpsKind::Tracked(mut prep) => {
             let weight_state = prep.checkpoint(&weight);
-            let keep = !weight.node.requirement.is_none();
-            let (kept, out) = forward_tensors(&x.primitive, &weight.primitive, &geometry, keep);
+            // The weight gradient rebuilds each image's column matrix from the input:
+            // keeping the matrices instead would hold `kh·kw` copies of it.
+            let kept = (!weight.node.requirement.is_none()).then_some(input);
             prep.finish((kept, weight_state, geometry), out)
         }
-        OpsKind::UnTracked(prep) => {
-            prep.finish(forward_tensors(&x.primitive, &weight.primitive, &geometry, false).1)
-        }
+        OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Tensor::from_primitive(TensorPrimitive::Float(out))
 }
@@ -130,42 +134,29 @@ fn train_conv2d(
 /// The convolution without a backward step, as inference runs it on plain `Flex`.
 fn infer_conv2d(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
     let g = Geometry::new(&x.shape(), &weight.shape(), &options);
-    forward_tensors(&x, &weight, &g, false).1
+    forward_tensor(&x.to_contiguous(), &weight, &g)
 }
 
-/// [`forward`] on flex tensors: the column matrices when `keep`, and the output tensor.
-fn forward_tensors(
-    x: &FlexTensor,
-    weight: &FlexTensor,
-    g: &Geometry,
-    keep: bool,
-) -> (Option<Vec<Vec<f32>>>, FlexTensor) {
-    let (x, weight) = (x.to_contiguous(), weight.to_contiguous());
-    let (columns, out) = forward(x.storage::<f32>(), weight.storage::<f32>(), g, keep);
-    (columns, tensor(out, [g.n, g.c_out, g.out_h, g.out_w]))
+/// [`forward`] on flex tensors; `x` is contiguous.
+fn forward_tensor(x: &FlexTensor, weight: &FlexTensor, g: &Geometry) -> FlexTensor {
+    let weight = weight.to_contiguous();
+    let out = forward(x.storage::<f32>(), weight.storage::<f32>(), g);
+    tensor(out, [g.n, g.c_out, g.out_h, g.out_w])
 }
 
 /// The output `[n, c_out, out_h, out_w]` of an `[n, c_in, h, w]` input: each image's
-/// column matrix `[c_in·kh·kw, out_h·out_w]` (see [`im2col`]) multiplied by the weight as
-/// soon as it is built, while it is in cache; the column matrices too when `keep`.
-fn forward(
-    x: &[f32],
-    weight: &[f32],
-    g: &Geometry,
-    keep: bool,
-) -> (Option<Vec<Vec<f32>>>, Vec<f32>) {
+/// column matrix `[c_in·kh·kw, out_h·out_w]` (see [`columns`]) multiplied by the weight
+/// as soon as it is built, while it is in cache.
+fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
     let mut out = vec![0.0; g.n * g.c_out * g.plane()];
     let w = Mat::row_major(weight, g.c_out, g.rows());
-    let columns: Vec<Vec<f32>> = out
-        .par_chunks_mut(g.c_out * g.plane())
+    out.par_chunks_mut(g.c_out * g.plane())
         .enumerate()
-        .map(|(b, out)| {
-            let cols = im2col(&x[b * g.image()..][..g.image()], g);
-            matmul(out, w, Mat::row_major(&cols, g.rows(), g.plane()), false);
-            if keep { cols } else { Vec::new() }
-        })
-        .collect();
-    (keep.then_some(columns), out)
+        .for_each_init(Vec::new, |scratch, (b, out)| {
+            let cols = columns(&x[b * g.image()..][..g.image()], g, scratch);
+            matmul(out, w, Mat::row_major(cols, g.rows(), g.plane()), false);
+        });
+    out
 }
 
 /// The backward step of [`train_conv2d`]: input and weight gradients through the column
@@ -174,8 +165,8 @@ fn forward(
 struct ConvBackward;
 
 impl Backward<Flex, 2> for ConvBackward {
-    /// The column matrices (when the weight trains), the weight, the sizes.
-    type State = (Option<Vec<Vec<f32>>>, NodeId, Geometry);
+    /// The contiguous input (when the weight trains), the weight, the sizes.
+    type State = (Option<FlexTensor>, NodeId, Geometry);
 
     fn backward(
         self,
@@ -185,11 +176,11 @@ impl Backward<Flex, 2> for ConvBackward {
     ) {
         let [node_x, node_weight] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node).to_contiguous();
-        let (columns, weight_state, g) = ops.state;
+        let (input, weight_state, g) = ops.state;
         let weight: FlexTensor = checkpointer.retrieve_node_output(weight_state);
         let dy = grad.storage::<f32>();
-        if let (Some(node), Some(columns)) = (node_weight, columns) {
-            let dw = weight_grad(dy, &columns, &g);
+        if let (Some(node), Some(input)) = (node_weight, input) {
+            let dw = weight_grad(dy, input.storage::<f32>(), &g);
             grads.register::<Flex>(node.id, tensor(dw, [g.c_out, g.c_in, g.kh, g.kw]));
         }
         if let Some(node) = node_x {
@@ -204,17 +195,19 @@ impl Backward<Flex, 2> for ConvBackward {
 /// added in order: a fixed grouping, so the sum is the same on any number of threads.
 const IMAGES_PER_PARTIAL_SUM: usize = 8;
 
-/// dW = Σ_b dY_b · cols_bᵀ: `[c_out, out_h·out_w] × [out_h·out_w, c_in·kh·kw]` per image.
-fn weight_grad(dy: &[f32], columns: &[Vec<f32>], g: &Geometry) -> Vec<f32> {
+/// dW = Σ_b dY_b · cols_bᵀ: `[c_out, out_h·out_w] × [out_h·out_w, c_in·kh·kw]` per image,
+/// each image's column matrix rebuilt from the input `x` (see [`columns`]).
+fn weight_grad(dy: &[f32], x: &[f32], g: &Geometry) -> Vec<f32> {
     let out_block = g.c_out * g.plane();
     let partials: Vec<Vec<f32>> = (0..g.n.div_ceil(IMAGES_PER_PARTIAL_SUM))
         .into_par_iter()
-        .map(|group| {
+        .map_init(Vec::new, |scratch, group| {
             let mut sum = vec![0.0; g.c_out * g.rows()];
             let first = group * IMAGES_PER_PARTIAL_SUM;
             for b in first..(first + IMAGES_PER_PARTIAL_SUM).min(g.n) {
                 let dy = Mat::row_major(&dy[b * out_block..][..out_block], g.c_out, g.plane());
-                let cols = Mat::row_major(&columns[b], g.rows(), g.plane());
+                let cols = columns(&x[b * g.image()..][..g.image()], g, scratch);
+                let cols = Mat::row_major(cols, g.rows(), g.plane());
                 matmul(&mut sum, dy, cols.transposed(), true);
             }
             sum
@@ -403,6 +396,11 @@ impl Geometry {
         self.c_in * self.h * self.w
     }
 
+    /// Whether the column matrix is the image itself: a 1×1 kernel, stride 1, no padding.
+    fn is_pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.padding == [0, 0]
+    }
+
     /// One image's column matrix `[rows, plane]`.
     fn block(&self) -> usize {
         self.rows() * self.plane()
@@ -465,8 +463,23 @@ impl Geometry {
 /// One image's column matrix `[c_in·kh·kw, out_h·out_w]`: row `(c, i, j)`, column
 /// `(y, x)` holds the input at channel `c`, row `y·stride − pad + i·dilation`, column
 /// `x·stride − pad + j·dilation`, or 0 outside the image. Every value is written once.
-fn im2col(x: &[f32], g: &Geometry) -> Vec<f32> {
-    let mut cols = Vec::with_capacity(g.block());
+/// One image's column matrix (`x` is its `[c_in, h, w]` input): the image itself where
+/// the kernel is 1×1 with stride 1 and no padding, otherwise built by [`im2col`] in
+/// `scratch`.
+fn columns<'a>(x: &'a [f32], g: &Geometry, scratch: &'a mut Vec<f32>) -> &'a [f32] {
+    if g.is_pointwise() {
+        return x;
+    }
+    im2col(x, g, scratch);
+    scratch
+}
+
+/// One image's column matrix `[c_in·kh·kw, out_h·out_w]`: row `(c, i, j)`, column
+/// `(y, x)` holds the input at channel `c`, row `y·stride − pad + i·dilation`, column
+/// `x·stride − pad + j·dilation`, or 0 outside the image. Every value is written once.
+fn im2col(x: &[f32], g: &Geometry, cols: &mut Vec<f32>) {
+    cols.clear();
+    cols.reserve(g.block());
     for row in 0..g.rows() {
         let start = cols.len();
         let Some(t) = g.tap(row) else {
@@ -495,7 +508,6 @@ fn im2col(x: &[f32], g: &Geometry) -> Vec<f32> {
         }
         cols.resize(start + g.plane(), 0.0);
     }
-    cols
 }
 
 /// The adjoint of [`im2col`] for one image: adds each entry of its column matrix onto

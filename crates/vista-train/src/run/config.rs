@@ -306,23 +306,43 @@ pub enum Target {
 /// The largest image side the default recipe trains at.
 pub const MAX_DEFAULT_SIZE: u32 = 224;
 
-/// The default recipe's batch size for a dataset of `images`: 128, or for fewer than
-/// 285 images the largest power of two (at least 2) that gives the training part, 90%
-/// of them, two full batches, so a small folder of photos trains rather than making no
-/// batch at all.
+/// The largest image side the default recipe trains at in batches of 128; above it
+/// batches hold 64 images ([`default_batch`]).
+pub const THUMBNAIL_SIDE: u32 = 64;
+
+/// The default recipe's batch size for a dataset of `images` trained at up to `size`
+/// px: 128 for thumbnails ([`THUMBNAIL_SIDE`] or less), 64 above (fastai's default; a
+/// training step's memory grows with the batch and the pixels, and 64 photos at 224 px
+/// keep it well under a gigabyte); for fewer than twice that many training images the
+/// largest power of two (at least 2) that gives the training part, 90% of them, two full
+/// batches, so a small folder of photos trains rather than making no batch at all.
 ///
 /// ```
-/// assert_eq!(vista_train::default_batch(60_000), 128);
-/// assert_eq!(vista_train::default_batch(40), 16);
-/// assert_eq!(vista_train::default_batch(3), 2);
+/// assert_eq!(vista_train::default_batch(60_000, 28), 128);
+/// assert_eq!(vista_train::default_batch(10_000, 224), 64);
+/// assert_eq!(vista_train::default_batch(40, 28), 16);
+/// assert_eq!(vista_train::default_batch(3, 224), 2);
 /// ```
-pub fn default_batch(images: usize) -> usize {
+pub fn default_batch(images: usize, size: u32) -> usize {
     let train = images * 9 / 10;
-    let mut batch = 128;
+    let mut batch = if size <= THUMBNAIL_SIDE { 128 } else { 64 };
     while batch > 2 && 2 * batch > train {
         batch /= 2;
     }
     batch
+}
+
+/// The default batch of each fold's run when `folds` models are trained out of fold on
+/// `images` at up to `size` px: [`default_batch`] of the (k − 1)/k of them one fold
+/// trains on.
+///
+/// ```
+/// assert_eq!(vista_train::default_batch(40, 28), 16);
+/// assert_eq!(vista_train::fold_batch(40, 2, 28), 8);
+/// assert_eq!(vista_train::fold_batch(60_000, 5, 28), 128);
+/// ```
+pub fn fold_batch(images: usize, folds: usize, size: u32) -> usize {
+    default_batch(images * folds.saturating_sub(1) / folds.max(1), size)
 }
 
 /// The median shorter side of images of these `(width, height)`s, capped at
@@ -356,8 +376,9 @@ impl TrainConfig {
     ///   warps and zooms remove more signal than a few epochs can use;
     /// - a ResNet-18 with the small-image stem for images of 64 px or less, at 1/8 of its
     ///   channels on the CPU and full width on a GPU;
-    /// - batches of 128, or of the largest power of two that leaves a small dataset's
-    ///   training part (90% of its images) two full batches ([`default_batch`]).
+    /// - batches of 128 for thumbnails and 64 (fastai's default) for larger images, or of
+    ///   the largest power of two that leaves a small dataset's training part (90% of its
+    ///   images) two full batches ([`default_batch`]).
     ///
     /// ```
     /// use vista_train::{Target, TrainConfig};
@@ -393,7 +414,7 @@ impl TrainConfig {
                     lr: None,
                 },
             ],
-            batch_size: default_batch(sizes.len()),
+            batch_size: default_batch(sizes.len(), full),
             mixup: None,
             label_smoothing: 0.1,
             augment: (full > 32).then(AugmentConfig::default),

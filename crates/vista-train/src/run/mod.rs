@@ -37,8 +37,8 @@ pub(crate) use checkpoint::{
     read_json, recorder, refuse_started_run, resume_newest, write_checkpoint,
 };
 pub use config::{
-    MAX_DEFAULT_SIZE, Monitor, Outcome, RunOptions, ScheduleKind, StageConfig, Target, TrainConfig,
-    balanced_weights, cache_side, default_batch, typical_size,
+    MAX_DEFAULT_SIZE, Monitor, Outcome, RunOptions, ScheduleKind, StageConfig, THUMBNAIL_SIDE,
+    Target, TrainConfig, balanced_weights, cache_side, default_batch, fold_batch, typical_size,
 };
 pub use data::{TrainData, ValidSet};
 use plan::plan;
@@ -89,13 +89,14 @@ fn save_checkpoint<B: AutodiffBackend, M: AutodiffModule<B>>(
     })
 }
 
-/// Resolves the settings decided at the start (normalization) and checks the folder.
+/// Resolves the settings decided at the start (normalization) and checks the folder:
+/// the settings, and whether they are new (not yet in the folder's `config.json`).
 fn prepare_dir(
     cfg: &TrainConfig,
     data: &TrainData,
     dir: &Path,
     opts: &RunOptions,
-) -> Result<TrainConfig> {
+) -> Result<(TrainConfig, bool)> {
     let config_path = RunDir::new(dir).config();
     refuse_started_run(dir, opts, "a run")?;
     if opts.resume && config_path.exists() {
@@ -108,17 +109,21 @@ fn prepare_dir(
                 differing: vec!["the settings".into()],
             });
         }
-        return Ok(saved);
+        return Ok((saved, false));
     }
     let mut resolved = cfg.clone();
     resolved.normalize = Some(normalization(cfg, data)?);
+    Ok((resolved, true))
+}
+
+/// Writes a new run's settings and classes into `dir`.
+fn write_config(cfg: &TrainConfig, data: &TrainData, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     write_atomic(
-        &config_path,
-        &serde_json::to_vec_pretty(&resolved).expect("config serializes"),
+        &RunDir::new(dir).config(),
+        &serde_json::to_vec_pretty(cfg).expect("config serializes"),
     )?;
-    data.classes.save(&RunDir::new(dir).classes())?;
-    Ok(resolved)
+    Ok(data.classes.save(&RunDir::new(dir).classes())?)
 }
 
 /// Stack of the training thread. Model records (every parameter of a ResNet or
@@ -360,9 +365,13 @@ fn train_here<B: AutodiffBackend>(
 ) -> Result<Outcome<B::InnerBackend>> {
     cfg.validate()?;
     let _lock = RunLock::acquire(dir)?;
-    let cfg = prepare_dir(cfg, data, dir, opts)?;
+    let (cfg, fresh) = prepare_dir(cfg, data, dir, opts)?;
     let device = devices[0].clone();
     let mut learner = build_learner::<B>(&cfg, data, devices, &opts.observer)?;
+    // Only a run that can start writes its settings: a refused one leaves none behind.
+    if fresh {
+        write_config(&cfg, data, dir)?;
+    }
     let phases = plan(&cfg);
     let mut state = RunState {
         lrs: vec![None; phases.len()],
@@ -550,13 +559,17 @@ fn write_best<B: AutodiffBackend>(
 ) -> Result<()> {
     let run = RunDir::new(dir);
     let model = learner.model().valid();
-    vista_models::export_safetensors(&model, &run.best_model(), &[])?;
     let best = vista_format::BestEpoch {
         epoch: m.epoch,
         monitor: cfg.monitor.name().to_string(),
         valid_loss: m.valid_loss,
         accuracy: m.accuracy,
     };
+    // The model file names its own epoch: a kill between the two writes leaves a
+    // `best.json` one best behind, never a model that cannot say what it is (and the
+    // resumed run, retraining that epoch from the same seed, writes both again).
+    let epoch = best.epoch.to_string();
+    vista_models::export_safetensors(&model, &run.best_model(), &[("epoch", &epoch)])?;
     Ok(write_json(&run.best_json(), &best)?)
 }
 

@@ -238,3 +238,57 @@ fn fit_one_cycle_and_fine_tune_follow_fastais_schedules() {
     let peak = unfrozen.iter().map(|s| s.lr).fold(0.0, f64::max);
     assert!((peak - 1e-3).abs() < 1e-4, "peak {peak}");
 }
+
+/// One-cycle moves AdamW's β1 (and SGD's momentum) 0.95 → 0.85 → 0.95 against the rate,
+/// step by step, as fastai's does; a flat schedule keeps the configured value.
+#[test]
+fn one_cycle_moves_the_optimizers_momentum_step_by_step() {
+    let _serial = crate::serial();
+    for optimizer in [OptimizerConfig::default(), OptimizerConfig::sgd()] {
+        let mut l = learner(None, optimizer.clone());
+        let per_epoch = l.train_loader().len_batches();
+        let epochs = 5;
+        let total = per_epoch * epochs;
+        let schedule = Schedule::one_cycle(1e-2);
+        let spec = FitSpec {
+            phase: "16px".into(),
+            epochs,
+            size: 16,
+            schedule: schedule.clone(),
+            skip: 0,
+        };
+        let mut seen = Vec::new();
+        l.fit(&spec, &mut |l, _| {
+            seen.push(l.optim().momentum().unwrap());
+            Ok(vista_train::Flow::Continue)
+        })
+        .unwrap();
+        // After epoch e the optimizer holds the momentum of its last step.
+        for (e, got) in seen.iter().enumerate() {
+            let want = schedule.momentum((e + 1) * per_epoch - 1, total).unwrap();
+            assert!(
+                (got - want).abs() < 1e-12,
+                "{optimizer:?} epoch {e}: {got} != {want}"
+            );
+        }
+        let lowest = seen.iter().cloned().fold(1.0, f64::min);
+        assert!(
+            lowest < 0.9 && seen[epochs - 1] > 0.94,
+            "{optimizer:?}: {seen:?}"
+        );
+        // A flat schedule (no momentum of its own) returns to the configured value.
+        let flat = FitSpec {
+            schedule: Schedule::Constant { lr: 1e-3 },
+            epochs: 1,
+            ..spec
+        };
+        l.fit(&flat, &mut |_, _| Ok(vista_train::Flow::Continue))
+            .unwrap();
+        let configured = match optimizer {
+            OptimizerConfig::AdamW { beta1, .. } => f64::from(beta1),
+            OptimizerConfig::Sgd { momentum, .. } => momentum,
+            OptimizerConfig::RmsProp { .. } => unreachable!(),
+        };
+        assert_eq!(l.optim().momentum(), Some(configured));
+    }
+}
