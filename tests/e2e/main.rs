@@ -8,6 +8,7 @@ mod eval;
 mod gan;
 mod own_data;
 mod tidy;
+mod torch;
 mod train;
 
 use std::path::{Path, PathBuf};

@@ -23,7 +23,7 @@ const FORMATS: [(ImageFormat, &str); 6] = [
 
 /// `n` images of each class in `dir/<class>/`, in every format in turn; `swap` files
 /// the horizontal and vertical stripes under each other's names.
-fn write_classes(dir: &Path, n: usize, first: usize, swap: bool) {
+pub(crate) fn write_classes(dir: &Path, n: usize, first: usize, swap: bool) {
     for (c, name) in CLASSES.iter().enumerate() {
         let folder = dir.join(name);
         std::fs::create_dir_all(&folder).unwrap();

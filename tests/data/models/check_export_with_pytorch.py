@@ -49,8 +49,10 @@ def main(weights, info_path, image, preds):
     x = (x - np.array(norm["mean"], dtype=np.float32)) / np.array(norm["std"], dtype=np.float32)
     with torch.no_grad():
         probs = torch.softmax(model(torch.from_numpy(x).permute(2, 0, 1)[None]), 1)[0].numpy()
-    row = open(preds).read().splitlines()[1].split(",")
-    vista = np.array([float(v) for v in row[2:]])
+    # The probability columns are named by the classes (the rank columns by the rank).
+    lines = open(preds).read().splitlines()
+    head, row = lines[0].split(","), lines[1].split(",")
+    vista = np.array([float(row[head.index(c)]) for c in info["classes"]])
     diff = float(np.abs(probs - vista).max())
     print(f"torch {probs}, vista {vista}, largest difference {diff:.2e}")
     assert diff < 1e-4
