@@ -207,7 +207,10 @@ fn init_model(dir: &Path, args: &RecipeArgs, classes: usize) -> Result<ModelConf
     if let Some(a) = args.arch.filter(|&a| a != model.arch) {
         return Err(contradicts(format!("--arch {a}")));
     }
-    if let Some(w) = args.width.filter(|&w| w != model.width) {
+    if let Some(w) = args
+        .width
+        .filter(|&w| (w - model.width).abs() > 1e-6 * model.width)
+    {
         return Err(contradicts(format!("--width {w}")));
     }
     if let Some(s) = args.small_stem.filter(|&s| s != model.small_stem) {
@@ -291,11 +294,22 @@ pub(crate) fn build_config(
         }
     }
     let largest = cfg.stages.iter().map(|s| s.size).max().unwrap_or(64);
+    if args.config.is_none() {
+        // The default batch follows the sizes trained at, `--sizes` included.
+        cfg.batch_size = vista_train::default_batch(sizes.len(), largest);
+    }
     cfg.model.small_stem = args.small_stem.unwrap_or(if args.config.is_some() {
         cfg.model.small_stem
     } else {
         vista_models::ModelConfig::small_stem_suits(largest)
     });
+    if let (Some(p), Some(r)) = (&cfg.pretrained, &cfg.init_from) {
+        bail!(
+            "--pretrained {} and --init-from {} both give the starting weights; choose one",
+            p.display(),
+            r.display()
+        );
+    }
     if let Some(dir) = &cfg.init_from {
         cfg.model = init_model(dir, args, classes)?;
     }

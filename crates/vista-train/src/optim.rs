@@ -35,7 +35,9 @@ use crate::error::{Error, Result};
 pub enum OptimizerConfig {
     /// Adam with decoupled weight decay, fastai's default optimizer.
     AdamW {
-        /// Decay of the gradients' running mean (fastai's `mom`; 0.9 by default).
+        /// Decay of the gradients' running mean (fastai's `mom`; 0.9 by default). A
+        /// one-cycle schedule moves it 0.95 → 0.85 → 0.95 instead, as fastai's does;
+        /// other schedules keep it.
         beta1: f32,
         /// Decay of the squared gradients' running mean (fastai's `sqr_mom`; 0.99 by
         /// default).
@@ -49,6 +51,8 @@ pub enum OptimizerConfig {
     /// Stochastic gradient descent with momentum (fastai's `SGD`, with L2 weight decay).
     Sgd {
         /// Momentum of the update (fastai's `mom`; 0.9 by default), without dampening.
+        /// A one-cycle schedule moves it 0.95 → 0.85 → 0.95 instead, as fastai's does;
+        /// other schedules keep it.
         momentum: f64,
         /// L2 weight decay added to the gradient; 0 turns it off.
         weight_decay: f32,

@@ -44,9 +44,14 @@ pub(super) fn secs_of(out: &Path, stage: &str) -> String {
 }
 
 /// What decides the stages' results: the options and every model's settings.
+/// Changes of the engine that change results with the same settings; a folder whose
+/// stages ran before one is refused rather than mixed with new stages.
+const ENGINE: &str = "2 (one-cycle moves AdamW's beta1 and SGD's momentum)";
+
 fn recipe(o: &Options) -> String {
     let p = preset(o);
     let mut lines = vec![
+        format!("engine {ENGINE}"),
         format!(
             "data {} smoke {} device {} seed {}",
             o.data, o.smoke, o.device, o.seed

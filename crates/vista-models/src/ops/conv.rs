@@ -16,7 +16,7 @@
 //! threads), and the input gradient `Wᵀ·dY` folded back onto the image (col2im) from a
 //! per-thread scratch matrix. Images are shared among the threads of the current rayon
 //! pool. Column matrices live only in per-thread scratch (a 1×1 kernel with stride 1
-//! reads the image itself): for the weight gradient the backward pass rebuilds them from
+//! and no padding reads the image itself): for the weight gradient the backward pass rebuilds them from
 //! the input it keeps, since keeping them would hold `kh·kw` copies of every layer's
 //! input until the backward pass, most of a training step's memory at photo sizes. The
 //! matrix products call the gemm crate that burn-flex uses, directly, to write into these
@@ -137,8 +137,9 @@ fn infer_conv2d(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> F
     forward_tensor(&x.to_contiguous(), &weight, &g)
 }
 
-/// [`forward`] on flex tensors; `x` is contiguous.
+/// [`forward`] on flex tensors; `x` is contiguous (`to_contiguous`'s result).
 fn forward_tensor(x: &FlexTensor, weight: &FlexTensor, g: &Geometry) -> FlexTensor {
+    debug_assert!(x.is_contiguous(), "the caller makes the input contiguous");
     let weight = weight.to_contiguous();
     let out = forward(x.storage::<f32>(), weight.storage::<f32>(), g);
     tensor(out, [g.n, g.c_out, g.out_h, g.out_w])
@@ -159,8 +160,8 @@ fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
     out
 }
 
-/// The backward step of [`train_conv2d`]: input and weight gradients through the column
-/// matrices the forward pass built.
+/// The backward step of [`train_conv2d`]: the input gradient through the weight, the
+/// weight gradient through column matrices rebuilt from the kept input.
 #[derive(Debug)]
 struct ConvBackward;
 
@@ -460,9 +461,6 @@ impl Geometry {
     }
 }
 
-/// One image's column matrix `[c_in·kh·kw, out_h·out_w]`: row `(c, i, j)`, column
-/// `(y, x)` holds the input at channel `c`, row `y·stride − pad + i·dilation`, column
-/// `x·stride − pad + j·dilation`, or 0 outside the image. Every value is written once.
 /// One image's column matrix (`x` is its `[c_in, h, w]` input): the image itself where
 /// the kernel is 1×1 with stride 1 and no padding, otherwise built by [`im2col`] in
 /// `scratch`.
@@ -477,6 +475,10 @@ fn columns<'a>(x: &'a [f32], g: &Geometry, scratch: &'a mut Vec<f32>) -> &'a [f3
 /// One image's column matrix `[c_in·kh·kw, out_h·out_w]`: row `(c, i, j)`, column
 /// `(y, x)` holds the input at channel `c`, row `y·stride − pad + i·dilation`, column
 /// `x·stride − pad + j·dilation`, or 0 outside the image. Every value is written once.
+/// One image's column matrix `[c_in·kh·kw, out_h·out_w]`, written into `cols`: row
+/// `(c, i, j)`, column `(y, x)` holds the input at channel `c`, row
+/// `y·stride − pad + i·dilation`, column `x·stride − pad + j·dilation`, or 0 outside the
+/// image. Every value is written once.
 fn im2col(x: &[f32], g: &Geometry, cols: &mut Vec<f32>) {
     cols.clear();
     cols.reserve(g.block());

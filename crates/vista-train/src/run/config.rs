@@ -342,7 +342,7 @@ pub fn default_batch(images: usize, size: u32) -> usize {
 /// assert_eq!(vista_train::fold_batch(60_000, 5, 28), 128);
 /// ```
 pub fn fold_batch(images: usize, folds: usize, size: u32) -> usize {
-    default_batch(images * folds.saturating_sub(1) / folds.max(1), size)
+    default_batch(images - images.div_ceil(folds.max(1)), size)
 }
 
 /// The median shorter side of images of these `(width, height)`s, capped at
