@@ -30,38 +30,28 @@ pub fn run_ci() -> Result<()> {
     examples()?;
     // The whole competition pipeline on a few thousand images, so it cannot silently
     // break: every stage, the report and the committed expectations.
-    let out = root().join("target/reproduce-smoke");
-    // It runs the binary the tests just built, not a release build: that would compile
-    // every dependency a second time for a run of a minute.
-    crate::reproduce::run(&[
-        "--smoke".into(),
-        "--fresh".into(),
-        "--check".into(),
-        "--profile".into(),
-        "dev".into(),
-        "--out".into(),
-        out.display().to_string(),
-    ])?;
+    smoke_reproduce("target/reproduce-smoke", &[])?;
     // The article's recipe (pretrained ResNet-50 fine-tuned at 64 -> 128 -> 150 px,
     // Inception v3, models trained further from A's weights) on the CPU, with the
     // committed 1/16-width Places365-layout checkpoint standing in for the real file: the
     // GPU recipe's logic is checked on every commit and only the device differs on a GPU.
-    let article = root().join("target/reproduce-article-smoke");
-    crate::reproduce::run(&[
-        "--preset".into(),
-        "article".into(),
-        "--weights".into(),
-        root().join(ARTICLE_FIXTURE).display().to_string(),
-        "--smoke".into(),
-        "--fresh".into(),
-        "--check".into(),
-        "--profile".into(),
-        "dev".into(),
-        "--out".into(),
-        article.display().to_string(),
-    ])?;
+    let weights = root().join(ARTICLE_FIXTURE).display().to_string();
+    smoke_reproduce(
+        "target/reproduce-article-smoke",
+        &["--preset", "article", "--weights", &weights],
+    )?;
     // A short smoke of each parser's fuzzer; the long runs are `cargo xtask fuzz`.
     crate::fuzz::fuzz(FUZZ_SMOKE_SECONDS)
+}
+
+/// `cargo xtask reproduce --smoke --fresh --check` with `extra` options into `out`
+/// (relative to the repository). It runs the binary the tests just built, not a release
+/// build: that would compile every dependency a second time for a run of a minute.
+fn smoke_reproduce(out: &str, extra: &[&str]) -> Result<()> {
+    let mut args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+    args.extend(["--smoke", "--fresh", "--check", "--profile", "dev", "--out"].map(String::from));
+    args.push(root().join(out).display().to_string());
+    crate::reproduce::run(&args)
 }
 
 /// A ResNet-50 at 1/16 of its width in the layout of Places365's release (legacy

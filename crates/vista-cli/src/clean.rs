@@ -123,8 +123,7 @@ fn detect(args: &DetectArgs, progress: bool) -> Result<()> {
     let mut cfg = cfg;
     if args.recipe.batch_size.is_none() && args.recipe.config.is_none() {
         // Each fold trains on (k - 1)/k of the images: the default batch suits that part.
-        let largest = cfg.stages.iter().map(|s| s.size).max().unwrap_or(64);
-        cfg.batch_size = vista_train::fold_batch(data.labels.len(), args.folds, largest);
+        cfg.batch_size = vista_train::fold_batch(data.labels.len(), args.folds, cfg.largest_size());
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

@@ -293,7 +293,7 @@ pub(crate) fn build_config(
             );
         }
     }
-    let largest = cfg.stages.iter().map(|s| s.size).max().unwrap_or(64);
+    let largest = cfg.largest_size();
     if args.config.is_none() {
         // The default batch follows the sizes trained at, `--sizes` included.
         cfg.batch_size = vista_train::default_batch(sizes.len(), largest);

@@ -422,6 +422,12 @@ impl TrainConfig {
         }
     }
 
+    /// The largest image size of the stages (64 for none), which the default batch
+    /// and the small stem are chosen by.
+    pub fn largest_size(&self) -> u32 {
+        self.stages.iter().map(|s| s.size).max().unwrap_or(64)
+    }
+
     /// The image size of the last stage, which the finished model predicts at.
     pub fn final_size(&self) -> u32 {
         self.stages.last().map_or(64, |s| s.size)
