@@ -343,3 +343,32 @@ fn a_small_folder_trains_with_the_default_recipe_and_a_batch_too_big_is_named() 
         serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["batch_size"], 8, "{config}");
 }
+
+#[test]
+fn a_list_of_devices_trains_one_shard_on_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, whole) = data_and_whole_run(tmp.path(), 20);
+    let d = data.to_str().unwrap();
+    // The test recipe's `--shards 2` given instead as two listed devices, through the
+    // `--devices` alias: the same two shards, so the same run.
+    let listed = tmp.path().join("listed");
+    let mut args = train_args(d, listed.to_str().unwrap());
+    let at = args.iter().position(|a| *a == "--shards").unwrap();
+    args.drain(at..at + 2);
+    args.extend(["--devices", "cpu,cpu"]);
+    let out = vista(&args, tmp.path());
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(metrics(&whole), metrics(&listed));
+    let config = std::fs::read_to_string(listed.join("config.json")).unwrap();
+    assert!(config.contains("\"shards\": 2"), "{config}");
+
+    // One run, one kind of device.
+    let mixed = tmp.path().join("mixed");
+    let mut args = train_args(d, mixed.to_str().unwrap());
+    args.extend(["--device", "cpu,cuda:0"]);
+    let out = vista(&args, tmp.path());
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("mixes the CPU and CUDA"), "{stderr}");
+    assert!(!mixed.exists(), "a refused run left {}", mixed.display());
+}

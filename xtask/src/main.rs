@@ -7,6 +7,7 @@ mod bench_clean;
 mod bench_photos;
 mod ci;
 mod fuzz;
+mod gpu_check;
 mod report;
 mod reproduce;
 mod util;
@@ -20,6 +21,8 @@ commands:
   ci                       formatting, lints, the CUDA build check and the test suite
   fuzz [SECONDS]           each fuzz target for SECONDS (default 60; nightly and cargo-fuzz)
   reproduce [options]      the competition run, end to end (see `cargo xtask reproduce --help`)
+  gpu-check [options]      device check, CUDA benchmarks and the article smoke run on a GPU,
+                           as JSON (see `cargo xtask gpu-check --help`)
   bench data               the loader benchmark (criterion)
   bench models             training-step throughput per model, beside PyTorch
   bench train              time to accuracy on the embedded data, beside fastai
@@ -43,6 +46,7 @@ fn run() -> Result<()> {
         "ci" => ci::run(rest),
         "fuzz" => fuzz::run(rest),
         "reproduce" => reproduce::run(rest),
+        "gpu-check" => gpu_check::run(rest),
         "bench" => bench::run(rest),
         "" | "help" | "--help" | "-h" => {
             print!("{USAGE}");

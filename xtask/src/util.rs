@@ -9,6 +9,11 @@ use serde::de::DeserializeOwned;
 
 /// The workspace root (xtask's manifest sits one level below it).
 pub fn root() -> PathBuf {
+    // A prebuilt xtask runs in a copy of the repository elsewhere (`gpu-check`'s script
+    // names it); otherwise the workspace it was built in.
+    if let Some(dir) = std::env::var_os("XTASK_ROOT") {
+        return PathBuf::from(dir);
+    }
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace")

@@ -4,14 +4,13 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use burn::backend::Autodiff;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use vista_models::{Arch, Classifier, ModelConfig};
 
-use crate::backend::Cpu;
+use crate::backend::{DeviceSpec, with_training_backend};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -40,26 +39,29 @@ pub struct BenchArgs {
     /// Threads that each run a shard of the batch at once, as data-parallel training does.
     #[arg(long, default_value_t = 1)]
     shards: usize,
+    /// `cpu` or one CUDA device (`cuda`, `cuda:N`).
+    #[arg(long, default_value = "cpu")]
+    device: DeviceSpec,
 }
 
 /// One training step's work: forward, loss, backward; returns the loss to keep it alive.
 fn time_steps<B: AutodiffBackend>(
     forward: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 2>,
+    device: &B::Device,
     batch: usize,
     size: usize,
     steps: usize,
 ) -> f64 {
-    let device = B::Device::default();
     let x = Tensor::<B, 4>::random(
         [batch, 3, size, size],
         Distribution::Normal(0.0, 1.0),
-        &device,
+        device,
     );
     let y = Tensor::<B, 1, Int>::from_data(
         TensorData::new((0..batch as i64).map(|i| i % 10).collect(), [batch]),
-        &device,
+        device,
     );
-    let loss = CrossEntropyLossConfig::new().init(&device);
+    let loss = CrossEntropyLossConfig::new().init(device);
     let step = || {
         let l = loss.forward(forward(x.clone()), y.clone());
         let _grads = l.backward();
@@ -69,7 +71,7 @@ fn time_steps<B: AutodiffBackend>(
     for _ in 0..steps {
         step();
     }
-    let _ = B::sync(&device);
+    let _ = B::sync(device);
     (steps * batch) as f64 / start.elapsed().as_secs_f64()
 }
 
@@ -81,25 +83,30 @@ fn time_steps<B: AutodiffBackend>(
 fn time_sharded<B: AutodiffBackend, M: Module<B> + Sync>(
     model: &M,
     forward: fn(&M, Tensor<B, 4>) -> Tensor<B, 2>,
+    device: &B::Device,
     batch: usize,
     size: usize,
     steps: usize,
     shards: usize,
 ) -> f64 {
-    let devices = vec![B::Device::default(); shards.max(1)];
+    let devices = vec![device.clone(); shards.max(1)];
     vista_models::on_shards(batch, &devices, |rows, device| {
         let m = model.clone().fork(device);
-        time_steps::<B>(&|x| forward(&m, x), rows.len(), size, steps)
+        time_steps::<B>(&|x| forward(&m, x), device, rows.len(), size, steps)
     })
     .into_iter()
     .sum()
 }
 
-fn measure<B: AutodiffBackend>(args: &BenchArgs, arch: Arch, size: usize) -> Result<Option<f64>> {
+fn measure<B: AutodiffBackend>(
+    args: &BenchArgs,
+    device: &B::Device,
+    arch: Arch,
+    size: usize,
+) -> Result<Option<f64>> {
     if (size as u32) < arch.min_size() {
         return Ok(None);
     }
-    let device = B::Device::default();
     let m = ModelConfig {
         arch,
         num_classes: 10,
@@ -107,10 +114,11 @@ fn measure<B: AutodiffBackend>(args: &BenchArgs, arch: Arch, size: usize) -> Res
         small_stem: args.small_stem,
         fastai_head: false,
     }
-    .init::<B>(&device)?;
+    .init::<B>(device)?;
     Ok(Some(time_sharded(
         &m,
         |m, x| m.logits(x),
+        device,
         args.batch,
         size,
         args.steps,
@@ -121,14 +129,24 @@ fn measure<B: AutodiffBackend>(args: &BenchArgs, arch: Arch, size: usize) -> Res
 /// Prints one JSON object per line, a `vista_format::ModelBench` (`img_per_s` is null
 /// where the model does not take that size).
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.device.count() > 1 {
+        anyhow::bail!(
+            "`vista bench models` measures one device; name one, not {}",
+            args.device
+        );
+    }
+    with_training_backend!(args.device, |B, devices| rows::<B>(args, &devices[0]))
+}
+
+fn rows<B: AutodiffBackend>(args: &BenchArgs, device: &B::Device) -> Result<()> {
     for model in &args.models {
         for &size in &args.sizes {
-            let rate = measure::<Autodiff<Cpu>>(args, *model, size)?;
+            let rate = measure::<B>(args, device, *model, size)?;
             let row = vista_format::ModelBench {
                 model: model.name().to_string(),
                 size,
                 batch: args.batch,
-                backend: <Cpu as Backend>::name(&Default::default()),
+                backend: <B::InnerBackend as Backend>::name(device),
                 img_per_s: rate.map(|r| (r * 100.0).round() / 100.0),
             };
             println!("{}", serde_json::to_string(&row)?);

@@ -136,14 +136,14 @@ fn detect(args: &DetectArgs, progress: bool) -> Result<()> {
         ),
         None => {
             let dir = args.out.join("folds");
-            let preds = with_training_backend!(args.recipe.device, |B, device| {
+            let preds = with_training_backend!(args.recipe.device, |B, devices| {
                 out_of_fold::<B>(
                     &cfg,
                     &data,
                     &names,
                     args.folds,
                     &dir,
-                    vec![device],
+                    devices,
                     &crate::observe::terminal(progress),
                 )
             })?;

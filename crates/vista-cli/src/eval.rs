@@ -74,7 +74,9 @@ pub struct PredictArgs {
     /// What to do with corrupt or unreadable images.
     #[arg(long, default_value = "error")]
     on_bad_image: OnBadImage,
-    #[arg(long, default_value = "cpu")]
+    /// `cpu`, `cuda`, `cuda:N`, a comma-separated list of them (the images are split
+    /// over the list), or `all`.
+    #[arg(long, visible_alias = "devices", default_value = "cpu")]
     device: DeviceSpec,
     /// Print the outcome as one JSON object (`vista_format::PredictSummary`) instead of text.
     #[arg(long)]

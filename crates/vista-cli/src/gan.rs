@@ -75,8 +75,9 @@ pub struct GanTrainArgs {
     /// Data-parallel shards per batch (default: one per core on the CPU).
     #[arg(long)]
     shards: Option<usize>,
-    /// `cpu`, `cuda` or `cuda:N`.
-    #[arg(long, default_value = "cpu")]
+    /// `cpu`, `cuda`, `cuda:N`, a comma-separated list of them (data-parallel over
+    /// the list; `cpu,cpu` is two CPU shards), or `all` (every CUDA GPU, else the CPU).
+    #[arg(long, visible_alias = "devices", default_value = "cpu")]
     device: DeviceSpec,
     /// What to do with corrupt or unreadable images.
     #[arg(long, default_value = "error")]
@@ -106,8 +107,9 @@ pub struct GanSampleArgs {
     /// it puts in their intended class, per class (class consistency).
     #[arg(long)]
     check_with: Option<PathBuf>,
-    /// `cpu`, `cuda` or `cuda:N`.
-    #[arg(long, default_value = "cpu")]
+    /// `cpu`, `cuda`, `cuda:N`, a comma-separated list of them (data-parallel over
+    /// the list; `cpu,cpu` is two CPU shards), or `all` (every CUDA GPU, else the CPU).
+    #[arg(long, visible_alias = "devices", default_value = "cpu")]
     device: DeviceSpec,
 }
 
@@ -148,7 +150,7 @@ fn run_train(args: &GanTrainArgs, progress: bool) -> Result<()> {
         optimizer,
         lr: args.lr,
         seed: args.seed,
-        shards: args.shards.unwrap_or(default_shards(args.device)),
+        shards: args.shards.unwrap_or(default_shards(&args.device)),
         ..GanConfig::default()
     };
     cfg.validate()?;
@@ -172,8 +174,8 @@ fn run_train(args: &GanTrainArgs, progress: bool) -> Result<()> {
         resume: args.resume,
         observer: crate::observe::terminal(progress),
     };
-    let epochs = with_training_backend!(args.device, |B, device| {
-        train_gan::<B>(&cfg, &data, &args.out, vec![device], &opts)
+    let epochs = with_training_backend!(args.device, |B, devices| {
+        train_gan::<B>(&cfg, &data, &args.out, devices, &opts)
     })
     .with_context(|| format!("training a GAN into {}", args.out.display()))?;
     let last = epochs.last().context("the GAN trained no epoch")?;

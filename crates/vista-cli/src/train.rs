@@ -133,8 +133,9 @@ pub struct RecipeArgs {
     /// Data-parallel shards per batch (default: one per core on the CPU).
     #[arg(long)]
     shards: Option<usize>,
-    /// `cpu`, `cuda` or `cuda:N`.
-    #[arg(long, default_value = "cpu")]
+    /// `cpu`, `cuda`, `cuda:N`, a comma-separated list of them (data-parallel over
+    /// the list; `cpu,cpu` is two CPU shards), or `all` (every CUDA GPU, else the CPU).
+    #[arg(long, visible_alias = "devices", default_value = "cpu")]
     pub device: DeviceSpec,
     /// What to do with corrupt or unreadable images.
     #[arg(long, default_value = "error")]
@@ -236,12 +237,13 @@ pub(crate) fn build_config(
     let mut cfg = match &args.config {
         Some(p) => read_config(p)?,
         None => {
-            let target = match args.device {
-                DeviceSpec::Cpu => Target::Cpu,
-                DeviceSpec::Cuda(_) => Target::Gpu,
+            let target = if args.device.is_cuda() {
+                Target::Gpu
+            } else {
+                Target::Cpu
             };
             let mut cfg = TrainConfig::default_recipe(sizes, classes, target);
-            cfg.shards = default_shards(args.device);
+            cfg.shards = default_shards(&args.device);
             cfg
         }
     };
@@ -377,8 +379,11 @@ pub(crate) fn build_config(
     if let Some(s) = args.seed {
         cfg.seed = s;
     }
-    if let Some(s) = args.shards {
-        cfg.shards = s;
+    match args.shards {
+        Some(s) => cfg.shards = s,
+        // Several listed devices each take a shard, whatever a --config file says.
+        None if args.device.count() > 1 => cfg.shards = cfg.shards.max(args.device.count()),
+        None => {}
     }
     if let Some(dir) = &args.extra_data {
         // A ratio from --config stands unless --extra-ratio overrides it.
@@ -665,8 +670,8 @@ pub fn run_train(args: &TrainArgs, progress: bool) -> Result<()> {
         resume: args.resume,
         observer: crate::observe::terminal(progress),
     };
-    let outcome = with_training_backend!(args.recipe.device, |B, device| {
-        train::<B>(&cfg, &data, &args.out, vec![device], &opts).map(|o| o.metrics)
+    let outcome = with_training_backend!(args.recipe.device, |B, devices| {
+        train::<B>(&cfg, &data, &args.out, devices, &opts).map(|o| o.metrics)
     })
     .with_context(|| format!("training into {}", args.out.display()))?;
     let last = outcome.last().context("the run trained no epoch")?;
@@ -689,13 +694,8 @@ pub fn run_lr_find(args: &LrFindArgs, progress: bool) -> Result<()> {
     )?;
     let data = attach_valid(&args.recipe, TrainData::from(loaded), &args.out, progress)?;
     let data = attach_extra(&args.recipe, &cfg, data, &args.out, progress)?;
-    let finder = with_training_backend!(args.recipe.device, |B, device| {
-        find_lr::<B>(
-            &cfg,
-            &data,
-            vec![device],
-            &crate::observe::terminal(progress),
-        )
+    let finder = with_training_backend!(args.recipe.device, |B, devices| {
+        find_lr::<B>(&cfg, &data, devices, &crate::observe::terminal(progress))
     })?;
     let s = finder.suggestions();
     std::fs::create_dir_all(&args.out)

@@ -436,7 +436,7 @@ where
                     shard_grads(&self.model, device, images, t, n, s, k, groups)
                 }
             });
-        sync_batch_norm(&self.model, results.len());
+        self.model = sync_batch_norm(self.model.clone(), &self.devices, results.len());
         let loss: f32 = results.iter().map(|(_, l)| l).sum();
         let n_groups = results[0].0.len();
         let main = &self.devices[0];

@@ -26,9 +26,22 @@ pub(crate) fn merge_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
 /// Batch norm's running statistics keep one pending update per thread and average them
 /// when synchronized; the shard threads are new at every step, so after a step of
 /// several shards they are synchronized at once (taking a record does), or later steps
-/// would read stale values.
-pub(crate) fn sync_batch_norm<B: AutodiffBackend, M: AutodiffModule<B>>(module: &M, shards: usize) {
-    if shards > 1 {
-        let _ = module.clone().into_record();
+/// would read stale values. burn leaves the average on the device of whichever shard it
+/// met first, so with shards on other devices (several GPUs) the module comes back on
+/// `devices[0]`.
+pub(crate) fn sync_batch_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: M,
+    devices: &[B::Device],
+    shards: usize,
+) -> M {
+    if shards <= 1 {
+        return module;
+    }
+    let _ = module.clone().into_record();
+    let main = &devices[0];
+    if devices.iter().any(|d| d != main) {
+        module.fork(main)
+    } else {
+        module
     }
 }

@@ -247,7 +247,10 @@ pub fn run(args: &[String]) -> Result<()> {
         eprintln!("reproduce, article preset: {line}");
     }
     check_recipe(&o)?;
-    let bin = build_vista(o.profile, o.device.starts_with("cuda"))?;
+    let bin = match &o.vista {
+        Some(bin) => bin.clone(),
+        None => build_vista(o.profile, o.device.starts_with("cuda"))?,
+    };
     let total = Instant::now();
 
     // The data: the embedded Fashion-MNIST (a small part of it for --smoke) or the user's.

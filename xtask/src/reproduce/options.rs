@@ -11,7 +11,8 @@ usage: cargo xtask reproduce [options]
 
   --data PATH      a Kaggle or Analytics Vidhya download (default: the embedded Fashion-MNIST)
   --out DIR        run folder (default: runs/reproduce, or runs/reproduce-smoke)
-  --device DEV     cpu (default) or cuda:N (builds vista with --features cuda)
+  --device DEV     cpu (default), cuda:N, or several GPUs cuda:0,cuda:1 (data-parallel;
+                   builds vista with --features cuda); --devices is the same
   --preset NAME    article (default on CUDA): the article's recipe, a pretrained ResNet-50
                    fine-tuned at 64 -> 128 -> 150 px with mixup 0.4, Inception v3 (model B);
                    cpu (default elsewhere): ResNet-18/8 and Inception v3/8 sized for 2 cores
@@ -25,6 +26,8 @@ usage: cargo xtask reproduce [options]
   --fresh          redo every stage, even those finished before
   --profile NAME   cargo profile of the vista binary: release (default) or dev (the test
                    suite's build, which CI's smoke run reuses; slower, same numbers)
+  --vista BIN      run this vista binary instead of building one (a machine without cargo:
+                   see `cargo xtask gpu-check`)
 ";
 
 /// Which recipe a run trains.
@@ -50,6 +53,9 @@ pub(super) struct Options {
     pub(super) smoke: bool,
     pub(super) check: bool,
     pub(super) profile: Profile,
+    /// A `vista` binary built elsewhere (a GPU machine without cargo or network), run
+    /// instead of building one.
+    pub(super) vista: Option<PathBuf>,
 }
 
 pub(super) fn parse(args: &[String]) -> Result<Options> {
@@ -65,6 +71,7 @@ pub(super) fn parse(args: &[String]) -> Result<Options> {
         smoke: false,
         check: false,
         profile: Profile::Release,
+        vista: None,
     };
     let mut out = None;
     let mut preset = None;
@@ -79,7 +86,7 @@ pub(super) fn parse(args: &[String]) -> Result<Options> {
         match a.as_str() {
             "--data" => o.data = value()?,
             "--out" => out = Some(PathBuf::from(value()?)),
-            "--device" => o.device = value()?,
+            "--device" | "--devices" => o.device = value()?,
             "--weights" => o.weights = Some(PathBuf::from(value()?)),
             "--preset" => {
                 preset = Some(match value()?.as_str() {
@@ -100,6 +107,7 @@ pub(super) fn parse(args: &[String]) -> Result<Options> {
             "--smoke" => o.smoke = true,
             "--check" => o.check = true,
             "--profile" => o.profile = Profile::parse(&value()?)?,
+            "--vista" => o.vista = Some(PathBuf::from(value()?)),
             "--help" | "-h" => {
                 print!("{HELP}");
                 std::process::exit(0);

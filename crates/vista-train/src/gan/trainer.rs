@@ -204,7 +204,7 @@ impl<B: AutodiffBackend> GanTrainer<B> {
                 -value,
             )
         });
-        sync_batch_norm(&self.generator, results.len());
+        self.generator = sync_batch_norm(self.generator.clone(), &self.devices, results.len());
         let w = results.iter().map(|(_, v)| v).sum();
         let grads = merge_grads(
             results.into_iter().map(|(g, _)| g).collect(),
@@ -241,7 +241,7 @@ impl<B: AutodiffBackend> GanTrainer<B> {
                 value,
             )
         });
-        sync_batch_norm(&self.generator, results.len());
+        self.generator = sync_batch_norm(self.generator.clone(), &self.devices, results.len());
         let loss = results.iter().map(|(_, v)| v).sum();
         let grads = merge_grads(
             results.into_iter().map(|(g, _)| g).collect(),
