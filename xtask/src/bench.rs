@@ -14,6 +14,8 @@
 //!   same folder, in a virtual environment that reuses Debian's PyTorch (1.13) and gets
 //!   fastai 2.7 (the last series for torch < 2.3) from PyPI. Prints both test
 //!   accuracies, wall times and their ratio.
+//! - `lr-policy [--seeds 5] [--epochs 1,1] [--fixed 6e-2]`: the LR finder's suggestions
+//!   over seeds and the accuracy each policy trains to (`bench_lr.rs`).
 
 use std::process::Command;
 
@@ -49,8 +51,9 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("train") => train(&args[1..]),
         Some("clean") => crate::bench_clean::run(&args[1..]),
         Some("photos") => crate::bench_photos::run(&args[1..]),
+        Some("lr-policy") => crate::bench_lr::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench data | models [--sizes 64,128] [--batch 32] [--steps 3] | train [--skip-fastai] | clean [--noise 0.05] | photos [--n 10000] [--cache-mb 512]"
+            "usage: cargo xtask bench data | models [--sizes 64,128] [--batch 32] [--steps 3] | train [--skip-fastai] | clean [--noise 0.05] | photos [--n 10000] [--cache-mb 512] | lr-policy [--seeds 5] [--epochs 1,1] [--fixed 6e-2]"
         ),
     }
 }

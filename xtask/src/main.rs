@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_clean;
+mod bench_lr;
 mod bench_photos;
 mod ci;
 mod fuzz;
@@ -28,6 +29,7 @@ commands:
   bench train              time to accuracy on the embedded data, beside fastai
   bench clean              noisy-label benchmark of cleaning (detection, accuracy with/without)
   bench photos             peak memory and epoch time on 12-MP JPEGs (--n 10000 --cache-mb 512)
+  bench lr-policy          LR finder suggestions over seeds, and the accuracy of each LR policy
 ";
 
 fn main() {
