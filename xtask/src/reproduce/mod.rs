@@ -28,7 +28,8 @@ use vista_format::{
 
 use self::options::{Options, parse};
 use self::preset::{
-    ModelSpec, Preset, SMOKE_TEST, SMOKE_TRAIN, cleaned_spec, gan_spec, preset, weights_line,
+    LrChoice, ModelSpec, Preset, SMOKE_TEST, SMOKE_TRAIN, cleaned_spec, gan_spec, preset,
+    weights_line,
 };
 use self::stages::{check_recipe, stage, stage_total, write_file};
 use crate::report::{html, markdown};
@@ -140,17 +141,18 @@ impl Run<'_> {
         read_json(&data_summary_path(&self.o.out)).ok()
     }
 
-    /// The rate the ResNets train at: fastai's `slide`, else its `valley`. On these
-    /// short one-cycle schedules `slide` trains best of the finder's suggestions.
-    fn lr(&self) -> Result<f64> {
+    /// The rate the ResNets train at, and why: the preset's [`preset::LrPolicy`] applied
+    /// to the LR finder's record.
+    fn lr_choice(&self) -> Result<LrChoice> {
         let path = self.lr_find().record();
         let record: LrFindRecord = read_json(&path)?;
-        record.pick().with_context(|| {
-            format!(
-                "{} has neither a slide nor a valley suggestion",
-                path.display()
-            )
-        })
+        (self.preset.lr_policy)
+            .choose(record.suggestions.minimum)
+            .with_context(|| format!("{} has no minimum/10 suggestion", path.display()))
+    }
+
+    fn lr(&self) -> Result<f64> {
+        self.lr_choice().map(|c| c.lr)
     }
 
     fn train(&self, m: &ModelSpec) -> Result<()> {

@@ -227,8 +227,11 @@ pub(super) fn report(run: &Run<'_>, elapsed: f64) -> Result<Vec<Block>> {
     if let Ok(record) = read_json::<LrFindRecord>(&run.lr_find().record()) {
         let s = record.suggestions;
         let f = |v: Option<f64>| v.map_or("–".into(), |x| format!("{x:.2e}"));
+        let choice = run
+            .lr_choice()
+            .map_or_else(|e| format!("no rate: {e:#}"), |c| c.why);
         doc.push(Block::Para(format!(
-            "Suggestions: valley {}, steep {}, minimum/10 {}, slide {}. Models marked `{{lr}}` train at the slide suggestion.",
+            "Suggestions: valley {}, steep {}, minimum/10 {}, slide {}. The ResNets train at {choice}.",
             f(s.valley),
             f(s.steep),
             f(s.minimum),
