@@ -106,20 +106,42 @@ impl DeviceSpec {
     }
 }
 
-/// The CUDA GPUs this vista can see: none when it was built without CUDA or has no
-/// driver.
-fn cuda_count() -> usize {
+/// The CUDA GPUs this vista can see: none when it was built without CUDA, has no
+/// driver, or the driver sees no GPU.
+pub fn cuda_count() -> usize {
     #[cfg(feature = "cuda")]
     {
-        // burn asks the driver through a client on the first GPU, which panics where
-        // there is no driver at all.
+        // burn asks the driver through a client on the first GPU; without a driver that
+        // client's thread panics. The panic is the answer "none", not a message.
         use burn::tensor::backend::Backend;
-        std::panic::catch_unwind(|| <Gpu as Backend>::device_count(0)).unwrap_or(0)
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let n = std::panic::catch_unwind(|| <Gpu as Backend>::device_count(0)).unwrap_or(0);
+        std::panic::set_hook(hook);
+        n
     }
     #[cfg(not(feature = "cuda"))]
     {
         0
     }
+}
+
+/// Fails with a plain message where a listed GPU is not there (no driver, or fewer GPUs).
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+pub fn check_cuda(ids: &[usize]) -> Result<()> {
+    let n = cuda_count();
+    if let Some(id) = ids.iter().find(|&&id| id >= n) {
+        if n == 0 {
+            bail!(
+                "cuda:{id} is not available: no CUDA driver could be loaded (libcuda.so) or it sees no GPU; use --device cpu"
+            );
+        }
+        bail!(
+            "cuda:{id} is not available: the driver sees {n} GPU(s), cuda:0 to cuda:{}",
+            n - 1
+        );
+    }
+    Ok(())
 }
 
 /// Data-parallel shards on the CPU: one per core, each a thread running its part of the
@@ -151,6 +173,7 @@ macro_rules! with_training_backend {
             }
             #[cfg(feature = "cuda")]
             $crate::backend::DeviceSpec::Cuda(ids) => {
+                $crate::backend::check_cuda(ids)?;
                 type $B = burn::backend::Autodiff<$crate::backend::Gpu>;
                 let $devices: Vec<burn::backend::cuda::CudaDevice> = ids
                     .iter()
@@ -180,6 +203,7 @@ macro_rules! with_inference_backend {
             }
             #[cfg(feature = "cuda")]
             $crate::backend::DeviceSpec::Cuda(ids) => {
+                $crate::backend::check_cuda(ids)?;
                 type $B = $crate::backend::Gpu;
                 let $devices: Vec<burn::backend::cuda::CudaDevice> = ids
                     .iter()
@@ -288,6 +312,15 @@ mod tests {
             super::default_shards(&parse("cpu").unwrap()),
             super::cpu_shards()
         );
+    }
+
+    #[test]
+    fn a_gpu_that_is_not_there_is_a_plain_error() {
+        if super::cuda_count() == 0 {
+            let err = super::check_cuda(&[0]).unwrap_err().to_string();
+            assert!(err.contains("cuda:0 is not available"), "{err}");
+            assert!(super::check_cuda(&[]).is_ok());
+        }
     }
 
     #[test]
