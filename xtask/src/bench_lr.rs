@@ -69,10 +69,10 @@ fn train(bin: &Path, data: &Path, dir: &Path, seed: u64, epochs: &str, lr: f64) 
     let metrics = RunDir::new(dir).metrics_json();
     let want = epochs.split(',').count();
     let done = |m: &Vec<EpochMetrics>| m.len() >= want;
-    if let Ok(m) = read_json::<Vec<EpochMetrics>>(&metrics) {
-        if done(&m) {
-            return Ok(m.last().map_or(0.0, |e| f64::from(e.accuracy)));
-        }
+    if let Ok(m) = read_json::<Vec<EpochMetrics>>(&metrics)
+        && done(&m)
+    {
+        return Ok(m.last().map_or(0.0, |e| f64::from(e.accuracy)));
     }
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
