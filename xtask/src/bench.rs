@@ -118,9 +118,13 @@ fn models(args: &[String]) -> Result<()> {
     ensure_torch()?;
     let vista = build_vista(Profile::Release, false)?;
     eprintln!("measuring vista (this takes a few minutes on 2 cores)");
+    // Both sides use every core: PyTorch its intra-op threads, vista one shard per core
+    // (as `vista train` does).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let ours = Command::new(&vista)
         .args(["bench", "models"])
         .args(&opts)
+        .args(["--shards", &cores.to_string()])
         .output()
         .context("running vista bench")?;
     if !ours.status.success() {
