@@ -56,7 +56,7 @@ fn smoke_reproduce(out: &str, extra: &[&str]) -> Result<()> {
 
 /// A ResNet-50 at 1/16 of its width in the layout of Places365's release (legacy
 /// `.pth.tar`, `{'state_dict': {'module.…'}}`), made by the fixture script with torchvision.
-const ARTICLE_FIXTURE: &str = "tests/data/models/resnet50_w16_places.pth.tar";
+pub(crate) const ARTICLE_FIXTURE: &str = "tests/data/models/resnet50_w16_places.pth.tar";
 
 /// The library's examples, which each check their model learned.
 const EXAMPLES: [&str; 3] = ["fit_one_cycle", "fine_tune", "tta_ensemble"];

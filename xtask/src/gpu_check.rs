@@ -31,6 +31,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use vista_format::{ModelBench, write_json};
 
+use crate::ci::ARTICLE_FIXTURE;
 use crate::util::{Profile, build_vista, cargo, machine, root, run as sh};
 
 const HELP: &str = "\
@@ -46,9 +47,6 @@ usage: cargo xtask gpu-check [options]
   --prepare          build target/gpu-check/{vista,xtask,run.sh} to carry to a GPU
                      machine without cargo or network, and stop
 ";
-
-/// The committed stand-in for Places365's ResNet-50 (see `ci.rs`).
-const ARTICLE_FIXTURE: &str = "tests/data/models/resnet50_w16_places.pth.tar";
 
 /// Where `--prepare` puts what travels to the GPU machine.
 const BUNDLE: &str = "target/gpu-check";
