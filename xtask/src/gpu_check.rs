@@ -228,7 +228,17 @@ fn check(out: &Path, name: &str, mut cmd: Command, limit: Duration) -> Result<Ch
     let command = format!("{cmd:?}");
     eprintln!("gpu-check {name}: {command}");
     let log_path = out.join(format!("{name}.log"));
-    let log = std::fs::File::create(&log_path)
+    // A fresh file, never through a link left in the folder.
+    match std::fs::remove_file(&log_path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing {}", log_path.display()));
+        }
+        _ => {}
+    }
+    let log = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
     let start = Instant::now();
     let mut child = cmd
@@ -351,6 +361,15 @@ mod tests {
         let c = check(&dir, "fails", fail, Duration::from_secs(10)).unwrap();
         assert!(!c.passed && c.failure.unwrap().contains("exit"));
         assert_eq!(c.tail, "oops");
+        // A link left where a log goes is replaced, not written through.
+        let outside = dir.join("outside.txt");
+        std::fs::write(&outside, "keep").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.join("linked.log")).unwrap();
+        let mut echo = Command::new("sh");
+        echo.args(["-c", "echo fine"]);
+        let c = check(&dir, "linked", echo, Duration::from_secs(10)).unwrap();
+        assert!(c.passed);
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
