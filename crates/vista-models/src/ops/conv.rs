@@ -145,19 +145,60 @@ fn forward_tensor(x: &FlexTensor, weight: &FlexTensor, g: &Geometry) -> FlexTens
     tensor(out, [g.n, g.c_out, g.out_h, g.out_w])
 }
 
-/// The output `[n, c_out, out_h, out_w]` of an `[n, c_in, h, w]` input: each image's
-/// column matrix `[c_in·kh·kw, out_h·out_w]` (see [`columns`]) multiplied by the weight
-/// as soon as it is built, while it is in cache.
+/// The output `[n, c_out, out_h, out_w]` of an `[n, c_in, h, w]` input: each group of
+/// images' column matrix `[c_in·kh·kw, images·out_h·out_w]` (see [`Columns`]) multiplied
+/// by the weight as soon as it is built, while it is in cache.
 fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
     let mut out = vec![0.0; g.n * g.c_out * g.plane()];
     let w = Mat::row_major(weight, g.c_out, g.rows());
-    out.par_chunks_mut(g.c_out * g.plane())
+    let taps = g.kernel_taps();
+    let (group, parallelism) = g.grouping();
+    out.par_chunks_mut(group * g.c_out * g.plane())
         .enumerate()
-        .for_each_init(Vec::new, |scratch, (b, out)| {
-            let cols = columns(&x[b * g.image()..][..g.image()], g, scratch);
-            matmul(out, w, Mat::row_major(cols, g.rows(), g.plane()), false);
+        .for_each_init(Scratch::default, |s, (i, out)| {
+            let images = i * group..i * group + out.len() / (g.c_out * g.plane());
+            let cols = s.cols.build(x, g, &taps, images.clone());
+            if images.len() == 1 {
+                matmul(out, w, cols, false, parallelism);
+            } else {
+                s.product.resize(g.c_out * cols.cols, 0.0);
+                matmul(&mut s.product, w, cols, false, parallelism);
+                ungather(&s.product, out, g.c_out, g.plane());
+            }
         });
     out
+}
+
+/// Per-thread matrices of one group of images: its column matrix and a product or
+/// gathered gradient laid out `[channels, images·plane]`.
+#[derive(Default)]
+struct Scratch {
+    cols: Columns,
+    product: Vec<f32>,
+}
+
+/// `[images, channels, plane]` maps (`src`, one group of images' part of a batch) laid
+/// side by side as the `[channels, images·plane]` matrix `dst`: a group's images become
+/// one matrix product's columns.
+fn gather(src: &[f32], dst: &mut Vec<f32>, channels: usize, plane: usize) {
+    let images = src.len() / (channels * plane);
+    dst.resize(src.len(), 0.0);
+    for (b, image) in src.chunks(channels * plane).enumerate() {
+        for (c, row) in image.chunks(plane).enumerate() {
+            dst[(c * images + b) * plane..][..plane].copy_from_slice(row);
+        }
+    }
+}
+
+/// The inverse of [`gather`]: the `[channels, images·plane]` matrix `src` written back
+/// as `[images, channels, plane]` maps into `dst`.
+fn ungather(src: &[f32], dst: &mut [f32], channels: usize, plane: usize) {
+    let images = dst.len() / (channels * plane);
+    for (b, image) in dst.chunks_mut(channels * plane).enumerate() {
+        for (c, row) in image.chunks_mut(plane).enumerate() {
+            row.copy_from_slice(&src[(c * images + b) * plane..][..plane]);
+        }
+    }
 }
 
 /// The backward step of [`train_conv2d`]: the input gradient through the weight, the
@@ -193,23 +234,35 @@ impl Backward<Flex, 2> for ConvBackward {
 }
 
 /// Images whose weight-gradient terms are summed together before the partial sums are
-/// added in order: a fixed grouping, so the sum is the same on any number of threads.
+/// added in order: a fixed grouping (at least this many, a whole number of
+/// [`Geometry::grouping`]'s groups), so the sum is the same on any number of threads.
 const IMAGES_PER_PARTIAL_SUM: usize = 8;
 
 /// dW = Σ_b dY_b · cols_bᵀ: `[c_out, out_h·out_w] × [out_h·out_w, c_in·kh·kw]` per image,
-/// each image's column matrix rebuilt from the input `x` (see [`columns`]).
+/// taken a group of images at a time (`[c_out, images·plane] × [images·plane, rows]`),
+/// each group's column matrix rebuilt from the input `x` (see [`Columns`]).
 fn weight_grad(dy: &[f32], x: &[f32], g: &Geometry) -> Vec<f32> {
     let out_block = g.c_out * g.plane();
-    let partials: Vec<Vec<f32>> = (0..g.n.div_ceil(IMAGES_PER_PARTIAL_SUM))
+    let taps = g.kernel_taps();
+    let (group, parallelism) = g.grouping();
+    let per_sum = group * IMAGES_PER_PARTIAL_SUM.div_ceil(group);
+    let partials: Vec<Vec<f32>> = (0..g.n.div_ceil(per_sum))
         .into_par_iter()
-        .map_init(Vec::new, |scratch, group| {
+        .map_init(Scratch::default, |s, partial| {
             let mut sum = vec![0.0; g.c_out * g.rows()];
-            let first = group * IMAGES_PER_PARTIAL_SUM;
-            for b in first..(first + IMAGES_PER_PARTIAL_SUM).min(g.n) {
-                let dy = Mat::row_major(&dy[b * out_block..][..out_block], g.c_out, g.plane());
-                let cols = columns(&x[b * g.image()..][..g.image()], g, scratch);
-                let cols = Mat::row_major(cols, g.rows(), g.plane());
-                matmul(&mut sum, dy, cols.transposed(), true);
+            let end = ((partial + 1) * per_sum).min(g.n);
+            for first in (partial * per_sum..end).step_by(group) {
+                let images = first..(first + group).min(end);
+                let dy = &dy[images.start * out_block..images.end * out_block];
+                let dy = if images.len() == 1 {
+                    dy
+                } else {
+                    gather(dy, &mut s.product, g.c_out, g.plane());
+                    &s.product
+                };
+                let cols = s.cols.build(x, g, &taps, images);
+                let dy = Mat::row_major(dy, g.c_out, cols.cols);
+                matmul(&mut sum, dy, cols.transposed(), true, parallelism);
             }
             sum
         })
@@ -224,20 +277,33 @@ fn weight_grad(dy: &[f32], x: &[f32], g: &Geometry) -> Vec<f32> {
     dw
 }
 
-/// dx: per image, dcols = Wᵀ · dY_b (`[c_in·kh·kw, c_out] × [c_out, out_h·out_w]`),
-/// folded back onto the image with [`col2im`] while it is in cache.
+/// dx: per group of images, dcols = Wᵀ · dY (`[c_in·kh·kw, c_out] × [c_out,
+/// images·out_h·out_w]`), folded back onto each image with [`col2im`] while it is in cache.
 fn input_grad(dy: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
     let out_block = g.c_out * g.plane();
     let w = Mat::row_major(weight, g.c_out, g.rows()).transposed();
+    let taps = g.kernel_taps();
+    let (group, parallelism) = g.grouping();
     let mut dx = vec![0.0; g.n * g.image()];
-    dx.par_chunks_mut(g.image()).enumerate().for_each_init(
-        || vec![0.0; g.block()],
-        |dcols, (b, dx)| {
-            let dy = Mat::row_major(&dy[b * out_block..][..out_block], g.c_out, g.plane());
-            matmul(dcols, w, dy, false);
-            col2im(dcols, dx, g);
-        },
-    );
+    dx.par_chunks_mut(group * g.image())
+        .enumerate()
+        .for_each_init(Scratch::default, |s, (i, dx)| {
+            let images = dx.len() / g.image();
+            let dy = &dy[i * group * out_block..][..images * out_block];
+            let dy = if images == 1 {
+                dy
+            } else {
+                gather(dy, &mut s.product, g.c_out, g.plane());
+                &s.product
+            };
+            let width = images * g.plane();
+            let dcols = &mut s.cols.values;
+            dcols.resize(g.rows() * width, 0.0);
+            matmul(dcols, w, Mat::row_major(dy, g.c_out, width), false, parallelism);
+            for (b, dx) in dx.chunks_mut(g.image()).enumerate() {
+                col2im(&mut dcols[b * g.plane()..], width, dx, g, &taps);
+            }
+        });
     dx
 }
 
@@ -283,9 +349,17 @@ impl<'a> Mat<'a> {
 }
 
 /// `dst = a · b`, or `dst += a · b` when `accumulate`; `dst` is the row-major
-/// `[a.rows, b.cols]` matrix. One thread: the callers share images among threads.
+/// `[a.rows, b.cols]` matrix. The callers share groups of images among threads; where
+/// there are fewer groups than threads, gemm splits each product's rows and columns
+/// among them (`parallelism`), which leaves every element's sum as it is.
 #[allow(unsafe_code)]
-fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
+fn matmul(
+    dst: &mut [f32],
+    a: Mat<'_>,
+    b: Mat<'_>,
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(
         b.rows == k && dst.len() == m * n && a.fits() && b.fits(),
@@ -317,7 +391,7 @@ fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         );
     }
 }
@@ -326,12 +400,11 @@ fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
-/// The positions one row of a column matrix reads: input channel `channel`; output rows
-/// `y_lo..y_hi` and columns `x_lo..x_hi` lie inside the image, the first of them at
-/// input row `y0` and column `x0`.
+/// The positions the rows of a column matrix at one kernel offset read, in each input
+/// channel: output rows `y_lo..y_hi` and columns `x_lo..x_hi` lie inside the image, the
+/// first of them at input row `y0` and column `x0`.
 #[derive(Debug, Clone, Copy)]
 struct Tap {
-    channel: usize,
     y_lo: usize,
     y_hi: usize,
     y0: usize,
@@ -402,26 +475,42 @@ impl Geometry {
         self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.padding == [0, 0]
     }
 
-    /// One image's column matrix `[rows, plane]`.
-    fn block(&self) -> usize {
-        self.rows() * self.plane()
+    /// Where the rows of a column matrix at each kernel offset (kernel row, kernel column)
+    /// read, or `None` when every one of their positions lies outside the image. Row
+    /// `(c, i, j)` reads channel `c` at offset `i·kw + j`.
+    fn kernel_taps(&self) -> Vec<Option<Tap>> {
+        (0..self.kh * self.kw)
+            .map(|k| {
+                let (y_lo, y_hi, y0) = self.span(k / self.kw, 0);
+                let (x_lo, x_hi, x0) = self.span(k % self.kw, 1);
+                (y_lo < y_hi && x_lo < x_hi).then_some(Tap {
+                    y_lo,
+                    y_hi,
+                    y0,
+                    x_lo,
+                    x_hi,
+                    x0,
+                })
+            })
+            .collect()
     }
 
-    /// Where row `row` (channel, kernel row, kernel column) of a column matrix reads,
-    /// or `None` when every one of its positions lies outside the image.
-    fn tap(&self, row: usize) -> Option<Tap> {
-        let (i, j) = (row / self.kw % self.kh, row % self.kw);
-        let (y_lo, y_hi, y0) = self.span(i, 0);
-        let (x_lo, x_hi, x0) = self.span(j, 1);
-        (y_lo < y_hi && x_lo < x_hi).then_some(Tap {
-            channel: row / (self.kh * self.kw),
-            y_lo,
-            y_hi,
-            y0,
-            x_lo,
-            x_hi,
-            x0,
-        })
+    /// Images whose column matrices are laid side by side into one matrix product, and
+    /// how each product is threaded. A small output plane (a late layer, a small image)
+    /// would make thin products that use a fraction of the gemm microkernel's rows, so
+    /// images are grouped until a product has [`MIN_PRODUCT_COLUMNS`] columns. The
+    /// grouping depends on the sizes alone, so sums do not change with the thread count;
+    /// where there are fewer groups than threads, gemm threads each product instead.
+    fn grouping(&self) -> (usize, gemm::Parallelism) {
+        let group = MIN_PRODUCT_COLUMNS
+            .div_ceil(self.plane().max(1))
+            .clamp(1, self.n.max(1));
+        let parallelism = if self.n.div_ceil(group) < rayon::current_num_threads() {
+            gemm::Parallelism::Rayon(0)
+        } else {
+            gemm::Parallelism::None
+        };
+        (group, parallelism)
     }
 
     /// Where a row of the column matrix is the input plane shifted (stride 1, output as
@@ -461,66 +550,95 @@ impl Geometry {
     }
 }
 
-/// One image's column matrix (`x` is its `[c_in, h, w]` input): the image itself where
-/// the kernel is 1×1 with stride 1 and no padding, otherwise built by [`im2col`] in
-/// `scratch`.
-fn columns<'a>(x: &'a [f32], g: &Geometry, scratch: &'a mut Vec<f32>) -> &'a [f32] {
-    if g.is_pointwise() {
-        return x;
-    }
-    im2col(x, g, scratch);
-    scratch
+/// Columns of one matrix product, the output positions of a group of images: below
+/// this, images are grouped (see [`Geometry::grouping`]).
+const MIN_PRODUCT_COLUMNS: usize = 256;
+
+/// A per-thread column matrix.
+#[derive(Default)]
+struct Columns {
+    values: Vec<f32>,
 }
 
-/// One image's column matrix `[c_in·kh·kw, out_h·out_w]`: row `(c, i, j)`, column
-/// `(y, x)` holds the input at channel `c`, row `y·stride − pad + i·dilation`, column
-/// `x·stride − pad + j·dilation`, or 0 outside the image. Every value is written once.
-/// One image's column matrix `[c_in·kh·kw, out_h·out_w]`, written into `cols`: row
-/// `(c, i, j)`, column `(y, x)` holds the input at channel `c`, row
+impl Columns {
+    /// The column matrix `[c_in·kh·kw, images·out_h·out_w]` of `images` of the batch `x`
+    /// (`[n, c_in, h, w]`), each image's [`im2col`] matrix beside the previous one's: the
+    /// image itself where there is one image and the kernel is 1×1 with stride 1 and no
+    /// padding, otherwise built in this scratch.
+    fn build<'a>(
+        &'a mut self,
+        x: &'a [f32],
+        g: &Geometry,
+        taps: &[Option<Tap>],
+        images: std::ops::Range<usize>,
+    ) -> Mat<'a> {
+        let width = images.len() * g.plane();
+        if g.is_pointwise() && images.len() == 1 {
+            return Mat::row_major(&x[images.start * g.image()..][..g.image()], g.rows(), width);
+        }
+        self.values.resize(g.rows() * width, 0.0);
+        for (b, image) in images.enumerate() {
+            let x = &x[image * g.image()..][..g.image()];
+            im2col(x, g, taps, &mut self.values[b * g.plane()..], width);
+        }
+        Mat::row_major(&self.values, g.rows(), width)
+    }
+}
+
+/// One image's column matrix `[c_in·kh·kw, out_h·out_w]`, written into `cols`, whose rows
+/// are `ld` apart: row `(c, i, j)`, column `(y, x)` holds the input at channel `c`, row
 /// `y·stride − pad + i·dilation`, column `x·stride − pad + j·dilation`, or 0 outside the
 /// image. Every value is written once.
-fn im2col(x: &[f32], g: &Geometry, cols: &mut Vec<f32>) {
-    cols.clear();
-    cols.reserve(g.block());
-    for row in 0..g.rows() {
-        let start = cols.len();
-        let Some(t) = g.tap(row) else {
-            cols.resize(start + g.plane(), 0.0);
+fn im2col(x: &[f32], g: &Geometry, taps: &[Option<Tap>], cols: &mut [f32], ld: usize) {
+    let (sy, sx) = (g.stride[0], g.stride[1]);
+    for (row, tap) in (0..g.rows()).zip(taps.iter().cycle()) {
+        let dst = &mut cols[row * ld..][..g.plane()];
+        let Some(t) = tap else {
+            dst.fill(0.0);
             continue;
         };
-        let src = &x[t.channel * g.h * g.w..][..g.h * g.w];
-        cols.resize(start + t.y_lo * g.out_w, 0.0);
-        if let Some((from, len)) = g.shifted_run(&t) {
+        let src = &x[row / taps.len() * g.h * g.w..][..g.h * g.w];
+        dst[..t.y_lo * g.out_w + t.x_lo].fill(0.0);
+        if let Some((from, len)) = g.shifted_run(t) {
             // The whole band of valid rows is one shifted copy of the input plane; the
             // values that wrapped across a row's end are then put back to 0.
-            cols.resize(start + t.y_lo * g.out_w + t.x_lo, 0.0);
-            cols.extend_from_slice(&src[from..from + len]);
+            let start = t.y_lo * g.out_w + t.x_lo;
+            dst[start..start + len].copy_from_slice(&src[from..from + len]);
             for y in t.y_lo..t.y_hi - 1 {
-                cols[start + y * g.out_w + t.x_hi..start + (y + 1) * g.out_w + t.x_lo].fill(0.0);
+                dst[y * g.out_w + t.x_hi..(y + 1) * g.out_w + t.x_lo].fill(0.0);
             }
-        } else {
-            let (sy, sx) = (g.stride[0], g.stride[1]);
-            for y in t.y_lo..t.y_hi {
-                let src = &src[(t.y0 + (y - t.y_lo) * sy) * g.w..][..g.w];
-                cols.resize(start + y * g.out_w + t.x_lo, 0.0);
-                let n = t.x_hi - t.x_lo;
-                cols.extend(src[t.x0..].iter().step_by(sx).take(n));
-                cols.resize(start + (y + 1) * g.out_w, 0.0);
-            }
+            dst[start + len..].fill(0.0);
+            continue;
         }
-        cols.resize(start + g.plane(), 0.0);
+        let n = t.x_hi - t.x_lo;
+        for y in t.y_lo..t.y_hi {
+            let src = &src[(t.y0 + (y - t.y_lo) * sy) * g.w..][..g.w];
+            let line = &mut dst[y * g.out_w..][..g.out_w];
+            line[..t.x_lo].fill(0.0);
+            if sx == 1 {
+                line[t.x_lo..t.x_hi].copy_from_slice(&src[t.x0..t.x0 + n]);
+            } else {
+                for (d, s) in line[t.x_lo..t.x_hi].iter_mut().zip(src[t.x0..].iter().step_by(sx)) {
+                    *d = *s;
+                }
+            }
+            line[t.x_hi..].fill(0.0);
+        }
+        dst[t.y_hi * g.out_w..].fill(0.0);
     }
 }
 
-/// The adjoint of [`im2col`] for one image: adds each entry of its column matrix onto
-/// the input position it was read from, in `dx` (`[c_in, h, w]`). The entries for
-/// positions outside the image are set to 0 in `cols` on the way.
-fn col2im(cols: &mut [f32], dx: &mut [f32], g: &Geometry) {
+/// The adjoint of [`im2col`] for one image: adds each entry of its column matrix (rows
+/// `ld` apart in `cols`) onto the input position it was read from, in `dx`
+/// (`[c_in, h, w]`). The entries for positions outside the image are set to 0 in `cols`
+/// on the way.
+fn col2im(cols: &mut [f32], ld: usize, dx: &mut [f32], g: &Geometry, taps: &[Option<Tap>]) {
     let (sy, sx) = (g.stride[0], g.stride[1]);
-    for (row, src) in cols.chunks_mut(g.plane()).enumerate() {
-        let Some(t) = g.tap(row) else { continue };
-        let dst = &mut dx[t.channel * g.h * g.w..][..g.h * g.w];
-        if let Some((from, len)) = g.shifted_run(&t) {
+    for (row, tap) in (0..g.rows()).zip(taps.iter().cycle()) {
+        let Some(t) = tap else { continue };
+        let src = &mut cols[row * ld..][..g.plane()];
+        let dst = &mut dx[row / taps.len() * g.h * g.w..][..g.h * g.w];
+        if let Some((from, len)) = g.shifted_run(t) {
             for y in t.y_lo..t.y_hi - 1 {
                 src[y * g.out_w + t.x_hi..(y + 1) * g.out_w + t.x_lo].fill(0.0);
             }
@@ -533,8 +651,14 @@ fn col2im(cols: &mut [f32], dx: &mut [f32], g: &Geometry) {
         for (y, src) in src.chunks(g.out_w).enumerate().take(t.y_hi).skip(t.y_lo) {
             let dst = &mut dst[(t.y0 + (y - t.y_lo) * sy) * g.w..][..g.w];
             let src = &src[t.x_lo..t.x_hi];
-            for (d, s) in dst[t.x0..].iter_mut().step_by(sx).zip(src) {
-                *d += s;
+            if sx == 1 {
+                for (d, s) in dst[t.x0..t.x0 + src.len()].iter_mut().zip(src) {
+                    *d += s;
+                }
+            } else {
+                for (d, s) in dst[t.x0..].iter_mut().step_by(sx).zip(src) {
+                    *d += s;
+                }
             }
         }
     }
@@ -609,6 +733,12 @@ mod tests {
         check(2, [2, 3], [6, 5], [3, 1], [1, 1], [0, 0], [1, 1]);
         check(2, [2, 3], [1, 4], [3, 3], [1, 1], [1, 1], [1, 1]);
         check(2, [2, 3], [5, 9], [3, 3], [1, 1], [1, 1], [1, 1]);
+        // Planes large enough that each image is its own product (with a 1×1 kernel, the
+        // image itself), and small planes grouped with a remainder group.
+        check(2, [3, 4], [17, 16], [3, 3], [1, 1], [1, 1], [1, 1]);
+        check(2, [3, 4], [17, 16], [1, 1], [1, 1], [0, 0], [1, 1]);
+        check(11, [3, 4], [6, 7], [1, 1], [1, 1], [0, 0], [1, 1]);
+        check(11, [3, 4], [10, 10], [3, 3], [2, 2], [1, 1], [1, 1]);
         // More images than one partial sum of the weight gradient holds.
         check(
             IMAGES_PER_PARTIAL_SUM * 2 + 3,
@@ -623,12 +753,19 @@ mod tests {
 
     #[test]
     fn gradients_are_the_same_on_any_number_of_threads() {
+        // Three groups of images, and one group that gemm threads itself.
+        for (n, c_out) in [(21, 5), (3, 40)] {
+            same_on_any_number_of_threads(n, c_out);
+        }
+    }
+
+    fn same_on_any_number_of_threads(n: usize, c_out: usize) {
         let device = Default::default();
-        let conv = Conv2dConfig::new([3, 5], [3, 3])
+        let conv = Conv2dConfig::new([3, c_out], [3, 3])
             .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
             .with_bias(false)
             .init::<Train>(&device);
-        let x = Tensor::<Train, 4>::random([21, 3, 6, 6], Distribution::Normal(0.0, 1.0), &device)
+        let x = Tensor::<Train, 4>::random([n, 3, 6, 6], Distribution::Normal(0.0, 1.0), &device)
             .require_grad();
         let grads_on = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
@@ -638,7 +775,8 @@ mod tests {
             pool.install(|| {
                 let grads = conv2d(&conv, x.clone()).powi_scalar(2).sum().backward();
                 let w = conv.weight.grad(&grads).unwrap().to_data();
-                (w, x.grad(&grads).unwrap().to_data())
+                let y = conv2d(&conv, x.clone().detach()).to_data();
+                (w, x.grad(&grads).unwrap().to_data(), y)
             })
         };
         let one = grads_on(1);
@@ -646,6 +784,7 @@ mod tests {
             let many = grads_on(threads);
             assert_eq!(one.0, many.0, "weight gradient on {threads} threads");
             assert_eq!(one.1, many.1, "input gradient on {threads} threads");
+            assert_eq!(one.2, many.2, "output on {threads} threads");
         }
     }
 
