@@ -93,10 +93,8 @@ fn avg3<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
 }
 
 fn max3s2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    MaxPool2dConfig::new([3, 3])
-        .with_strides([2, 2])
-        .init()
-        .forward(x)
+    let pool = MaxPool2dConfig::new([3, 3]).with_strides([2, 2]).init();
+    crate::ops::max_pool2d(&pool, x)
 }
 
 /// torchvision's `InceptionA` (Mixed_5b to 5d, on the 35x35 grid): 1x1, 5x5, double

@@ -274,7 +274,7 @@ impl<B: Backend> ResNet<B> {
     pub fn features(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let mut x = relu(batch_norm(&self.bn1, conv2d(&self.conv1, x)));
         if let Some(pool) = &self.maxpool {
-            x = pool.forward(x);
+            x = crate::ops::max_pool2d(pool, x);
         }
         for stage in [&self.layer1, &self.layer2, &self.layer3, &self.layer4] {
             for block in stage {

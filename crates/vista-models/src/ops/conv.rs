@@ -85,7 +85,7 @@ fn fast_options<B: Backend>(conv: &Conv2d<B>, x: &Tensor<B, 4>) -> Option<ConvOp
 }
 
 /// `value` as type `U`, which the caller has checked it is.
-fn cast<T: 'static, U: 'static>(value: T) -> U {
+pub(super) fn cast<T: 'static, U: 'static>(value: T) -> U {
     let boxed: Box<dyn Any> = Box::new(value);
     *boxed
         .downcast::<U>()
@@ -299,7 +299,13 @@ fn input_grad(dy: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
             let width = images * g.plane();
             let dcols = &mut s.cols.values;
             dcols.resize(g.rows() * width, 0.0);
-            matmul(dcols, w, Mat::row_major(dy, g.c_out, width), false, parallelism);
+            matmul(
+                dcols,
+                w,
+                Mat::row_major(dy, g.c_out, width),
+                false,
+                parallelism,
+            );
             for (b, dx) in dx.chunks_mut(g.image()).enumerate() {
                 col2im(&mut dcols[b * g.plane()..], width, dx, g, &taps);
             }
@@ -618,7 +624,10 @@ fn im2col(x: &[f32], g: &Geometry, taps: &[Option<Tap>], cols: &mut [f32], ld: u
             if sx == 1 {
                 line[t.x_lo..t.x_hi].copy_from_slice(&src[t.x0..t.x0 + n]);
             } else {
-                for (d, s) in line[t.x_lo..t.x_hi].iter_mut().zip(src[t.x0..].iter().step_by(sx)) {
+                for (d, s) in line[t.x_lo..t.x_hi]
+                    .iter_mut()
+                    .zip(src[t.x0..].iter().step_by(sx))
+                {
                     *d = *s;
                 }
             }

@@ -1,7 +1,8 @@
 //! Workarounds for burn 0.21, kept apart from the architectures: the models call
-//! [`conv2d`], [`batch_norm`] and [`dropout`] where they would call burn's
-//! `Conv2d::forward`, `BatchNorm::forward` and `Dropout::forward`, with the same
-//! modules, parameters and records, so checkpoints and the importer do not depend on them.
+//! [`conv2d`], [`batch_norm`], [`max_pool2d`] and [`dropout`] where they would call
+//! burn's `Conv2d::forward`, `BatchNorm::forward`, `MaxPool2d::forward` and
+//! `Dropout::forward`, with the same modules, parameters and records, so checkpoints and
+//! the importer do not depend on them.
 //! Each would retire with an upstream change:
 //!
 //! - `conv.rs` (feature `flex-kernels`, on by default): a convolution whose backward pass
@@ -19,6 +20,11 @@
 //!   filed yet; it retires when burn-flex vectorizes broadcasts over inner axes (or
 //!   burn's `BatchNorm` folds its statistics the same way). Generic over `B` and tested
 //!   against burn's module (outputs, gradients, running statistics).
+//! - `pool.rs` (feature `flex-kernels`): max pooling that walks each plane directly and
+//!   keeps each window's argmax for its own backward step, because burn-flex runs a 2-D
+//!   pool as a 3-D one with per-element index arithmetic (6% of a ResNet-18 step at
+//!   64 px, for the stem's one pool). No upstream issue is filed yet; it retires when
+//!   burn-flex gets a 2-D fast path. Tested against burn's op (outputs, gradients).
 //! - `dropout.rs` (always): masks from a per-thread generator seeded per step and shard,
 //!   because burn's `Dropout` draws from the backend's one global generator, whose order
 //!   of draws depends on thread timing when shards run forward at once. No upstream
@@ -32,17 +38,22 @@ mod conv;
 mod dropout;
 #[cfg(feature = "flex-kernels")]
 mod norm;
+#[cfg(feature = "flex-kernels")]
+mod pool;
 
 #[cfg(feature = "flex-kernels")]
 pub use conv::conv2d;
 pub use dropout::{dropout, seed_dropout};
 #[cfg(feature = "flex-kernels")]
 pub use norm::batch_norm;
+#[cfg(feature = "flex-kernels")]
+pub use pool::max_pool2d;
 
 #[cfg(not(feature = "flex-kernels"))]
 mod generic {
     use burn::nn::BatchNorm;
     use burn::nn::conv::Conv2d;
+    use burn::nn::pool::MaxPool2d;
     use burn::tensor::Tensor;
     use burn::tensor::backend::Backend;
 
@@ -55,7 +66,12 @@ mod generic {
     pub fn batch_norm<B: Backend>(bn: &BatchNorm<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
         bn.forward(x)
     }
+
+    /// burn's `MaxPool2d::forward` of `[batch, channels, height, width]` maps.
+    pub fn max_pool2d<B: Backend>(pool: &MaxPool2d, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        pool.forward(x)
+    }
 }
 
 #[cfg(not(feature = "flex-kernels"))]
-pub use generic::{batch_norm, conv2d};
+pub use generic::{batch_norm, conv2d, max_pool2d};
