@@ -4,10 +4,14 @@
 //!   `image` beside `fast_image_resize`).
 //! - `photos [--n 10000] [--cache-mb 512]`: peak memory and epoch time of `vista train`
 //!   on 12-megapixel JPEGs, against the same images in memory (`bench_photos.rs`).
-//! - `models [--sizes 64,128] [--batch 32] [--steps 3]`: training-step images per second
-//!   of each architecture on vista's CPU backend and in PyTorch, in one run on one
-//!   machine, with their ratio. PyTorch is Debian's `python3-torch`, installed here with
-//!   apt-get when missing.
+//! - `models [--models resnet18,resnet50] [--sizes 64,128,150] [--batches 32,64]
+//!   [--infer-batch 64] [--steps 3] [--torch debian,pypi] [--no-small]`: images per second
+//!   and peak memory of a training step (forward, loss, backward, SGD step) and of
+//!   inference, on vista's CPU backend and in two PyTorch builds, row by row on one
+//!   machine, with their ratios; plus the CPU preset's small network (ResNet-18 at 1/8
+//!   width, small stem, 16 and 28 px, batch 128). PyTorch is Debian's `python3-torch`
+//!   (installed with apt-get when missing) and the current wheel from PyPI (installed into
+//!   `target/bench-torch-pypi`). Rows go to `target/bench-models/results.json`.
 //! - `train [--skip-fastai]`: time to accuracy on the embedded Fashion-MNIST. `vista
 //!   train` with its default recipe, then `vista predict` on the test images, timed
 //!   together; then fastai's documented recipe (`xtask/bench/train_fastai.py`) on the
@@ -53,7 +57,7 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("photos") => crate::bench_photos::run(&args[1..]),
         Some("lr-policy") => crate::bench_lr::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench data | models [--sizes 64,128] [--batch 32] [--steps 3] | train [--skip-fastai] | clean [--noise 0.05] | photos [--n 10000] [--cache-mb 512] | lr-policy [--seeds 5] [--epochs 1,1] [--fixed 6e-2]"
+            "usage: cargo xtask bench data | models [--models resnet18,resnet50] [--sizes 64,128,150] [--batches 32,64] [--infer-batch 64] [--steps 3] [--torch debian,pypi] [--no-small] | train [--skip-fastai] | clean [--noise 0.05] | photos [--n 10000] [--cache-mb 512] | lr-policy [--seeds 5] [--epochs 1,1] [--fixed 6e-2]"
         ),
     }
 }
@@ -93,87 +97,277 @@ fn rows(stdout: &[u8]) -> Result<Vec<ModelBench>> {
         .collect()
 }
 
-fn models(args: &[String]) -> Result<()> {
-    let mut opts = vec![
-        "--sizes".to_string(),
-        "64,128".into(),
-        "--batch".into(),
-        "32".into(),
-        "--steps".into(),
-        "3".into(),
-    ];
+/// One measurement of `cargo xtask bench models`: the same work for every framework.
+#[derive(Debug, Clone)]
+struct Row {
+    model: String,
+    size: usize,
+    batch: usize,
+    infer: bool,
+    /// The CPU preset's network: ResNet-18 at 1/8 width with the small-image stem.
+    small: bool,
+}
+
+impl Row {
+    fn label(&self) -> String {
+        let model = if self.small {
+            format!("{} /8 small stem", self.model)
+        } else {
+            self.model.clone()
+        };
+        let mode = if self.infer { "infer" } else { "train" };
+        format!("| {model} | {} | {} | {mode} |", self.size, self.batch)
+    }
+
+    /// The options both sides take for this row.
+    fn options(&self, steps: usize) -> Vec<String> {
+        let mut o = words(&format!(
+            "--models {} --sizes {} --batch {} --steps {steps}",
+            self.model, self.size, self.batch
+        ));
+        if self.small {
+            o.extend(words("--width 0.125 --small-stem"));
+        }
+        o
+    }
+}
+
+/// A PyTorch build `bench models` measures: Debian's, or PyPI's current wheel.
+struct Torch {
+    name: &'static str,
+    python: std::path::PathBuf,
+}
+
+/// The rows and options of `cargo xtask bench models`.
+struct ModelsPlan {
+    rows: Vec<Row>,
+    steps: usize,
+    torches: Vec<&'static str>,
+}
+
+fn list(value: &str) -> Result<Vec<usize>> {
+    value
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse()
+                .with_context(|| format!("`{v}` is not a number"))
+        })
+        .collect()
+}
+
+fn models_plan(args: &[String]) -> Result<ModelsPlan> {
+    let (mut models, mut sizes, mut batches) = (
+        "resnet18,resnet50".to_string(),
+        vec![64, 128, 150],
+        vec![32, 64],
+    );
+    let (mut infer_batch, mut steps, mut small) = (64, 3, true);
+    let mut torches = vec!["debian", "pypi"];
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let slot = match a.as_str() {
-            "--sizes" => 1,
-            "--batch" => 3,
-            "--steps" => 5,
+        if a == "--no-small" {
+            small = false;
+            continue;
+        }
+        let value = it.next().with_context(|| format!("{a} needs a value"))?;
+        match a.as_str() {
+            "--models" => models = value.clone(),
+            "--sizes" => sizes = list(value)?,
+            "--batches" | "--batch" => batches = list(value)?,
+            "--infer-batch" => infer_batch = value.parse().context("--infer-batch")?,
+            "--steps" => steps = value.parse().context("--steps")?,
+            "--torch" => {
+                torches = value
+                    .split(',')
+                    .map(|t| match t {
+                        "debian" => Ok("debian"),
+                        "pypi" => Ok("pypi"),
+                        other => bail!("--torch takes debian and/or pypi, not `{other}`"),
+                    })
+                    .collect::<Result<_>>()?
+            }
             other => bail!("unknown option `{other}`"),
-        };
-        opts[slot] = it
-            .next()
-            .with_context(|| format!("{a} needs a value"))?
-            .clone();
+        }
     }
-    ensure_torch()?;
-    let vista = build_vista(Profile::Release, false)?;
-    eprintln!("measuring vista (this takes a few minutes on 2 cores)");
-    // Both sides use every core: PyTorch its intra-op threads, vista one shard per core
-    // (as `vista train` does).
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let ours = Command::new(&vista)
-        .args(["bench", "models"])
-        .args(&opts)
-        .args(["--shards", &cores.to_string()])
+    let mut rows = Vec::new();
+    for model in models.split(',') {
+        for &size in &sizes {
+            for &batch in &batches {
+                rows.push(Row {
+                    model: model.into(),
+                    size,
+                    batch,
+                    infer: false,
+                    small: false,
+                });
+            }
+        }
+        if infer_batch > 0 {
+            for &size in &sizes {
+                rows.push(Row {
+                    model: model.into(),
+                    size,
+                    batch: infer_batch,
+                    infer: true,
+                    small: false,
+                });
+            }
+        }
+    }
+    if small {
+        for size in [16, 28] {
+            rows.push(Row {
+                model: "resnet18".into(),
+                size,
+                batch: 128,
+                infer: false,
+                small: true,
+            });
+        }
+    }
+    Ok(ModelsPlan {
+        rows,
+        steps,
+        torches,
+    })
+}
+
+/// A virtual environment with the current PyTorch wheel from PyPI (CUDA builds included:
+/// PyPI's Linux wheel is one build for both; it runs on the CPU here).
+fn ensure_torch_pypi() -> Result<std::path::PathBuf> {
+    let venv = root().join("target/bench-torch-pypi");
+    let py = venv.join("bin/python");
+    let ok = Command::new(&py)
+        .args(["-c", "import torch, torchvision"])
         .output()
-        .context("running vista bench")?;
-    if !ours.status.success() {
-        bail!(
-            "vista bench models failed:\n{}",
-            String::from_utf8_lossy(&ours.stderr)
-        );
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Ok(py);
     }
-    eprintln!("measuring PyTorch");
-    let script = root().join("xtask/bench/models.py");
-    let theirs = Command::new(PYTHON)
-        .arg(&script)
-        .args(&opts)
-        .output()
-        .context("running the PyTorch bench")?;
-    if !theirs.status.success() {
-        bail!(
-            "{} failed:\n{}",
-            script.display(),
-            String::from_utf8_lossy(&theirs.stderr)
-        );
-    }
-    let (ours, theirs) = (rows(&ours.stdout)?, rows(&theirs.stdout)?);
-    let backend_ours = ours.first().map_or("vista", |r| r.backend.as_str());
-    let backend_theirs = theirs.first().map_or("torch", |r| r.backend.as_str());
-    println!(
-        "training step (forward + cross-entropy + backward), batch {}, img/s",
-        opts[3]
+    eprintln!(
+        "installing PyTorch and torchvision from PyPI into {} (a download of several GB, once)",
+        venv.display()
     );
-    println!("| model | size | vista ({backend_ours}) | PyTorch ({backend_theirs}) | ratio |");
-    println!("| --- | --- | --- | --- | --- |");
-    for row in &ours {
-        let (model, size, rate) = (&row.model, row.size, &row.img_per_s);
-        let other = theirs
-            .iter()
-            .find(|r| &r.model == model && r.size == size)
-            .and_then(|r| r.img_per_s);
-        let show = |r: Option<f64>| r.map_or("n/a".to_string(), |v| format!("{v:.1}"));
-        let ratio = match (rate, other) {
-            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
-            _ => "n/a".into(),
+    sh(Command::new(PYTHON).args(["-m", "venv"]).arg(&venv))
+        .context("creating the virtual environment (Debian needs python3-venv)")?;
+    sh(Command::new(&py).args(["-m", "pip", "install", "-q", "torch", "torchvision"]))
+        .context("pip could not install torch from PyPI")?;
+    Ok(py)
+}
+
+/// Runs one benchmark process and returns its one row.
+fn bench_row(cmd: &mut Command, what: &str) -> Result<ModelBench> {
+    let out = capture(cmd, what)?;
+    rows(out.as_bytes())?
+        .into_iter()
+        .next()
+        .with_context(|| format!("{what} printed no row"))
+}
+
+fn models(args: &[String]) -> Result<()> {
+    let plan = models_plan(args)?;
+    ensure_torch()?;
+    let mut torches = Vec::new();
+    for &name in &plan.torches {
+        let python = if name == "pypi" {
+            ensure_torch_pypi()?
+        } else {
+            PYTHON.into()
         };
-        println!(
-            "| {model} | {size} | {} | {} | {ratio} |",
-            show(*rate),
-            show(other)
-        );
+        torches.push(Torch { name, python });
     }
+    let vista = build_vista(Profile::Release, false)?;
+    let script = root().join("xtask/bench/models.py");
+    // Both sides use every core: PyTorch its intra-op threads, vista one shard per core
+    // in training (as `vista train` does) and the whole batch on every core in inference
+    // (as `vista predict` does). Every row is a fresh process, so peak memory is the row's.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    eprintln!(
+        "measuring {} rows on {} (a few minutes per row on 2 cores)",
+        plan.rows.len(),
+        crate::util::machine()
+    );
+    let mut results = Vec::new();
+    for row in &plan.rows {
+        let mut cmd = Command::new(&vista);
+        cmd.args(["bench", "models", "--quiet"])
+            .args(row.options(plan.steps));
+        if row.infer {
+            cmd.arg("--infer");
+        } else {
+            cmd.args(["--shards", &cores.to_string()]);
+        }
+        let ours = bench_row(&mut cmd, "vista bench models")?;
+        let mut theirs = Vec::new();
+        for t in &torches {
+            let mut cmd = Command::new(&t.python);
+            cmd.arg(&script).args(row.options(plan.steps));
+            cmd.args(["--mode", if row.infer { "infer" } else { "train" }]);
+            theirs.push(bench_row(&mut cmd, &format!("PyTorch ({})", t.name))?);
+        }
+        eprintln!(
+            "{} {:?} vs {:?}",
+            row.label(),
+            ours.img_per_s,
+            theirs.iter().map(|r| r.img_per_s).collect::<Vec<_>>()
+        );
+        results.push((row.clone(), ours, theirs));
+    }
+    print_models_table(&results, &torches);
+    let json: Vec<_> = results
+        .iter()
+        .flat_map(|(_, ours, theirs)| std::iter::once(ours).chain(theirs))
+        .collect();
+    let dir = root().join("target/bench-models");
+    std::fs::create_dir_all(&dir)?;
+    vista_format::write_json(&dir.join("results.json"), &json)?;
+    eprintln!("rows written to {}", dir.join("results.json").display());
     Ok(())
+}
+
+fn print_models_table(results: &[(Row, ModelBench, Vec<ModelBench>)], torches: &[Torch]) {
+    let show = |r: Option<f64>| r.map_or("n/a".to_string(), |v| format!("{v:.1}"));
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "n/a".into(),
+    };
+    let backends: Vec<String> = results
+        .first()
+        .map(|(_, _, theirs)| theirs.iter().map(|r| r.backend.clone()).collect())
+        .unwrap_or_default();
+    println!("Machine: {}", crate::util::machine());
+    println!(
+        "img/s (train: forward + cross-entropy + backward + SGD step; infer: forward), peak RSS in MiB"
+    );
+    let mut header = "| model | px | batch | mode | vista |".to_string();
+    let mut rule = "| --- | --- | --- | --- | --- |".to_string();
+    for (t, b) in torches.iter().zip(&backends) {
+        header.push_str(&format!(" PyTorch {} ({b}) | ratio |", t.name));
+        rule.push_str(" --- | --- |");
+    }
+    header.push_str(" RSS vista |");
+    rule.push_str(" --- |");
+    for t in torches {
+        header.push_str(&format!(" RSS {} |", t.name));
+        rule.push_str(" --- |");
+    }
+    println!("{header}\n{rule}");
+    for (row, ours, theirs) in results {
+        let mut line = format!("{} {} |", row.label(), show(ours.img_per_s));
+        for t in theirs {
+            line.push_str(&format!(
+                " {} | {} |",
+                show(t.img_per_s),
+                ratio(ours.img_per_s, t.img_per_s)
+            ));
+        }
+        line.push_str(&format!(" {} |", show(ours.peak_rss_mib)));
+        for t in theirs {
+            line.push_str(&format!(" {} |", show(t.peak_rss_mib)));
+        }
+        println!("{line}");
+    }
 }
 
 /// Runs `cmd` capturing its output; fails with its stderr.

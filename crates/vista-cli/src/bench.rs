@@ -1,14 +1,17 @@
-//! `vista bench models`: training-step throughput (forward, cross-entropy, backward) of
-//! each architecture on a backend, for `cargo xtask bench models` to set beside PyTorch.
+//! `vista bench models`: training-step throughput (forward, cross-entropy, backward, SGD
+//! step) or inference throughput (forward) of each architecture on a backend, with the
+//! process's peak memory, for `cargo xtask bench models` to set beside PyTorch.
 
 use std::time::Instant;
 
 use anyhow::Result;
-use burn::module::Module;
+use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use vista_models::{Arch, Classifier, ModelConfig};
+use vista_train::OptimizerConfig;
 
 use crate::backend::{DeviceSpec, with_training_backend};
 
@@ -42,11 +45,20 @@ pub struct BenchArgs {
     /// `cpu` or one CUDA device (`cuda`, `cuda:N`).
     #[arg(long, default_value = "cpu")]
     device: DeviceSpec,
+    /// Time inference (forward pass without gradients, the whole batch on every core, as
+    /// `vista predict` runs) instead of a training step.
+    #[arg(long)]
+    infer: bool,
 }
 
-/// One training step's work: forward, loss, backward; returns the loss to keep it alive.
-fn time_steps<B: AutodiffBackend>(
-    forward: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 2>,
+/// The learning rate of the timed SGD steps (its value does not change the work).
+const BENCH_LR: f64 = 1e-3;
+
+/// Timed forward passes without gradients on one random batch: images per second after
+/// one warm-up pass.
+fn time_inference<B: Backend, M>(
+    model: &M,
+    forward: fn(&M, Tensor<B, 4>) -> Tensor<B, 2>,
     device: &B::Device,
     batch: usize,
     size: usize,
@@ -57,31 +69,22 @@ fn time_steps<B: AutodiffBackend>(
         Distribution::Normal(0.0, 1.0),
         device,
     );
-    let y = Tensor::<B, 1, Int>::from_data(
-        TensorData::new((0..batch as i64).map(|i| i % 10).collect(), [batch]),
-        device,
-    );
-    let loss = CrossEntropyLossConfig::new().init(device);
-    let step = || {
-        let l = loss.forward(forward(x.clone()), y.clone());
-        let _grads = l.backward();
-    };
-    step();
+    let _ = forward(model, x.clone()).into_data();
     let start = Instant::now();
     for _ in 0..steps {
-        step();
+        let _ = forward(model, x.clone()).into_data();
     }
-    let _ = B::sync(device);
     (steps * batch) as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Runs [`time_steps`] on `shards` threads at once, each with its share of the batch,
-/// and returns the images per second of all of them together. The shards run as
-/// `vista train` runs them ([`vista_models::on_shards`]: each in its own one-thread rayon
-/// pool), and each forks the model as burn-train's multi-device step does: threads that
-/// share one model's autodiff nodes block each other.
-fn time_sharded<B: AutodiffBackend, M: Module<B> + Sync>(
-    model: &M,
+/// Timed training steps of `model` on one random batch, as `vista train` takes them:
+/// each of `shards` threads runs forward, cross-entropy and backward on its share of the
+/// batch ([`vista_models::on_shards`]: each in its own one-thread rayon pool, on its own
+/// fork of the model, as burn-train's multi-device step does), then the shards'
+/// gradients are summed and one SGD step with momentum and weight decay (`vista train`'s
+/// `--optimizer sgd`) updates the model. Images per second after one warm-up step.
+fn time_steps<B: AutodiffBackend, M: AutodiffModule<B> + Sync>(
+    mut model: M,
     forward: fn(&M, Tensor<B, 4>) -> Tensor<B, 2>,
     device: &B::Device,
     batch: usize,
@@ -90,12 +93,57 @@ fn time_sharded<B: AutodiffBackend, M: Module<B> + Sync>(
     shards: usize,
 ) -> f64 {
     let devices = vec![device.clone(); shards.max(1)];
-    vista_models::on_shards(batch, &devices, |rows, device| {
-        let m = model.clone().fork(device);
-        time_steps::<B>(&|x| forward(&m, x), device, rows.len(), size, steps)
-    })
-    .into_iter()
-    .sum()
+    let inputs: Vec<(usize, Tensor<B, 4>, Tensor<B, 1, Int>)> =
+        vista_models::shard_ranges(batch, devices.len())
+            .into_iter()
+            .map(|r| {
+                let x = Tensor::<B, 4>::random(
+                    [r.len(), 3, size, size],
+                    Distribution::Normal(0.0, 1.0),
+                    device,
+                );
+                let y = Tensor::<B, 1, Int>::from_data(
+                    TensorData::new(r.clone().map(|i| i as i64 % 10).collect(), [r.len()]),
+                    device,
+                );
+                (r.start, x, y)
+            })
+            .collect();
+    let loss = CrossEntropyLossConfig::new().init(device);
+    let mut optim = OptimizerConfig::sgd().init::<B, M>();
+    let many = inputs.len() > 1;
+    let mut step = |model: M| {
+        let grads = vista_models::on_shards(batch, &devices, |rows, device| {
+            let (_, x, y) = (inputs.iter())
+                .find(|(start, _, _)| *start == rows.start)
+                .expect("one input per shard");
+            let m = if many {
+                model.clone().fork(device)
+            } else {
+                model.clone()
+            };
+            let grads = loss.forward(forward(&m, x.clone()), y.clone()).backward();
+            GradientsParams::from_grads(grads, &m)
+        });
+        if many {
+            // Batch norm's running statistics, averaged over the shards as `vista train`
+            // does after each step (taking a record synchronizes them).
+            let _ = model.clone().into_record();
+        }
+        let mut sum = GradientsAccumulator::<M>::new();
+        for g in grads {
+            sum.accumulate(&model, g);
+        }
+        optim.step(BENCH_LR, model, sum.grads())
+    };
+    model = step(model);
+    let _ = B::sync(device);
+    let start = Instant::now();
+    for _ in 0..steps {
+        model = step(model);
+    }
+    let _ = B::sync(device);
+    (steps * batch) as f64 / start.elapsed().as_secs_f64()
 }
 
 fn measure<B: AutodiffBackend>(
@@ -107,16 +155,27 @@ fn measure<B: AutodiffBackend>(
     if (size as u32) < arch.min_size() {
         return Ok(None);
     }
-    let m = ModelConfig {
+    let config = ModelConfig {
         arch,
         num_classes: 10,
         width: args.width,
         small_stem: args.small_stem,
         fastai_head: false,
+    };
+    if args.infer {
+        let m = config.init::<B::InnerBackend>(device)?;
+        return Ok(Some(time_inference(
+            &m,
+            |m, x| m.logits(x),
+            device,
+            args.batch,
+            size,
+            args.steps,
+        )));
     }
-    .init::<B>(device)?;
-    Ok(Some(time_sharded(
-        &m,
+    let m = config.init::<B>(device)?;
+    Ok(Some(time_steps(
+        m,
         |m, x| m.logits(x),
         device,
         args.batch,
@@ -124,6 +183,15 @@ fn measure<B: AutodiffBackend>(
         args.steps,
         args.shards,
     )))
+}
+
+/// The process's peak resident memory so far, in MiB (Linux's `VmHWM`); `None` where
+/// the system does not report it.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some((kib / 1024.0 * 10.0).round() / 10.0)
 }
 
 /// Prints one JSON object per line, a `vista_format::ModelBench` (`img_per_s` is null
@@ -148,6 +216,15 @@ fn rows<B: AutodiffBackend>(args: &BenchArgs, device: &B::Device) -> Result<()> 
                 batch: args.batch,
                 backend: <B::InnerBackend as Backend>::name(device),
                 img_per_s: rate.map(|r| (r * 100.0).round() / 100.0),
+                mode: if args.infer { "infer" } else { "train" }.into(),
+                width: args.width,
+                small_stem: args.small_stem,
+                threads: Some(if args.infer {
+                    std::thread::available_parallelism().map_or(1, |n| n.get())
+                } else {
+                    args.shards
+                }),
+                peak_rss_mib: peak_rss_mib(),
             };
             println!("{}", serde_json::to_string(&row)?);
         }

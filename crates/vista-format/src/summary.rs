@@ -83,6 +83,30 @@ pub struct ModelBench {
     pub batch: usize,
     /// The name of the compute backend that ran the benchmark.
     pub backend: String,
-    /// Training images per second; `None` where the model does not take that size.
+    /// Images per second; `None` where the model does not take that size.
     pub img_per_s: Option<f64>,
+    /// `train` (forward, loss, backward, optimizer step) or `infer` (forward alone).
+    #[serde(default = "train_mode")]
+    pub mode: String,
+    /// Channel multiplier of the network (1 = the published model).
+    #[serde(default = "unit_width")]
+    pub width: f64,
+    /// Whether a ResNet had the small-image stem (3×3 stride-1 convolution, no max-pool).
+    #[serde(default)]
+    pub small_stem: bool,
+    /// Threads the benchmark ran on, where known.
+    #[serde(default)]
+    pub threads: Option<usize>,
+    /// The process's peak resident memory when the row was measured, in MiB (it includes
+    /// the rows the same process measured before).
+    #[serde(default)]
+    pub peak_rss_mib: Option<f64>,
+}
+
+fn train_mode() -> String {
+    "train".into()
+}
+
+fn unit_width() -> f64 {
+    1.0
 }

@@ -155,16 +155,18 @@ fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
     let (group, parallelism) = g.grouping();
     out.par_chunks_mut(group * g.c_out * g.plane())
         .enumerate()
-        .for_each_init(Scratch::default, |s, (i, out)| {
-            let images = i * group..i * group + out.len() / (g.c_out * g.plane());
-            let cols = s.cols.build(x, g, &taps, images.clone());
-            if images.len() == 1 {
-                matmul(out, w, cols, false, parallelism);
-            } else {
-                s.product.resize(g.c_out * cols.cols, 0.0);
-                matmul(&mut s.product, w, cols, false, parallelism);
-                ungather(&s.product, out, g.c_out, g.plane());
-            }
+        .for_each(|(i, out)| {
+            with_scratch(|s| {
+                let images = i * group..i * group + out.len() / (g.c_out * g.plane());
+                let cols = s.cols.build(x, g, &taps, images.clone());
+                if images.len() == 1 {
+                    matmul(out, w, cols, false, parallelism);
+                } else {
+                    s.product.resize(g.c_out * cols.cols, 0.0);
+                    matmul(&mut s.product, w, cols, false, parallelism);
+                    ungather(&s.product, out, g.c_out, g.plane());
+                }
+            })
         });
     out
 }
@@ -175,6 +177,34 @@ fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
 struct Scratch {
     cols: Columns,
     product: Vec<f32>,
+}
+
+/// Scratch matrices larger than this many values are freed after use rather than kept
+/// for the thread's next convolution (256 MiB: a photo-sized first layer's columns).
+const SCRATCH_KEPT: usize = 1 << 26;
+
+thread_local! {
+    /// Each thread's scratch matrices, kept from one convolution to the next: fresh ones
+    /// per call cost an allocation and, at these sizes, the kernel zeroing new pages.
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// `f` with this thread's [`Scratch`], or a fresh one where it is in use (a group that
+/// this thread took up while waiting inside a threaded gemm call of another group).
+fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut s) => {
+            let out = f(&mut s);
+            let s = &mut *s;
+            for v in [&mut s.cols.values, &mut s.product] {
+                if v.capacity() > SCRATCH_KEPT {
+                    *v = Vec::new();
+                }
+            }
+            out
+        }
+        Err(_) => f(&mut Scratch::default()),
+    })
 }
 
 /// `[images, channels, plane]` maps (`src`, one group of images' part of a batch) laid
@@ -248,23 +278,28 @@ fn weight_grad(dy: &[f32], x: &[f32], g: &Geometry) -> Vec<f32> {
     let per_sum = group * IMAGES_PER_PARTIAL_SUM.div_ceil(group);
     let partials: Vec<Vec<f32>> = (0..g.n.div_ceil(per_sum))
         .into_par_iter()
-        .map_init(Scratch::default, |s, partial| {
-            let mut sum = vec![0.0; g.c_out * g.rows()];
-            let end = ((partial + 1) * per_sum).min(g.n);
-            for first in (partial * per_sum..end).step_by(group) {
-                let images = first..(first + group).min(end);
-                let dy = &dy[images.start * out_block..images.end * out_block];
-                let dy = if images.len() == 1 {
-                    dy
-                } else {
-                    gather(dy, &mut s.product, g.c_out, g.plane());
-                    &s.product
-                };
-                let cols = s.cols.build(x, g, &taps, images);
-                let dy = Mat::row_major(dy, g.c_out, cols.cols);
-                matmul(&mut sum, dy, cols.transposed(), true, parallelism);
-            }
-            sum
+        .map(|partial| {
+            with_scratch(|s| {
+                let mut sum: Option<Vec<f32>> = None;
+                let end = ((partial + 1) * per_sum).min(g.n);
+                for first in (partial * per_sum..end).step_by(group) {
+                    let images = first..(first + group).min(end);
+                    let dy = &dy[images.start * out_block..images.end * out_block];
+                    let dy = if images.len() == 1 {
+                        dy
+                    } else {
+                        gather(dy, &mut s.product, g.c_out, g.plane());
+                        &s.product
+                    };
+                    let cols = s.cols.build(x, g, &taps, images);
+                    let dy = Mat::row_major(dy, g.c_out, cols.cols);
+                    match &mut sum {
+                        Some(sum) => matmul(sum, dy, cols.transposed(), true, parallelism),
+                        None => sum = Some(product(dy, cols.transposed(), parallelism)),
+                    }
+                }
+                sum.unwrap_or_default()
+            })
         })
         .collect();
     let mut partials = partials.into_iter();
@@ -287,28 +322,30 @@ fn input_grad(dy: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
     let mut dx = vec![0.0; g.n * g.image()];
     dx.par_chunks_mut(group * g.image())
         .enumerate()
-        .for_each_init(Scratch::default, |s, (i, dx)| {
-            let images = dx.len() / g.image();
-            let dy = &dy[i * group * out_block..][..images * out_block];
-            let dy = if images == 1 {
-                dy
-            } else {
-                gather(dy, &mut s.product, g.c_out, g.plane());
-                &s.product
-            };
-            let width = images * g.plane();
-            let dcols = &mut s.cols.values;
-            dcols.resize(g.rows() * width, 0.0);
-            matmul(
-                dcols,
-                w,
-                Mat::row_major(dy, g.c_out, width),
-                false,
-                parallelism,
-            );
-            for (b, dx) in dx.chunks_mut(g.image()).enumerate() {
-                col2im(&mut dcols[b * g.plane()..], width, dx, g, &taps);
-            }
+        .for_each(|(i, dx)| {
+            with_scratch(|s| {
+                let images = dx.len() / g.image();
+                let dy = &dy[i * group * out_block..][..images * out_block];
+                let dy = if images == 1 {
+                    dy
+                } else {
+                    gather(dy, &mut s.product, g.c_out, g.plane());
+                    &s.product
+                };
+                let width = images * g.plane();
+                let dcols = &mut s.cols.values;
+                dcols.resize(g.rows() * width, 0.0);
+                matmul(
+                    dcols,
+                    w,
+                    Mat::row_major(dy, g.c_out, width),
+                    false,
+                    parallelism,
+                );
+                for (b, dx) in dx.chunks_mut(g.image()).enumerate() {
+                    col2im(&mut dcols[b * g.plane()..], width, dx, g, &taps);
+                }
+            })
         });
     dx
 }
@@ -366,23 +403,56 @@ fn matmul(
     accumulate: bool,
     parallelism: gemm::Parallelism,
 ) {
+    assert_eq!(dst.len(), a.rows * b.cols, "the product's size");
+    // SAFETY: `dst` holds the `[a.rows, b.cols]` row-major matrix, borrowed mutably, so
+    // it overlaps neither operand.
+    unsafe { gemm_into(dst.as_mut_ptr(), a, b, accumulate, parallelism) }
+}
+
+/// `a · b` as a new row-major `[a.rows, b.cols]` matrix, written once by gemm (no zeroing
+/// pass first).
+#[allow(unsafe_code)]
+fn product(a: Mat<'_>, b: Mat<'_>, parallelism: gemm::Parallelism) -> Vec<f32> {
+    let len = a.rows * b.cols;
+    let mut dst = Vec::with_capacity(len);
+    // SAFETY: gemm writes every element of the `[a.rows, b.cols]` destination without
+    // reading it when it does not accumulate (with `k = 0` it writes zeros), so all `len`
+    // values are initialized before `set_len`; the new allocation overlaps no operand.
+    unsafe {
+        gemm_into(dst.as_mut_ptr(), a, b, false, parallelism);
+        dst.set_len(len);
+    }
+    dst
+}
+
+/// The gemm call of [`matmul`] and [`product`].
+///
+/// # Safety
+/// `dst` points to `a.rows · b.cols` writable values (initialized where `accumulate`)
+/// that overlap neither operand.
+#[allow(unsafe_code)]
+unsafe fn gemm_into(
+    dst: *mut f32,
+    a: Mat<'_>,
+    b: Mat<'_>,
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(
-        b.rows == k && dst.len() == m * n && a.fits() && b.fits(),
-        "matrix sizes do not match: [{m}, {k}] · [{}, {n}] into {}",
+        b.rows == k && a.fits() && b.fits(),
+        "matrix sizes do not match: [{m}, {k}] · [{}, {n}]",
         b.rows,
-        dst.len()
     );
     let stride = |s: usize| isize::try_from(s).expect("stride fits in isize");
-    // SAFETY: the assertion above keeps every element gemm reads inside `a` and `b` and
-    // every element it writes inside `dst`; `dst` is borrowed mutably, so it overlaps
-    // neither operand.
+    // SAFETY: the assertion above keeps every element gemm reads inside `a` and `b`; the
+    // caller vouches for `dst`.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             stride(n),
             accumulate,
