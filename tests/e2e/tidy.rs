@@ -358,8 +358,14 @@ fn every_source_file_says_what_it_is_for() {
 }
 
 /// Library sources that may name a concrete backend outside their tests: the flex
-/// convolution, which recognizes `Autodiff<Flex>` at run time behind a generic signature.
-const BACKEND_AWARE: [&str; 1] = ["crates/vista-models/src/ops/conv.rs"];
+/// kernels (convolution, batch norm, max pool, SGD's step), which recognize
+/// `Autodiff<Flex>` or `Flex` at run time behind a generic signature.
+const BACKEND_AWARE: [&str; 4] = [
+    "crates/vista-models/src/ops/conv.rs",
+    "crates/vista-models/src/ops/norm.rs",
+    "crates/vista-models/src/ops/pool.rs",
+    "crates/vista-models/src/ops/sgd.rs",
+];
 
 #[test]
 fn library_crates_name_no_backend() {

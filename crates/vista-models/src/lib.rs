@@ -72,7 +72,7 @@ pub use inception::{
     BasicConv, InceptionA, InceptionAux, InceptionB, InceptionC, InceptionD, InceptionE,
     InceptionV3, InceptionV3Config,
 };
-pub use ops::{batch_norm, conv2d, dropout, seed_dropout};
+pub use ops::{SgdStep, Unfused, batch_norm, conv2d, dropout, fused_sgd, seed_dropout};
 pub use registry::{AnyModel, Arch, Classifier, ModelConfig, init_seeded_with};
 pub use resnet::{Block, Downsample, HeadKind, ResNet, ResNetConfig, ResNetDepth};
 pub use shards::{infer_probs, on_shards, shard_ranges};

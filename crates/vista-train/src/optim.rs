@@ -276,13 +276,30 @@ impl<B: Backend> SimpleOptimizer<B> for ScheduledSgd {
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
         let mu = self.momentum.get();
+        let settings = vista_models::SgdStep {
+            lr,
+            momentum: mu,
+            weight_decay: self.weight_decay,
+            nesterov: self.nesterov,
+        };
+        let velocity = state.and_then(|s| s.momentum).map(|v| v.velocity);
+        let (tensor, grad, velocity) =
+            match vista_models::fused_sgd(tensor, grad, velocity, settings) {
+                Ok((tensor, velocity)) => {
+                    let state = SgdVelocity {
+                        momentum: Some(Velocity { velocity }),
+                    };
+                    return (tensor, Some(state));
+                }
+                Err(unfused) => unfused,
+            };
         let grad = if self.weight_decay > 0.0 {
             tensor.clone().mul_scalar(self.weight_decay).add(grad)
         } else {
             grad
         };
-        let velocity = match state.and_then(|s| s.momentum) {
-            Some(v) => v.velocity.mul_scalar(mu).add(grad.clone()),
+        let velocity = match velocity {
+            Some(v) => v.mul_scalar(mu).add(grad.clone()),
             None => grad.clone(),
         };
         let update = if self.nesterov {

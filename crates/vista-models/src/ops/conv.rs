@@ -391,84 +391,90 @@ impl<'a> Mat<'a> {
     }
 }
 
-/// `dst = a · b`, or `dst += a · b` when `accumulate`; `dst` is the row-major
-/// `[a.rows, b.cols]` matrix. The callers share groups of images among threads; where
-/// there are fewer groups than threads, gemm splits each product's rows and columns
-/// among them (`parallelism`), which leaves every element's sum as it is.
-#[allow(unsafe_code)]
-fn matmul(
-    dst: &mut [f32],
-    a: Mat<'_>,
-    b: Mat<'_>,
-    accumulate: bool,
-    parallelism: gemm::Parallelism,
-) {
-    assert_eq!(dst.len(), a.rows * b.cols, "the product's size");
-    // SAFETY: `dst` holds the `[a.rows, b.cols]` row-major matrix, borrowed mutably, so
-    // it overlaps neither operand.
-    unsafe { gemm_into(dst.as_mut_ptr(), a, b, accumulate, parallelism) }
-}
+use products::{matmul, product};
 
-/// `a · b` as a new row-major `[a.rows, b.cols]` matrix, written once by gemm (no zeroing
-/// pass first).
+/// The calls into the gemm crate, whose API takes pointers and strides: the one place
+/// this crate allows `unsafe`, each call after checking the matrices against its slices.
 #[allow(unsafe_code)]
-fn product(a: Mat<'_>, b: Mat<'_>, parallelism: gemm::Parallelism) -> Vec<f32> {
-    let len = a.rows * b.cols;
-    let mut dst = Vec::with_capacity(len);
-    // SAFETY: gemm writes every element of the `[a.rows, b.cols]` destination without
-    // reading it when it does not accumulate (with `k = 0` it writes zeros), so all `len`
-    // values are initialized before `set_len`; the new allocation overlaps no operand.
-    unsafe {
-        gemm_into(dst.as_mut_ptr(), a, b, false, parallelism);
-        dst.set_len(len);
+mod products {
+    use super::Mat;
+
+    /// `dst = a · b`, or `dst += a · b` when `accumulate`; `dst` is the row-major
+    /// `[a.rows, b.cols]` matrix. The callers share groups of images among threads; where
+    /// there are fewer groups than threads, gemm splits each product's rows and columns
+    /// among them (`parallelism`), which leaves every element's sum as it is.
+    pub(super) fn matmul(
+        dst: &mut [f32],
+        a: Mat<'_>,
+        b: Mat<'_>,
+        accumulate: bool,
+        parallelism: gemm::Parallelism,
+    ) {
+        assert_eq!(dst.len(), a.rows * b.cols, "the product's size");
+        // SAFETY: `dst` holds the `[a.rows, b.cols]` row-major matrix, borrowed mutably, so
+        // it overlaps neither operand.
+        unsafe { gemm_into(dst.as_mut_ptr(), a, b, accumulate, parallelism) }
     }
-    dst
-}
 
-/// The gemm call of [`matmul`] and [`product`].
-///
-/// # Safety
-/// `dst` points to `a.rows · b.cols` writable values (initialized where `accumulate`)
-/// that overlap neither operand.
-#[allow(unsafe_code)]
-unsafe fn gemm_into(
-    dst: *mut f32,
-    a: Mat<'_>,
-    b: Mat<'_>,
-    accumulate: bool,
-    parallelism: gemm::Parallelism,
-) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert!(
-        b.rows == k && a.fits() && b.fits(),
-        "matrix sizes do not match: [{m}, {k}] · [{}, {n}]",
-        b.rows,
-    );
-    let stride = |s: usize| isize::try_from(s).expect("stride fits in isize");
-    // SAFETY: the assertion above keeps every element gemm reads inside `a` and `b`; the
-    // caller vouches for `dst`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            1,
-            stride(n),
-            accumulate,
-            a.data.as_ptr(),
-            stride(a.col_stride),
-            stride(a.row_stride),
-            b.data.as_ptr(),
-            stride(b.col_stride),
-            stride(b.row_stride),
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
+    /// `a · b` as a new row-major `[a.rows, b.cols]` matrix, written once by gemm (no zeroing
+    /// pass first).
+    pub(super) fn product(a: Mat<'_>, b: Mat<'_>, parallelism: gemm::Parallelism) -> Vec<f32> {
+        let len = a.rows * b.cols;
+        let mut dst = Vec::with_capacity(len);
+        // SAFETY: gemm writes every element of the `[a.rows, b.cols]` destination without
+        // reading it when it does not accumulate (with `k = 0` it writes zeros), so all `len`
+        // values are initialized before `set_len`; the new allocation overlaps no operand.
+        unsafe {
+            gemm_into(dst.as_mut_ptr(), a, b, false, parallelism);
+            dst.set_len(len);
+        }
+        dst
+    }
+
+    /// The gemm call of [`matmul`] and [`product`].
+    ///
+    /// # Safety
+    /// `dst` points to `a.rows · b.cols` writable values (initialized where `accumulate`)
+    /// that overlap neither operand.
+    unsafe fn gemm_into(
+        dst: *mut f32,
+        a: Mat<'_>,
+        b: Mat<'_>,
+        accumulate: bool,
+        parallelism: gemm::Parallelism,
+    ) {
+        let (m, k, n) = (a.rows, a.cols, b.cols);
+        assert!(
+            b.rows == k && a.fits() && b.fits(),
+            "matrix sizes do not match: [{m}, {k}] · [{}, {n}]",
+            b.rows,
         );
+        let stride = |s: usize| isize::try_from(s).expect("stride fits in isize");
+        // SAFETY: the assertion above keeps every element gemm reads inside `a` and `b`; the
+        // caller vouches for `dst`.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst,
+                1,
+                stride(n),
+                accumulate,
+                a.data.as_ptr(),
+                stride(a.col_stride),
+                stride(a.row_stride),
+                b.data.as_ptr(),
+                stride(b.col_stride),
+                stride(b.row_stride),
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
     }
 }
 

@@ -25,6 +25,11 @@
 //!   pool as a 3-D one with per-element index arithmetic (6% of a ResNet-18 step at
 //!   64 px, for the stem's one pool). No upstream issue is filed yet; it retires when
 //!   burn-flex gets a 2-D fast path. Tested against burn's op (outputs, gradients).
+//! - `sgd.rs` (feature `flex-kernels`): SGD's update (weight decay, momentum, Nesterov)
+//!   in one in-place pass per parameter on flex, where tensor operations walk it six
+//!   times; the training crate's SGD calls [`fused_sgd`] and keeps the tensor operations
+//!   for other backends. It retires when burn's `Sgd` fuses its update on CPU backends
+//!   (PyTorch's `foreach` SGD does). Tested against the same step in tensor operations.
 //! - `dropout.rs` (always): masks from a per-thread generator seeded per step and shard,
 //!   because burn's `Dropout` draws from the backend's one global generator, whose order
 //!   of draws depends on thread timing when shards run forward at once. No upstream
@@ -40,6 +45,8 @@ mod dropout;
 mod norm;
 #[cfg(feature = "flex-kernels")]
 mod pool;
+#[cfg(feature = "flex-kernels")]
+mod sgd;
 
 #[cfg(feature = "flex-kernels")]
 pub use conv::conv2d;
@@ -48,6 +55,8 @@ pub use dropout::{dropout, seed_dropout};
 pub use norm::batch_norm;
 #[cfg(feature = "flex-kernels")]
 pub use pool::max_pool2d;
+#[cfg(feature = "flex-kernels")]
+pub use sgd::{SgdStep, Unfused, fused_sgd};
 
 #[cfg(not(feature = "flex-kernels"))]
 mod generic {
@@ -71,7 +80,34 @@ mod generic {
     pub fn max_pool2d<B: Backend>(pool: &MaxPool2d, x: Tensor<B, 4>) -> Tensor<B, 4> {
         pool.forward(x)
     }
+
+    /// SGD's settings for one step.
+    #[derive(Debug, Clone, Copy)]
+    pub struct SgdStep {
+        /// The learning rate.
+        pub lr: f64,
+        /// The momentum μ.
+        pub momentum: f64,
+        /// L2 weight decay λ, added to the gradient as λ·p.
+        pub weight_decay: f32,
+        /// Nesterov momentum instead of the classic one.
+        pub nesterov: bool,
+    }
+
+    /// The tensors of one parameter's step, handed back: parameter, gradient, velocity.
+    pub type Unfused<B, const D: usize> = (Tensor<B, D>, Tensor<B, D>, Option<Tensor<B, D>>);
+
+    /// Without `flex-kernels` no step is fused: the tensors come back for the caller's
+    /// tensor operations.
+    pub fn fused_sgd<B: Backend, const D: usize>(
+        param: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        velocity: Option<Tensor<B, D>>,
+        _step: SgdStep,
+    ) -> Result<(Tensor<B, D>, Tensor<B, D>), Unfused<B, D>> {
+        Err((param, grad, velocity))
+    }
 }
 
 #[cfg(not(feature = "flex-kernels"))]
-pub use generic::{batch_norm, conv2d, max_pool2d};
+pub use generic::{SgdStep, Unfused, batch_norm, conv2d, fused_sgd, max_pool2d};

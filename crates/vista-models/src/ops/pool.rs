@@ -154,10 +154,11 @@ fn forward(x: &[f32], g: &Window) -> (Vec<f32>, Vec<u32>) {
                     let mut best = y_lo * g.w + x_lo;
                     let mut value = x[best];
                     for y in y_lo..y_hi {
-                        for i in y * g.w + x_lo..y * g.w + x_hi {
+                        let row = y * g.w + x_lo;
+                        for (i, &v) in x[row..y * g.w + x_hi].iter().enumerate() {
                             // NaN propagates, as in PyTorch.
-                            if x[i] > value || x[i].is_nan() && !value.is_nan() {
-                                (best, value) = (i, x[i]);
+                            if v > value || v.is_nan() && !value.is_nan() {
+                                (best, value) = (row + i, v);
                             }
                         }
                     }
