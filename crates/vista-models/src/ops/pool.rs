@@ -4,8 +4,8 @@
 //! per-element index arithmetic for every window position; profiled on ResNet-18 at
 //! 64 px (batch 32, 2 threads), the stem's one max pool took 6% of a training step. Here,
 //! when the backend is `Autodiff<Flex>` or `Flex`, the pool walks each `[h, w]` plane
-//! directly, keeping the position of each window's maximum (the first of equal values,
-//! as PyTorch's `max_pool2d` does) for the backward pass, which adds each output gradient
+//! directly, keeping the position of each window's maximum (the first of equal values and
+//! the last NaN, as PyTorch's `max_pool2d` takes them) for the backward pass, which adds each output gradient
 //! onto that position. Planes are shared among the threads of the current rayon pool;
 //! each plane is one task's alone, so results do not depend on the thread count.
 //! Dilated or ceil-mode pools, asymmetric padding and other backends or precisions run
@@ -42,7 +42,7 @@ pub fn max_pool2d<B: Backend>(pool: &MaxPool2d, x: Tensor<B, 4>) -> Tensor<B, 4>
         let x: Tensor<Train, 4> = cast(x);
         let x = x.into_primitive().tensor();
         let input = x.primitive.to_contiguous();
-        let (out, argmax) = forward(input.storage::<f32>(), &window);
+        let (out, argmax) = forward(input.storage::<f32>(), &window, true);
         let out = tensor(out, window.out_shape());
         let out = match PoolBackward
             .prepare::<NoCheckpointing>([x.node.clone()])
@@ -58,7 +58,7 @@ pub fn max_pool2d<B: Backend>(pool: &MaxPool2d, x: Tensor<B, 4>) -> Tensor<B, 4>
     } else {
         let x: Tensor<Flex, 4> = cast(x);
         let input = x.into_primitive().tensor().to_contiguous();
-        let (out, _) = forward(input.storage::<f32>(), &window);
+        let (out, _) = forward(input.storage::<f32>(), &window, false);
         cast(Tensor::<Flex, 4>::from_primitive(TensorPrimitive::Float(
             tensor(out, window.out_shape()),
         )))
@@ -135,39 +135,48 @@ impl Window {
     }
 }
 
-/// The pooled maps and, for each output, the position in its input plane of the value it
-/// took. Each window holds at least one input position (the padding is less than the
-/// kernel), so every output is one of its inputs.
-fn forward(x: &[f32], g: &Window) -> (Vec<f32>, Vec<u32>) {
+/// The pooled maps and, where `keep_argmax` (training), for each output the position in
+/// its input plane of the value it took. Each window holds at least one input position
+/// (the padding is less than the kernel), so every output is one of its inputs.
+fn forward(x: &[f32], g: &Window, keep_argmax: bool) -> (Vec<f32>, Vec<u32>) {
     let out_plane = g.out_h * g.out_w;
     let mut out = vec![0.0; g.planes * out_plane];
-    let mut argmax = vec![0u32; g.planes * out_plane];
+    let mut argmax = vec![0u32; if keep_argmax { g.planes * out_plane } else { 0 }];
     let columns: Vec<(usize, usize)> = (0..g.out_w).map(|o| g.span(o, 1)).collect();
-    out.par_chunks_mut(out_plane)
-        .zip(argmax.par_chunks_mut(out_plane))
-        .enumerate()
-        .for_each(|(p, (out, argmax))| {
-            let x = &x[p * g.h * g.w..][..g.h * g.w];
-            for oy in 0..g.out_h {
-                let (y_lo, y_hi) = g.span(oy, 0);
-                for (ox, &(x_lo, x_hi)) in columns.iter().enumerate() {
-                    let mut best = y_lo * g.w + x_lo;
-                    let mut value = x[best];
-                    for y in y_lo..y_hi {
-                        let row = y * g.w + x_lo;
-                        for (i, &v) in x[row..y * g.w + x_hi].iter().enumerate() {
-                            // NaN propagates, as in PyTorch.
-                            if v > value || v.is_nan() && !value.is_nan() {
-                                (best, value) = (row + i, v);
-                            }
+    let pool_plane = |p: usize, out: &mut [f32], mut argmax: Option<&mut [u32]>| {
+        let x = &x[p * g.h * g.w..][..g.h * g.w];
+        for oy in 0..g.out_h {
+            let (y_lo, y_hi) = g.span(oy, 0);
+            for (ox, &(x_lo, x_hi)) in columns.iter().enumerate() {
+                let mut best = y_lo * g.w + x_lo;
+                let mut value = x[best];
+                for y in y_lo..y_hi {
+                    let row = y * g.w + x_lo;
+                    for (i, &v) in x[row..y * g.w + x_hi].iter().enumerate() {
+                        // PyTorch's rule: a larger value or a NaN takes the place.
+                        if v > value || v.is_nan() {
+                            (best, value) = (row + i, v);
                         }
                     }
-                    out[oy * g.out_w + ox] = value;
+                }
+                out[oy * g.out_w + ox] = value;
+                if let Some(argmax) = argmax.as_deref_mut() {
                     argmax[oy * g.out_w + ox] =
                         u32::try_from(best).expect("an image plane has fewer than 2³² positions");
                 }
             }
-        });
+        }
+    };
+    if keep_argmax {
+        out.par_chunks_mut(out_plane)
+            .zip(argmax.par_chunks_mut(out_plane))
+            .enumerate()
+            .for_each(|(p, (out, argmax))| pool_plane(p, out, Some(argmax)));
+    } else {
+        out.par_chunks_mut(out_plane)
+            .enumerate()
+            .for_each(|(p, out)| pool_plane(p, out, None));
+    }
     (out, argmax)
 }
 
