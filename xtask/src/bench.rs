@@ -1,11 +1,14 @@
 //! `cargo xtask bench ...`: the benchmarks, side by side with PyTorch where one exists.
 //!
-//! - `data`: the loader's criterion benches (decode + augment + batch; resampling with
+//! - `data [--no-criterion]`: the loader's work (read + decode + augment + batch) on the
+//!   same 256 photo-like 150×150 JPEGs in vista (`vista bench data`, one thread and every
+//!   core) and in PIL + torchvision transforms (`xtask/bench/data.py`, one thread), at 64
+//!   and 150 px, with their ratio; then the loader's criterion benches (resampling with
 //!   `image` beside `fast_image_resize`).
 //! - `photos [--n 10000] [--cache-mb 512]`: peak memory and epoch time of `vista train`
 //!   on 12-megapixel JPEGs, against the same images in memory (`bench_photos.rs`).
 //! - `models [--models resnet18,resnet50] [--sizes 64,128,150] [--batches 32,64]
-//!   [--infer-batch 64] [--steps 3] [--torch debian,pypi] [--no-small]`: images per second
+//!   [--infer-batch 64] [--steps 10] [--torch debian,pypi] [--no-small]`: images per second
 //!   and peak memory of a training step (forward, loss, backward, SGD step) and of
 //!   inference, on vista's CPU backend and in two PyTorch builds, row by row on one
 //!   machine, with their ratios; plus the CPU preset's small network (ResNet-18 at 1/8
@@ -47,17 +50,14 @@ const PYTHON: &str = "/usr/bin/python3";
 
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
-        Some("data") => {
-            sh(cargo().args(["bench", "-p", "vista-data", "--bench", "loader"]))?;
-            sh(cargo().args(["bench", "-p", "vista-data", "--bench", "resize"]))
-        }
+        Some("data") => data(&args[1..]),
         Some("models") => models(&args[1..]),
         Some("train") => train(&args[1..]),
         Some("clean") => crate::bench_clean::run(&args[1..]),
         Some("photos") => crate::bench_photos::run(&args[1..]),
         Some("lr-policy") => crate::bench_lr::run(&args[1..]),
         _ => bail!(
-            "usage: cargo xtask bench data | models [--models resnet18,resnet50] [--sizes 64,128,150] [--batches 32,64] [--infer-batch 64] [--steps 3] [--torch debian,pypi] [--no-small] | train [--skip-fastai] | clean [--noise 0.05] | photos [--n 10000] [--cache-mb 512] | lr-policy [--seeds 5] [--epochs 1,1] [--fixed 6e-2]"
+            "usage: cargo xtask bench data [--no-criterion] | models [--models resnet18,resnet50] [--sizes 64,128,150] [--batches 32,64] [--infer-batch 64] [--steps 10] [--torch debian,pypi] [--no-small] | train [--skip-fastai] | clean [--noise 0.05] | photos [--n 10000] [--cache-mb 512] | lr-policy [--seeds 5] [--epochs 1,1] [--fixed 6e-2]"
         ),
     }
 }
@@ -84,6 +84,89 @@ fn ensure_torch() -> Result<()> {
     .context("apt-get could not install python3-torch (run as root, after `apt-get update`)")?;
     if !ok(PYTHON) {
         bail!("{PYTHON} still cannot import torch after installing python3-torch");
+    }
+    Ok(())
+}
+
+/// One line of `vista bench data` or `xtask/bench/data.py`.
+#[derive(Debug, Deserialize)]
+struct DataRow {
+    framework: String,
+    img_per_s: f64,
+}
+
+fn data_row(cmd: &mut Command, what: &str) -> Result<DataRow> {
+    let out = capture(cmd, what)?;
+    let line = out
+        .lines()
+        .rfind(|l| l.starts_with('{'))
+        .with_context(|| format!("{what} printed no result"))?;
+    parse_json(line).with_context(|| format!("{what}'s result: {line}"))
+}
+
+fn data(args: &[String]) -> Result<()> {
+    let criterion = match args {
+        [] => true,
+        [a] if a == "--no-criterion" => false,
+        _ => bail!("usage: cargo xtask bench data [--no-criterion]"),
+    };
+    ensure_torch()?;
+    let vista = build_vista(Profile::Release, false)?;
+    let folder = root().join("target/bench-data/jpegs");
+    let script = root().join("xtask/bench/data.py");
+    const FILES: usize = 256;
+    let have = std::fs::read_dir(&folder).map_or(0, |d| d.count());
+    if have != FILES {
+        if folder.exists() {
+            std::fs::remove_dir_all(&folder)?;
+        }
+        let mut cmd = Command::new(PYTHON);
+        cmd.arg(&script).arg("--folder").arg(&folder);
+        cmd.args(["--write", &FILES.to_string(), "--rounds", "0"]);
+        capture(&mut cmd, "writing the benchmark's JPEGs")?;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("Machine: {}", crate::util::machine());
+    println!(
+        "read + decode + augment (fastai's aug_transforms) + normalize + batch of {FILES} 150x150 JPEGs, img/s"
+    );
+    let mut header_done = false;
+    for size in [64, 150] {
+        let ours = |threads: usize| {
+            let mut cmd = Command::new(&vista);
+            cmd.args(["bench", "data"]).arg(&folder);
+            cmd.args([
+                "--size",
+                &size.to_string(),
+                "--threads",
+                &threads.to_string(),
+            ]);
+            data_row(&mut cmd, "vista bench data")
+        };
+        let (one, all) = (ours(1)?, ours(cores)?);
+        let mut cmd = Command::new(PYTHON);
+        cmd.arg(&script).arg("--folder").arg(&folder);
+        cmd.args(["--size", &size.to_string()]);
+        let theirs = data_row(&mut cmd, "xtask/bench/data.py")?;
+        if !header_done {
+            println!(
+                "| px | vista, 1 thread | vista, {cores} threads | {}, 1 thread | ratio (1 thread) |",
+                theirs.framework
+            );
+            println!("| --- | --- | --- | --- | --- |");
+            header_done = true;
+        }
+        println!(
+            "| {size} | {:.1} | {:.1} | {:.1} | {:.2}x |",
+            one.img_per_s,
+            all.img_per_s,
+            theirs.img_per_s,
+            one.img_per_s / theirs.img_per_s
+        );
+    }
+    if criterion {
+        sh(cargo().args(["bench", "-p", "vista-data", "--bench", "loader"]))?;
+        sh(cargo().args(["bench", "-p", "vista-data", "--bench", "resize"]))?;
     }
     Ok(())
 }
@@ -162,7 +245,7 @@ fn models_plan(args: &[String]) -> Result<ModelsPlan> {
         vec![64, 128, 150],
         vec![32, 64],
     );
-    let (mut infer_batch, mut steps, mut small) = (64, 3, true);
+    let (mut infer_batch, mut steps, mut small) = (64, 10, true);
     let mut torches = vec!["debian", "pypi"];
     let mut it = args.iter();
     while let Some(a) = it.next() {

@@ -231,3 +231,96 @@ fn rows<B: AutodiffBackend>(args: &BenchArgs, device: &B::Device) -> Result<()> 
     }
     Ok(())
 }
+
+/// `vista bench data`: the loader's work on a folder of images, timed.
+#[derive(Debug, clap::Args)]
+pub struct DataBenchArgs {
+    /// A folder of images (its files, not its subfolders).
+    folder: std::path::PathBuf,
+    /// Side of the square training images, in pixels.
+    #[arg(long, default_value_t = 150)]
+    size: u32,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Threads that decode and augment a batch's images at once.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Passes over the folder (the first one is timed too: the files are read each time).
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+}
+
+/// The result of `vista bench data` (and of `xtask/bench/data.py`, PIL's side).
+#[derive(Debug, serde::Serialize)]
+struct DataBench {
+    framework: String,
+    size: u32,
+    batch: usize,
+    threads: usize,
+    images: usize,
+    img_per_s: f64,
+}
+
+/// Reads, decodes and augments (the default training augmentation: fastai's
+/// `aug_transforms`) each file of a folder, batch by batch, into one normalized
+/// `[batch, 3, size, size]` buffer, as the loader does for a training step; prints the
+/// images per second as one JSON object.
+pub fn run_data(args: &DataBenchArgs) -> Result<()> {
+    use rand::SeedableRng;
+    use rayon::prelude::*;
+    use vista_data::{AugmentConfig, Normalize, augment, decode_rgb_bytes, derive_seed};
+
+    let mut files: Vec<_> = std::fs::read_dir(&args.folder)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    anyhow::ensure!(
+        !files.is_empty(),
+        "{} holds no files",
+        args.folder.display()
+    );
+    anyhow::ensure!(
+        args.batch > 0 && args.size > 0,
+        "--batch and --size must be positive"
+    );
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.max(1))
+        .build()?;
+    let cfg = AugmentConfig::default();
+    let len = 3 * (args.size * args.size) as usize;
+    let mut batch = vec![0.0f32; args.batch * len];
+    let start = Instant::now();
+    let mut images = 0;
+    for round in 0..args.rounds.max(1) {
+        for (b, chunk) in files.chunks(args.batch).enumerate() {
+            let out = &mut batch[..chunk.len() * len];
+            pool.install(|| {
+                out.par_chunks_mut(len).zip(chunk).enumerate().try_for_each(
+                    |(i, (out, path))| -> Result<()> {
+                        let bytes = std::fs::read(path)?;
+                        let img = decode_rgb_bytes(&bytes, vista_data::DEFAULT_MAX_PIXELS)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                        let seed = derive_seed(0, &[round as u64, b as u64, i as u64]);
+                        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+                        augment(&img, args.size, &cfg, &mut rng, out);
+                        Ok(())
+                    },
+                )
+            })?;
+            Normalize::IMAGENET.apply(out, args.size as usize);
+            images += chunk.len();
+        }
+    }
+    let row = DataBench {
+        framework: "vista".into(),
+        size: args.size,
+        batch: args.batch,
+        threads: args.threads.max(1),
+        images,
+        img_per_s: (images as f64 / start.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    };
+    println!("{}", serde_json::to_string(&row)?);
+    Ok(())
+}

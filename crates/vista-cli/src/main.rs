@@ -65,8 +65,11 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
-    /// Images per second of a training step (forward, loss, backward) per model and size.
+    /// Images per second of a training step (forward, loss, backward, SGD step) or of
+    /// inference, per model and size.
     Models(bench::BenchArgs),
+    /// Images per second of the loader's work (read, decode, augment, batch) on a folder.
+    Data(bench::DataBenchArgs),
 }
 
 /// mimalloc keeps freed pages for reuse: with glibc's allocator the im2col buffers of
@@ -97,6 +100,7 @@ fn main() {
         Command::Device(args) => backend::run(&args),
         Command::Weights(cmd) => weights::run(cmd),
         Command::Bench(BenchCommand::Models(args)) => bench::run(&args),
+        Command::Bench(BenchCommand::Data(args)) => bench::run_data(&args),
         Command::Train(args) => train::run_train(&args, !cli.quiet),
         Command::LrFind(args) => train::run_lr_find(&args, !cli.quiet),
         Command::Predict(args) => eval::run_predict(&args, !cli.quiet),
